@@ -1,0 +1,309 @@
+//! Facts (what a contact contributes to the figures, at an event time) and the
+//! mergeable aggregates they are summed into.
+//!
+//! Every aggregate here is a commutative sum, so that slices fold into windows,
+//! partitions merge into one snapshot, and a retracted fact is an addition with sign −1.
+
+use crate::event::Channel;
+use crate::hist::SparseHist;
+use crate::time::Millis;
+
+/// Interned name id (queue, agent, team, segment), local to one engine.
+pub type NameId = u32;
+
+/// The finest group a queue figure is kept for: queue, channel and the SLA policy
+/// the contact was judged under. Surveys have no policy; a survey or an orphan event
+/// may lack a queue or a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeafKey {
+    /// The queue, when known.
+    pub queue: Option<NameId>,
+    /// The channel, when known.
+    pub channel: Option<Channel>,
+    /// Index of the SLA policy in the configuration, for contact figures.
+    pub policy: Option<u16>,
+}
+
+/// What one fact contributes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FactKind {
+    /// A leg was offered to the queue.
+    Offered,
+    /// A leg was answered; `wait` is unknown when the offer was never seen; `met` when
+    /// its policy's measure is `answer` and wait ≤ T.
+    Answered {
+        /// Wait in ms.
+        wait: Option<Millis>,
+        /// Met the policy.
+        met: bool,
+    },
+    /// A leg was abandoned.
+    Abandoned {
+        /// Wait in ms, when known.
+        wait: Option<Millis>,
+        /// Wait ≤ T of its policy.
+        within: bool,
+        /// Wait < the short-abandon threshold.
+        short: bool,
+    },
+    /// A leg left the queue by a transfer.
+    TransferredOut,
+    /// A leg's handling finished (wrap-up, or transfer after answer).
+    Handled {
+        /// Talk time in ms.
+        talk: Millis,
+        /// Hold time in ms.
+        hold: Millis,
+        /// After-contact work in ms.
+        acw: Millis,
+    },
+    /// A leg met a `resolve` policy (counted at `ended.ts`).
+    ResolvedMet,
+    /// A contact was judged for FCR.
+    Fcr {
+        /// It is a repeat contact.
+        repeat: bool,
+    },
+    /// A CSAT answer.
+    Csat {
+        /// Thumbs up, or 4–5 of five.
+        satisfied: bool,
+    },
+    /// An NPS answer.
+    Nps {
+        /// 0..10.
+        score: u8,
+        /// It has a `contact_id`.
+        transactional: bool,
+    },
+}
+
+/// One contribution at an event time, to a leaf group and possibly an agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fact {
+    /// The event time that decides where it counts.
+    pub ts: Millis,
+    /// The queue group, when the contact can be attributed.
+    pub leaf: Option<LeafKey>,
+    /// The agent (for handled facts).
+    pub agent: Option<NameId>,
+    /// What it contributes.
+    pub kind: FactKind,
+}
+
+/// Something that can be summed and subtracted.
+pub trait Aggregate: Default + Clone {
+    /// Adds `other` times `sign` (1 or −1).
+    fn merge(&mut self, other: &Self, sign: i64);
+    /// Whether nothing is counted.
+    fn is_zero(&self) -> bool;
+}
+
+macro_rules! counters {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fm:meta])* $field:ident,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $name { $($(#[$fm])* pub $field: i64,)* }
+        impl $name {
+            /// Adds `other` times `sign`.
+            pub fn merge(&mut self, other: &Self, sign: i64) { $(self.$field += sign * other.$field;)* }
+            /// Whether every counter is zero.
+            pub fn is_zero(&self) -> bool { true $(&& self.$field == 0)* }
+        }
+    };
+}
+
+counters! {
+    /// The counters of a queue group; sums, never ratios.
+    pub struct Counters {
+        /// Legs offered.
+        offered,
+        /// Legs answered.
+        answered,
+        /// Legs abandoned.
+        abandoned,
+        /// Abandoned with wait below the short-abandon threshold.
+        short_abandoned,
+        /// Short abandons with wait ≤ T.
+        short_abandoned_within,
+        /// Abandoned with wait ≤ T.
+        abandoned_within,
+        /// Legs that left by transfer.
+        transferred_out,
+        /// Legs that met their policy's measure.
+        met,
+        /// Answered legs with a known wait.
+        wait_count,
+        /// Sum of their waits (ms).
+        wait_sum,
+        /// Handled legs.
+        handled,
+        /// Sum of talk (ms).
+        talk_sum,
+        /// Sum of hold (ms).
+        hold_sum,
+        /// Sum of ACW (ms).
+        acw_sum,
+        /// Contacts judged for FCR.
+        fcr_contacts,
+        /// Of those, repeats.
+        repeat_contacts,
+        /// CSAT answers.
+        csat_responses,
+        /// Satisfied CSAT answers.
+        csat_satisfied,
+        /// NPS answers.
+        nps_responses,
+        /// NPS 9–10.
+        nps_promoters,
+        /// NPS 0–6.
+        nps_detractors,
+        /// NPS answers without a contact (relationship).
+        nps_rel_responses,
+        /// Relationship promoters.
+        nps_rel_promoters,
+        /// Relationship detractors.
+        nps_rel_detractors,
+    }
+}
+
+counters! {
+    /// The counters of one agent.
+    pub struct AgentCounters {
+        /// Contacts wrapped up (or transferred after answer).
+        handled,
+        /// Sum of talk (ms).
+        talk_sum,
+        /// Sum of hold (ms).
+        hold_sum,
+        /// Sum of ACW (ms).
+        acw_sum,
+        /// CSAT answers attributed to the agent.
+        csat_responses,
+        /// Satisfied ones.
+        csat_satisfied,
+        /// NPS answers attributed to the agent.
+        nps_responses,
+        /// NPS 9–10.
+        nps_promoters,
+        /// NPS 0–6.
+        nps_detractors,
+    }
+}
+
+/// A queue group's aggregate: counters plus the wait and handle-time histograms.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueAgg {
+    /// The counters.
+    pub c: Counters,
+    /// Waits of answered legs.
+    pub wait: SparseHist,
+    /// Handle times.
+    pub handle: SparseHist,
+}
+
+impl QueueAgg {
+    /// Applies one fact with `sign` (1 to add, −1 to retract).
+    pub fn apply(&mut self, kind: &FactKind, sign: i64) {
+        let c = &mut self.c;
+        match *kind {
+            FactKind::Offered => c.offered += sign,
+            FactKind::Answered { wait, met } => {
+                c.answered += sign;
+                c.met += sign * i64::from(met);
+                if let Some(w) = wait {
+                    c.wait_count += sign;
+                    c.wait_sum += sign * w;
+                    self.wait.record(w, sign);
+                }
+            }
+            FactKind::Abandoned { within, short, .. } => {
+                c.abandoned += sign;
+                c.abandoned_within += sign * i64::from(within);
+                c.short_abandoned += sign * i64::from(short);
+                c.short_abandoned_within += sign * i64::from(short && within);
+            }
+            FactKind::TransferredOut => c.transferred_out += sign,
+            FactKind::Handled { talk, hold, acw } => {
+                c.handled += sign;
+                c.talk_sum += sign * talk;
+                c.hold_sum += sign * hold;
+                c.acw_sum += sign * acw;
+                self.handle.record(talk + hold + acw, sign);
+            }
+            FactKind::ResolvedMet => c.met += sign,
+            FactKind::Fcr { repeat } => {
+                c.fcr_contacts += sign;
+                c.repeat_contacts += sign * i64::from(repeat);
+            }
+            FactKind::Csat { satisfied } => {
+                c.csat_responses += sign;
+                c.csat_satisfied += sign * i64::from(satisfied);
+            }
+            FactKind::Nps { score, transactional } => {
+                let promoter = i64::from(score >= 9);
+                let detractor = i64::from(score <= 6);
+                c.nps_responses += sign;
+                c.nps_promoters += sign * promoter;
+                c.nps_detractors += sign * detractor;
+                if !transactional {
+                    c.nps_rel_responses += sign;
+                    c.nps_rel_promoters += sign * promoter;
+                    c.nps_rel_detractors += sign * detractor;
+                }
+            }
+        }
+    }
+}
+
+impl Aggregate for QueueAgg {
+    fn merge(&mut self, other: &Self, sign: i64) {
+        self.c.merge(&other.c, sign);
+        self.wait.merge(&other.wait, sign);
+        self.handle.merge(&other.handle, sign);
+    }
+    fn is_zero(&self) -> bool {
+        self.c.is_zero() && self.wait.is_empty() && self.handle.is_empty()
+    }
+}
+
+/// An agent's aggregate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentAgg {
+    /// The counters.
+    pub c: AgentCounters,
+}
+
+impl AgentAgg {
+    /// Applies a fact attributed to the agent with `sign`.
+    pub fn apply(&mut self, kind: &FactKind, sign: i64) {
+        let c = &mut self.c;
+        match *kind {
+            FactKind::Handled { talk, hold, acw } => {
+                c.handled += sign;
+                c.talk_sum += sign * talk;
+                c.hold_sum += sign * hold;
+                c.acw_sum += sign * acw;
+            }
+            FactKind::Csat { satisfied } => {
+                c.csat_responses += sign;
+                c.csat_satisfied += sign * i64::from(satisfied);
+            }
+            FactKind::Nps { score, .. } => {
+                c.nps_responses += sign;
+                c.nps_promoters += sign * i64::from(score >= 9);
+                c.nps_detractors += sign * i64::from(score <= 6);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Aggregate for AgentAgg {
+    fn merge(&mut self, other: &Self, sign: i64) {
+        self.c.merge(&other.c, sign);
+    }
+    fn is_zero(&self) -> bool {
+        self.c.is_zero()
+    }
+}

@@ -1,0 +1,90 @@
+//! Duplicate detection by event id over a bounded horizon.
+//!
+//! Ids are kept as 128-bit xxh3 hashes (a collision among 10^9 ids has probability
+//! ~10^-21) in two generations that rotate every `horizon` of watermark progress. An
+//! event whose `ts` is within `horizon` of the watermark was, if seen before, inserted
+//! at most `horizon` ago, so it is in one of the two generations: memory holds at most
+//! two horizons of ids, whatever the traffic.
+
+use rustc_hash::FxHashSet;
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::time::Millis;
+
+/// What the dedupe filter says of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// First time: apply it.
+    New,
+    /// Its id was seen before: drop it.
+    Duplicate,
+    /// Older than the horizon: it cannot be checked.
+    TooOld,
+}
+
+/// The dedupe filter.
+#[derive(Debug, Clone)]
+pub struct Dedupe {
+    horizon: Millis,
+    current: FxHashSet<u128>,
+    previous: FxHashSet<u128>,
+    rotated_at: Option<Millis>,
+}
+
+impl Dedupe {
+    /// A filter that recognises duplicates of events up to `horizon` behind the watermark.
+    pub fn new(horizon: Millis) -> Self {
+        Dedupe {
+            horizon,
+            current: FxHashSet::default(),
+            previous: FxHashSet::default(),
+            rotated_at: None,
+        }
+    }
+
+    /// Checks and records `id` of an event at `ts`, the watermark being `watermark`
+    /// (the newest event time, this event included).
+    pub fn check(&mut self, id: &str, ts: Millis, watermark: Millis) -> Seen {
+        let rotated_at = *self.rotated_at.get_or_insert(watermark);
+        if watermark - rotated_at >= self.horizon {
+            self.previous = std::mem::take(&mut self.current);
+            self.rotated_at = Some(watermark);
+        }
+        if ts < watermark - self.horizon {
+            return Seen::TooOld;
+        }
+        let key = xxh3_128(id.as_bytes());
+        if self.previous.contains(&key) || !self.current.insert(key) {
+            return Seen::Duplicate;
+        }
+        Seen::New
+    }
+
+    /// Number of ids held.
+    pub fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+
+    /// Whether no id is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_for_the_horizon_and_forgets_after_two() {
+        let mut d = Dedupe::new(100);
+        assert_eq!(d.check("a", 0, 0), Seen::New);
+        assert_eq!(d.check("a", 0, 50), Seen::Duplicate);
+        assert_eq!(d.check("b", 60, 60), Seen::New);
+        assert_eq!(d.check("a", 0, 100), Seen::Duplicate, "rotated, still in previous");
+        assert_eq!(d.check("c", 10, 120), Seen::TooOld);
+        assert_eq!(d.check("b", 60, 150), Seen::Duplicate);
+        assert_eq!(d.check("z", 200, 200), Seen::New);
+        assert!(d.len() <= 3, "the first generation is gone: {}", d.len());
+    }
+}

@@ -1,0 +1,530 @@
+//! The engine: one per partition. Dedupe → contact lifecycle → facts into slices; at a
+//! tick it yields a [`Partial`]. Pure and single-threaded: no IO, no locks.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
+
+use crate::agent::AgentRecord;
+use crate::agg::{AgentAgg, Aggregate, Fact, LeafKey, NameId, QueueAgg};
+use crate::config::EngineConfig;
+use crate::contact::{derive, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, PolicyLookup};
+use crate::dedupe::{Dedupe, Seen};
+use crate::event::{Body, Channel, Event};
+use crate::fcr::CustomerIndex;
+use crate::intern::Interner;
+use crate::partial::{AgentLive, AgentWindow, EngineStats, GroupKey, LiveLeaf, Partial};
+use crate::policy::{self, Policy};
+use crate::time::{Millis, DAY, HOUR, MINUTE};
+use crate::window::{DayClock, Days, Ring};
+
+/// The name of the calendar-day window.
+pub const TODAY: &str = "today";
+
+/// What became of an applied event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Counted.
+    Applied,
+    /// Its id was seen before; dropped.
+    Duplicate,
+    /// Older than the dedupe horizon; dropped and counted.
+    TooOld,
+    /// A lifecycle event for a contact already finished and forgotten; counted, ignored.
+    AfterClose,
+}
+
+#[derive(Debug, Clone)]
+struct Leaf {
+    ring: Ring<QueueAgg>,
+    days: Days<QueueAgg>,
+}
+
+/// SLA policy selection, cached per (channel, queue, segment).
+#[derive(Debug)]
+struct Policies<'a> {
+    list: &'a [Policy],
+    names: &'a Interner,
+    cache: &'a mut FxHashMap<(Channel, NameId, Option<NameId>), Option<u16>>,
+}
+
+impl PolicyLookup for Policies<'_> {
+    fn select(&mut self, channel: Channel, queue: NameId, segment: Option<NameId>) -> Option<u16> {
+        let (list, names) = (self.list, self.names);
+        *self.cache.entry((channel, queue, segment)).or_insert_with(|| {
+            let seg = segment.map(|s| names.name(s).as_ref());
+            policy::select(list, channel, names.name(queue), seg).map(|i| i as u16)
+        })
+    }
+    fn policy(&self, idx: u16) -> &Policy {
+        &self.list[idx as usize]
+    }
+}
+
+/// Where facts land: slice rings and day sums of leaves and agents, with the floors
+/// below which nothing is added or retracted (so an add and its retraction always
+/// meet the same slice).
+#[derive(Debug)]
+struct Store {
+    slice: Millis,
+    ring_cap: usize,
+    leaves: FxHashMap<LeafKey, Leaf>,
+    agents: FxHashMap<NameId, AgentRecord>,
+    days: DayClock,
+    slice_floor: i64,
+    day_floor: Millis,
+}
+
+impl Store {
+    fn apply(&mut self, f: &Fact, sign: i64) {
+        let idx = f.ts.div_euclid(self.slice);
+        let in_ring = idx >= self.slice_floor;
+        let day = self.days.bounds(f.ts).0;
+        let in_days = day >= self.day_floor;
+        let cap = self.ring_cap;
+        if let Some(key) = f.leaf {
+            let leaf = self.leaves.entry(key).or_insert_with(|| Leaf {
+                ring: Ring::new(cap),
+                days: Days::default(),
+            });
+            if in_ring {
+                if let Some(s) = leaf.ring.slot_mut(idx) {
+                    s.apply(&f.kind, sign);
+                }
+            }
+            if in_days {
+                leaf.days.day_mut(day).apply(&f.kind, sign);
+            }
+        }
+        if let Some(agent) = f.agent {
+            let a = self.agents.entry(agent).or_insert_with(|| AgentRecord::new(cap));
+            if in_ring {
+                if let Some(s) = a.ring.slot_mut(idx) {
+                    s.apply(&f.kind, sign);
+                }
+            }
+            if in_days {
+                a.days.day_mut(day).apply(&f.kind, sign);
+            }
+        }
+    }
+}
+
+/// The per-partition KPI engine.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: Arc<EngineConfig>,
+    names: Interner,
+    policy_cache: FxHashMap<(Channel, NameId, Option<NameId>), Option<u16>>,
+    dedupe: Dedupe,
+    contacts: FxHashMap<u128, Contact>,
+    closed: FxHashMap<u128, (Millis, Attribution)>,
+    customers: CustomerIndex,
+    store: Store,
+    watermark: Option<Millis>,
+    maintained_at: Millis,
+    stats: EngineStats,
+}
+
+impl Engine {
+    /// A new, empty engine.
+    pub fn new(cfg: Arc<EngineConfig>) -> Self {
+        // The ring reaches back over the longest window and the allowed lateness, and
+        // forward over the 5 minutes events may be ahead of the wall clock.
+        let reach = cfg.longest_window() + cfg.lateness + 5 * MINUTE;
+        let ring_cap = (reach / cfg.slice + 2) as usize;
+        Engine {
+            store: Store {
+                slice: cfg.slice,
+                ring_cap,
+                leaves: FxHashMap::default(),
+                agents: FxHashMap::default(),
+                days: DayClock::new(cfg.time_zone.clone()),
+                slice_floor: i64::MIN,
+                day_floor: Millis::MIN,
+            },
+            dedupe: Dedupe::new(cfg.dedupe_horizon),
+            cfg,
+            names: Interner::default(),
+            policy_cache: FxHashMap::default(),
+            contacts: FxHashMap::default(),
+            closed: FxHashMap::default(),
+            customers: CustomerIndex::default(),
+            watermark: None,
+            maintained_at: Millis::MIN,
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Arc<EngineConfig> {
+        &self.cfg
+    }
+
+    /// The newest event time applied.
+    pub fn watermark(&self) -> Option<Millis> {
+        self.watermark
+    }
+
+    /// Applies one valid event.
+    pub fn apply(&mut self, ev: &Event<'_>) -> Applied {
+        let ts = ev.ts;
+        let wm = self.watermark.map_or(ts, |w| w.max(ts));
+        match self.dedupe.check(&ev.id, ts, wm) {
+            Seen::Duplicate => {
+                self.stats.duplicates += 1;
+                return Applied::Duplicate;
+            }
+            Seen::TooOld => {
+                self.stats.too_old += 1;
+                return Applied::TooOld;
+            }
+            Seen::New => {}
+        }
+        if self.watermark != Some(wm) {
+            self.advance_watermark(wm);
+        }
+        if ts < wm - self.cfg.lateness {
+            self.stats.late += 1;
+        }
+        let tiebreak = xxh3_64(ev.id.as_bytes());
+        let outcome = self.apply_body(ev, tiebreak);
+        if outcome == Applied::Applied {
+            self.stats.applied += 1;
+        } else {
+            self.stats.after_close += 1;
+        }
+        if wm.saturating_sub(self.maintained_at) >= MINUTE {
+            self.maintain(wm);
+        }
+        outcome
+    }
+
+    fn advance_watermark(&mut self, wm: Millis) {
+        self.watermark = Some(wm);
+        let s = &mut self.store;
+        s.slice_floor = wm.div_euclid(s.slice) - s.ring_cap as i64 + 1;
+        s.day_floor = s.days.bounds(wm - DAY - 2 * HOUR).0;
+    }
+
+    fn apply_body(&mut self, ev: &Event<'_>, tiebreak: u64) -> Applied {
+        let names = &mut self.names;
+        let kind = match &ev.body {
+            Body::AgentState {
+                agent_id,
+                state,
+                team,
+                queues,
+            } => {
+                let agent = names.intern(agent_id);
+                let team = team.as_deref().map(|t| names.intern(t));
+                let queues = queues.as_ref().map(|qs| qs.iter().map(|q| names.intern(q)).collect());
+                let cap = self.store.ring_cap;
+                self.store
+                    .agents
+                    .entry(agent)
+                    .or_insert_with(|| AgentRecord::new(cap))
+                    .state_change(ev.ts, tiebreak, *state, team, queues);
+                return Applied::Applied;
+            }
+            Body::Survey {
+                answer,
+                contact_id: None,
+                channel,
+                queue,
+                agent_id,
+            } => {
+                let queue = queue.as_deref().map(|q| names.intern(q));
+                let agent = agent_id.as_deref().map(|a| names.intern(a));
+                let f = survey_fact(ev.ts, *answer, false, *channel, queue, agent, Attribution::default());
+                self.store.apply(&f, 1);
+                return Applied::Applied;
+            }
+            Body::Survey {
+                answer,
+                contact_id: Some(_),
+                channel,
+                queue,
+                agent_id,
+            } => ContactEventKind::Survey {
+                answer: *answer,
+                channel: *channel,
+                queue: queue.as_deref().map(|q| names.intern(q)),
+                agent: agent_id.as_deref().map(|a| names.intern(a)),
+            },
+            Body::Offered {
+                channel,
+                queue,
+                customer_id,
+                topic,
+                segment,
+                repeat,
+                ..
+            } => ContactEventKind::Offered {
+                channel: *channel,
+                queue: names.intern(queue),
+                segment: segment.as_deref().map(|s| names.intern(s)),
+                customer: customer_id.as_deref().map(|c| xxh3_128(c.as_bytes())),
+                topic: topic.as_deref().map(|t| xxh3_64(t.as_bytes())),
+                repeat: *repeat,
+            },
+            Body::Answered {
+                agent_id,
+                channel,
+                queue,
+                ..
+            } => ContactEventKind::Answered {
+                agent: names.intern(agent_id),
+                channel: *channel,
+                queue: queue.as_deref().map(|q| names.intern(q)),
+            },
+            Body::Abandoned { channel, queue, .. } => ContactEventKind::Abandoned {
+                channel: *channel,
+                queue: queue.as_deref().map(|q| names.intern(q)),
+            },
+            Body::HoldStarted { .. } => ContactEventKind::HoldStarted,
+            Body::HoldEnded { .. } => ContactEventKind::HoldEnded,
+            Body::Transferred { to_queue, .. } => ContactEventKind::Transferred {
+                to_queue: names.intern(to_queue),
+            },
+            Body::Ended { resolved, .. } => ContactEventKind::Ended { resolved: *resolved },
+            Body::WrappedUp { .. } => ContactEventKind::WrappedUp,
+        };
+        let Some(contact_id) = ev.contact_id() else {
+            return Applied::Applied;
+        };
+        let key = xxh3_128(contact_id.as_bytes());
+        if let Some(&(_, attribution)) = self.closed.get(&key) {
+            // Finished and forgotten: a survey is still attributed; anything else is late.
+            if let ContactEventKind::Survey {
+                answer,
+                channel,
+                queue,
+                agent,
+            } = kind
+            {
+                let f = survey_fact(ev.ts, answer, true, channel, queue, agent, attribution);
+                self.store.apply(&f, 1);
+                return Applied::Applied;
+            }
+            return Applied::AfterClose;
+        }
+        let contact = self.contacts.entry(key).or_default();
+        contact.insert(ContactEvent {
+            ts: ev.ts,
+            tiebreak,
+            kind,
+        });
+        self.rederive(key);
+        Applied::Applied
+    }
+
+    /// Re-derives a contact's facts and applies the difference.
+    fn rederive(&mut self, key: u128) {
+        let mut pending = vec![key];
+        while let Some(key) = pending.pop() {
+            let Some(contact) = self.contacts.get_mut(&key) else {
+                continue;
+            };
+            let mut lookup = Policies {
+                list: &self.cfg.policies,
+                names: &self.names,
+                cache: &mut self.policy_cache,
+            };
+            let mut d = derive(&contact.events, contact.fcr_repeat, &mut lookup);
+            let mut changed = Vec::new();
+            if let Some(first) = d.first_offer {
+                if let Some(customer) = first.customer {
+                    let (repeat, others) =
+                        self.customers
+                            .offer(customer, key, first.ts, first.topic, self.cfg.fcr_horizon);
+                    if repeat != contact.fcr_repeat {
+                        contact.fcr_repeat = repeat;
+                        d = derive(&contact.events, repeat, &mut lookup);
+                    }
+                    changed = others;
+                }
+            }
+            // Apply the difference between the facts counted and the facts that hold.
+            let old = std::mem::take(&mut contact.facts);
+            let mut matched = vec![false; old.len()];
+            for f in &d.facts {
+                match old.iter().enumerate().position(|(i, o)| !matched[i] && o == f) {
+                    Some(i) => matched[i] = true,
+                    None => self.store.apply(f, 1),
+                }
+            }
+            for (o, m) in old.iter().zip(&matched) {
+                if !m {
+                    self.store.apply(o, -1);
+                }
+            }
+            contact.facts = d.facts;
+            contact.waiting = d.waiting;
+            contact.terminal = d.terminal;
+            contact.attribution = d.attribution;
+            for other in changed {
+                if let Some(c) = self.contacts.get_mut(&other) {
+                    c.fcr_repeat = true;
+                    pending.push(other);
+                }
+            }
+        }
+    }
+
+    /// Evicts what no window needs any more. Runs by itself as event time advances;
+    /// call it at every tick with the clock's now.
+    pub fn maintain(&mut self, now: Millis) {
+        let clock = self.watermark.map_or(now, |w| w.max(now));
+        self.maintained_at = clock;
+        let cfg = &self.cfg;
+        let mut evicted = 0;
+        let closed = &mut self.closed;
+        self.contacts.retain(|&key, c| {
+            if c.terminal {
+                if c.last_ts < clock - cfg.lateness {
+                    closed.insert(key, (c.last_ts, c.attribution));
+                    return false;
+                }
+                return true;
+            }
+            let channel = c
+                .attribution
+                .channel
+                .or(c.waiting.and_then(|w| w.leaf.channel))
+                .unwrap_or(Channel::Voice);
+            if c.last_ts < clock - cfg.open_timeout(channel) {
+                evicted += 1;
+                return false;
+            }
+            true
+        });
+        self.stats.evicted_open += evicted;
+        self.closed.retain(|_, (last, _)| *last >= clock - cfg.survey_horizon);
+        self.customers.evict_before(clock - cfg.fcr_horizon - cfg.lateness);
+        let slice_floor = self.store.slice_floor;
+        let day_floor = self.store.day_floor;
+        self.store.leaves.retain(|_, l| {
+            l.ring.evict_before(slice_floor);
+            l.days.evict_before(day_floor);
+            !(l.ring.is_empty() && l.days.is_empty())
+        });
+        let today = self.store.days.bounds(clock).0;
+        let keep_states = today.min(clock - cfg.longest_window()) - cfg.lateness;
+        self.store.agents.retain(|_, a| {
+            a.ring.evict_before(slice_floor);
+            a.days.evict_before(day_floor);
+            a.evict_before(keep_states);
+            !a.is_idle()
+        });
+    }
+
+    /// The engine's share of every window ending at `now` (rounded down to the slice),
+    /// plus live figures at `now`.
+    pub fn partial(&mut self, now: Millis) -> Partial {
+        let cfg = self.cfg.clone();
+        let slice = cfg.slice;
+        let to = now.div_euclid(slice) * slice;
+        let (day_start, day_end) = self.store.days.bounds(to);
+        let mut defs: Vec<(String, Millis, Millis)> =
+            cfg.windows.iter().map(|w| (w.name.clone(), to - w.span, to)).collect();
+        defs.push((TODAY.to_owned(), day_start, to));
+        let mut p = Partial::empty(now, &defs);
+        let names = &self.names;
+        let group = |k: &LeafKey| GroupKey {
+            queue: k.queue.map(|q| names.name(q).clone()),
+            channel: k.channel,
+            policy: k.policy,
+        };
+        let to_idx = to.div_euclid(slice);
+        let end_idx = day_end.div_euclid(slice);
+        let n_sliding = cfg.windows.len();
+        for (key, leaf) in &self.store.leaves {
+            for (i, w) in p.windows.iter_mut().enumerate() {
+                let mut agg = if i < n_sliding {
+                    let mut agg = QueueAgg::default();
+                    leaf.ring.fold_into(w.from.div_euclid(slice), to_idx, &mut agg);
+                    agg
+                } else {
+                    today_of(&leaf.ring, &leaf.days, day_start, to_idx, end_idx)
+                };
+                if !agg.is_zero() {
+                    std::mem::swap(w.leaves.entry(group(key)).or_default(), &mut agg);
+                }
+            }
+        }
+        for (&id, a) in &self.store.agents {
+            let name = names.name(id);
+            for (i, w) in p.windows.iter_mut().enumerate() {
+                let agg = if i < n_sliding {
+                    let mut agg = AgentAgg::default();
+                    a.ring.fold_into(w.from.div_euclid(slice), to_idx, &mut agg);
+                    agg
+                } else {
+                    today_of(&a.ring, &a.days, day_start, to_idx, end_idx)
+                };
+                let time_in = a.time_in_states(w.from, w.to);
+                if !agg.is_zero() || time_in.iter().any(|&t| t > 0) {
+                    w.agents.insert(name.clone(), AgentWindow { agg, time_in });
+                }
+            }
+            if let Some((state, since)) = a.state_at(now) {
+                p.agents.insert(
+                    name.clone(),
+                    AgentLive {
+                        state,
+                        since,
+                        team: a.team().map(|t| names.name(t).clone()),
+                        queues: a.queues().iter().map(|&q| names.name(q).clone()).collect(),
+                    },
+                );
+            }
+        }
+        for c in self.contacts.values() {
+            if let Some(w) = c.waiting {
+                let live: &mut LiveLeaf = p.live.entry(group(&w.leaf)).or_default();
+                live.waiting += 1;
+                live.oldest_since = Some(live.oldest_since.map_or(w.since, |o| o.min(w.since)));
+                if now - w.since > w.threshold {
+                    live.at_risk += 1;
+                }
+            }
+        }
+        p.stats = self.stats();
+        p
+    }
+
+    /// The engine's counters and memory gauges.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            open_contacts: self.contacts.len() as u64,
+            closed_contacts: self.closed.len() as u64,
+            customer_offers: self.customers.len() as u64,
+            dedupe_ids: self.dedupe.len() as u64,
+            leaves: self.store.leaves.len() as u64,
+            agents: self.store.agents.len() as u64,
+            slices: self
+                .store
+                .leaves
+                .values()
+                .map(|l| l.ring.allocated())
+                .chain(self.store.agents.values().map(|a| a.ring.allocated()))
+                .sum::<usize>() as u64,
+            watermark: self.watermark,
+            ..self.stats.clone()
+        }
+    }
+}
+
+/// `today` = the day's sum minus the slices at or after `to` (events ahead of the
+/// rounded now).
+fn today_of<A: Aggregate>(ring: &Ring<A>, days: &Days<A>, day_start: Millis, to_idx: i64, end_idx: i64) -> A {
+    let mut agg = days.day(day_start).cloned().unwrap_or_default();
+    let mut ahead = A::default();
+    ring.fold_into(to_idx, end_idx, &mut ahead);
+    if !ahead.is_zero() {
+        agg.merge(&ahead, -1);
+    }
+    agg
+}

@@ -1,0 +1,677 @@
+//! The event contract of `spec/events.md`: typed events, parsing and validation.
+//!
+//! Parsing borrows from the input where it can (`Cow`), so the hot path allocates only
+//! for strings with JSON escapes. A failed parse is parsed a second time with
+//! `serde_path_to_error`, only to name the offending field in the error.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::EventError;
+use crate::time::{human_delta, parse_rfc3339, Millis, MINUTE};
+
+/// How far in the future (against the wall clock) an event's `ts` may be.
+pub const MAX_FUTURE: Millis = 5 * MINUTE;
+
+/// The channel of a contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// A phone call.
+    Voice,
+    /// A chat conversation.
+    Chat,
+    /// An email or ticket.
+    Email,
+}
+
+impl Channel {
+    /// All channels, in their display order.
+    pub const ALL: [Channel; 3] = [Channel::Voice, Channel::Chat, Channel::Email];
+
+    /// The wire name: `voice`, `chat`, `email`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Voice => "voice",
+            Channel::Chat => "chat",
+            Channel::Email => "email",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "voice" => Some(Channel::Voice),
+            "chat" => Some(Channel::Chat),
+            "email" => Some(Channel::Email),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An agent's state, from `agent.state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentState {
+    /// Ready to take a contact.
+    Available,
+    /// Handling a contact.
+    Busy,
+    /// In after-contact work.
+    Acw,
+    /// Logged in but not taking contacts.
+    Away,
+    /// Logged out.
+    Offline,
+}
+
+impl AgentState {
+    /// All states, in display order.
+    pub const ALL: [AgentState; 5] = [
+        AgentState::Available,
+        AgentState::Busy,
+        AgentState::Acw,
+        AgentState::Away,
+        AgentState::Offline,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Available => "available",
+            AgentState::Busy => "busy",
+            AgentState::Acw => "acw",
+            AgentState::Away => "away",
+            AgentState::Offline => "offline",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        AgentState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// The scale of a CSAT answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CsatScale {
+    /// 0 = thumbs down, 1 = thumbs up.
+    Thumbs,
+    /// 1..5 stars; 4 and 5 are satisfied.
+    Five,
+}
+
+/// A validated event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event<'a> {
+    /// The producer's unique id of this event.
+    pub id: Cow<'a, str>,
+    /// Event time, epoch milliseconds.
+    pub ts: Millis,
+    /// What happened.
+    pub body: Body<'a>,
+}
+
+/// The type-specific part of an event.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Body<'a> {
+    /// `contact.offered`.
+    Offered {
+        /// The contact.
+        contact_id: Cow<'a, str>,
+        /// Its channel.
+        channel: Channel,
+        /// The queue it entered.
+        queue: Cow<'a, str>,
+        /// The customer, when known.
+        customer_id: Option<Cow<'a, str>>,
+        /// The subject of the request.
+        topic: Option<Cow<'a, str>>,
+        /// The customer's service tier.
+        segment: Option<Cow<'a, str>>,
+        /// The producer's answer to "is this a repeat contact?".
+        repeat: Option<bool>,
+    },
+    /// `contact.answered`.
+    Answered {
+        /// The contact.
+        contact_id: Cow<'a, str>,
+        /// The agent who took it.
+        agent_id: Cow<'a, str>,
+        /// Channel, for attribution when the offer was never seen.
+        channel: Option<Channel>,
+        /// Queue, for attribution when the offer was never seen.
+        queue: Option<Cow<'a, str>>,
+    },
+    /// `contact.abandoned`.
+    Abandoned {
+        /// The contact.
+        contact_id: Cow<'a, str>,
+        /// Channel, for attribution when the offer was never seen.
+        channel: Option<Channel>,
+        /// Queue, for attribution when the offer was never seen.
+        queue: Option<Cow<'a, str>>,
+    },
+    /// `contact.hold_started`.
+    HoldStarted {
+        /// The contact.
+        contact_id: Cow<'a, str>,
+    },
+    /// `contact.hold_ended`.
+    HoldEnded {
+        /// The contact.
+        contact_id: Cow<'a, str>,
+    },
+    /// `contact.transferred`.
+    Transferred {
+        /// The contact.
+        contact_id: Cow<'a, str>,
+        /// The queue it is offered to now.
+        to_queue: Cow<'a, str>,
+    },
+    /// `contact.ended`.
+    Ended {
+        /// The contact.
+        contact_id: Cow<'a, str>,
+        /// Whether the request was resolved, when the producer knows.
+        resolved: Option<bool>,
+    },
+    /// `contact.wrapped_up`.
+    WrappedUp {
+        /// The contact.
+        contact_id: Cow<'a, str>,
+    },
+    /// `survey.csat` or `survey.nps`.
+    Survey {
+        /// What was asked and answered.
+        answer: SurveyAnswer,
+        /// The contact it is about (transactional), or none (relationship).
+        contact_id: Option<Cow<'a, str>>,
+        /// Explicit channel attribution.
+        channel: Option<Channel>,
+        /// Explicit queue attribution.
+        queue: Option<Cow<'a, str>>,
+        /// Explicit agent attribution.
+        agent_id: Option<Cow<'a, str>>,
+    },
+    /// `agent.state`.
+    AgentState {
+        /// The agent.
+        agent_id: Cow<'a, str>,
+        /// The new state.
+        state: AgentState,
+        /// The agent's team, when given.
+        team: Option<Cow<'a, str>>,
+        /// The queues the agent serves, when given.
+        queues: Option<Vec<Cow<'a, str>>>,
+    },
+}
+
+/// A survey answer, validated against its scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SurveyAnswer {
+    /// A CSAT answer.
+    Csat {
+        /// The score on its scale.
+        score: u8,
+        /// The scale.
+        scale: CsatScale,
+    },
+    /// An NPS answer, 0..10.
+    Nps {
+        /// The score.
+        score: u8,
+    },
+}
+
+impl Event<'_> {
+    /// The contact this event belongs to, if any.
+    pub fn contact_id(&self) -> Option<&str> {
+        match &self.body {
+            Body::Offered { contact_id, .. }
+            | Body::Answered { contact_id, .. }
+            | Body::Abandoned { contact_id, .. }
+            | Body::HoldStarted { contact_id }
+            | Body::HoldEnded { contact_id }
+            | Body::Transferred { contact_id, .. }
+            | Body::Ended { contact_id, .. }
+            | Body::WrappedUp { contact_id } => Some(contact_id),
+            Body::Survey { contact_id, .. } => contact_id.as_deref(),
+            Body::AgentState { .. } => None,
+        }
+    }
+
+    /// The wire name of this event's type.
+    pub fn type_name(&self) -> &'static str {
+        match &self.body {
+            Body::Offered { .. } => "contact.offered",
+            Body::Answered { .. } => "contact.answered",
+            Body::Abandoned { .. } => "contact.abandoned",
+            Body::HoldStarted { .. } => "contact.hold_started",
+            Body::HoldEnded { .. } => "contact.hold_ended",
+            Body::Transferred { .. } => "contact.transferred",
+            Body::Ended { .. } => "contact.ended",
+            Body::WrappedUp { .. } => "contact.wrapped_up",
+            Body::Survey {
+                answer: SurveyAnswer::Csat { .. },
+                ..
+            } => "survey.csat",
+            Body::Survey {
+                answer: SurveyAnswer::Nps { .. },
+                ..
+            } => "survey.nps",
+            Body::AgentState { .. } => "agent.state",
+        }
+    }
+}
+
+/// `ts` as written: epoch milliseconds or an RFC 3339 string.
+#[derive(Debug)]
+enum RawTs<'a> {
+    Millis(i64),
+    Text(Cow<'a, str>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawTs<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawTs<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an RFC 3339 string or integer epoch milliseconds")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RawTs::Millis(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                i64::try_from(v)
+                    .map(RawTs::Millis)
+                    .map_err(|_| E::custom("epoch milliseconds out of range"))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(RawTs::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawTs::Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The JSON object as it arrives; every field optional so that validation, not serde,
+/// says what is missing.
+#[derive(Deserialize, Debug)]
+struct RawEvent<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ts: Option<RawTs<'a>>,
+    #[serde(borrow)]
+    contact_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    channel: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    queue: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    customer_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    topic: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    segment: Option<Cow<'a, str>>,
+    repeat: Option<bool>,
+    #[serde(borrow)]
+    agent_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    to_queue: Option<Cow<'a, str>>,
+    resolved: Option<bool>,
+    score: Option<i64>,
+    #[serde(borrow)]
+    scale: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    state: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    team: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    queues: Option<Vec<Cow<'a, str>>>,
+}
+
+fn required<'a>(v: Option<Cow<'a, str>>, field: &'static str) -> Result<Cow<'a, str>, EventError> {
+    v.ok_or(EventError::MissingField(field))
+}
+
+fn channel_of(v: Option<Cow<'_, str>>) -> Result<Option<Channel>, EventError> {
+    match v {
+        None => Ok(None),
+        Some(s) => Channel::parse(&s)
+            .map(Some)
+            .ok_or_else(|| EventError::UnknownChannel(s.into_owned())),
+    }
+}
+
+/// Parses and validates one event. `now_wall` is the wall clock, used only to reject
+/// events more than [`MAX_FUTURE`] ahead of it.
+pub fn parse_event(bytes: &[u8], now_wall: Millis) -> Result<Event<'_>, EventError> {
+    // serde would read a JSON array into the struct by position; the contract wants an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => EventError::NotAnObject("expected {...}".into()),
+            Err(e) => EventError::Json(e.to_string()),
+        });
+    }
+    let raw: RawEvent<'_> = match serde_json::from_slice(bytes) {
+        Ok(raw) => raw,
+        Err(e) => return Err(describe_json_error(bytes, e)),
+    };
+    validate(raw, now_wall)
+}
+
+/// Turns serde's error into one that names the field, by parsing again with a path
+/// tracker. Only runs for invalid input.
+fn describe_json_error(bytes: &[u8], first: serde_json::Error) -> EventError {
+    if first.is_syntax() || first.is_eof() {
+        return EventError::Json(first.to_string());
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, RawEvent<'_>>(&mut de) {
+        Ok(_) => EventError::Json(first.to_string()),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                EventError::NotAnObject(strip_position(&inner.to_string()))
+            } else {
+                EventError::WrongType {
+                    field: path,
+                    problem: strip_position(&inner.to_string()),
+                }
+            }
+        }
+    }
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+fn validate(raw: RawEvent<'_>, now_wall: Millis) -> Result<Event<'_>, EventError> {
+    let id = required(raw.id, "id")?;
+    let id_len = id.chars().count();
+    if id_len == 0 || id_len > 128 {
+        return Err(EventError::BadId(id_len));
+    }
+    let kind = required(raw.kind, "type")?;
+    let ts = match raw.ts.ok_or(EventError::MissingField("ts"))? {
+        RawTs::Millis(ms) => {
+            if jiff::Timestamp::from_millisecond(ms).is_err() {
+                return Err(EventError::BadTs(ms.to_string()));
+            }
+            ms
+        }
+        RawTs::Text(s) => parse_rfc3339(&s).ok_or_else(|| EventError::BadTs(s.into_owned()))?,
+    };
+    if ts > now_wall + MAX_FUTURE {
+        return Err(EventError::Future {
+            ts: crate::time::format_rfc3339(ts),
+            ahead: human_delta(ts - now_wall),
+        });
+    }
+    let body = match kind.as_ref() {
+        "contact.offered" => Body::Offered {
+            contact_id: required(raw.contact_id, "contact_id")?,
+            channel: channel_of(raw.channel)?.ok_or(EventError::MissingField("channel"))?,
+            queue: required(raw.queue, "queue")?,
+            customer_id: raw.customer_id,
+            topic: raw.topic,
+            segment: raw.segment,
+            repeat: raw.repeat,
+        },
+        "contact.answered" => Body::Answered {
+            contact_id: required(raw.contact_id, "contact_id")?,
+            agent_id: required(raw.agent_id, "agent_id")?,
+            channel: channel_of(raw.channel)?,
+            queue: raw.queue,
+        },
+        "contact.abandoned" => Body::Abandoned {
+            contact_id: required(raw.contact_id, "contact_id")?,
+            channel: channel_of(raw.channel)?,
+            queue: raw.queue,
+        },
+        "contact.hold_started" => Body::HoldStarted {
+            contact_id: required(raw.contact_id, "contact_id")?,
+        },
+        "contact.hold_ended" => Body::HoldEnded {
+            contact_id: required(raw.contact_id, "contact_id")?,
+        },
+        "contact.transferred" => Body::Transferred {
+            contact_id: required(raw.contact_id, "contact_id")?,
+            to_queue: required(raw.to_queue, "to_queue")?,
+        },
+        "contact.ended" => Body::Ended {
+            contact_id: required(raw.contact_id, "contact_id")?,
+            resolved: raw.resolved,
+        },
+        "contact.wrapped_up" => Body::WrappedUp {
+            contact_id: required(raw.contact_id, "contact_id")?,
+        },
+        "survey.csat" => {
+            let score = raw.score.ok_or(EventError::MissingField("score"))?;
+            let scale = match required(raw.scale, "scale")?.as_ref() {
+                "thumbs" => CsatScale::Thumbs,
+                "five" => CsatScale::Five,
+                other => return Err(EventError::UnknownScale(other.to_owned())),
+            };
+            let (lo, hi, name) = match scale {
+                CsatScale::Thumbs => (0, 1, "thumbs"),
+                CsatScale::Five => (1, 5, "five"),
+            };
+            if !(lo..=hi).contains(&score) {
+                return Err(EventError::ScoreOutOfRange {
+                    score,
+                    range: format!("{lo}..{hi}"),
+                    kind: format!("survey.csat (scale {name})"),
+                });
+            }
+            Body::Survey {
+                answer: SurveyAnswer::Csat {
+                    score: score as u8,
+                    scale,
+                },
+                contact_id: raw.contact_id,
+                channel: channel_of(raw.channel)?,
+                queue: raw.queue,
+                agent_id: raw.agent_id,
+            }
+        }
+        "survey.nps" => {
+            let score = raw.score.ok_or(EventError::MissingField("score"))?;
+            if !(0..=10).contains(&score) {
+                return Err(EventError::ScoreOutOfRange {
+                    score,
+                    range: "0..10".into(),
+                    kind: "survey.nps".into(),
+                });
+            }
+            Body::Survey {
+                answer: SurveyAnswer::Nps { score: score as u8 },
+                contact_id: raw.contact_id,
+                channel: channel_of(raw.channel)?,
+                queue: raw.queue,
+                agent_id: raw.agent_id,
+            }
+        }
+        "agent.state" => {
+            let state = required(raw.state, "state")?;
+            Body::AgentState {
+                agent_id: required(raw.agent_id, "agent_id")?,
+                state: AgentState::parse(&state).ok_or_else(|| EventError::UnknownState(state.into_owned()))?,
+                team: raw.team,
+                queues: raw.queues,
+            }
+        }
+        other => return Err(EventError::UnknownType(other.to_owned())),
+    };
+    Ok(Event { id, ts, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::parse_rfc3339;
+
+    fn now() -> Millis {
+        parse_rfc3339("2026-11-22T09:00:00Z").unwrap()
+    }
+
+    fn err(json: &str) -> String {
+        parse_event(json.as_bytes(), now()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_the_example_offer() {
+        let ev = parse_event(
+            br#"{"id":"e1","type":"contact.offered","ts":"2026-11-22T09:00:00Z","contact_id":"c1","channel":"voice","queue":"billing","customer_id":"k42","topic":"invoice","segment":"gold","extra":{"x":1}}"#,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(ev.id, "e1");
+        assert_eq!(ev.ts, now());
+        match ev.body {
+            Body::Offered {
+                channel,
+                queue,
+                segment,
+                repeat,
+                ..
+            } => {
+                assert_eq!(channel, Channel::Voice);
+                assert_eq!(queue, "billing");
+                assert_eq!(segment.as_deref(), Some("gold"));
+                assert_eq!(repeat, None);
+            }
+            other => panic!("wrong body {other:?}"),
+        }
+    }
+
+    #[test]
+    fn epoch_millis_and_offsets_agree() {
+        let a = parse_event(
+            br#"{"id":"a","type":"contact.wrapped_up","ts":1795330800000,"contact_id":"c"}"#,
+            now(),
+        )
+        .unwrap();
+        let b = parse_event(
+            br#"{"id":"b","type":"contact.wrapped_up","ts":"2026-11-22T08:00:00+01:00","contact_id":"c"}"#,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(a.ts, b.ts);
+    }
+
+    #[test]
+    fn escaped_strings_are_owned() {
+        let ev = parse_event(
+            br#"{"id":"e\u00e9","type":"contact.hold_started","ts":0,"contact_id":"c\"1"}"#,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(ev.id, "eé");
+        assert_eq!(ev.contact_id(), Some("c\"1"));
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_problem() {
+        assert_eq!(
+            err(r#"{"id":"e","type":"contact.answered","ts":0,"agent_id":"a"}"#),
+            r#"missing field "contact_id""#
+        );
+        assert_eq!(
+            err(r#"{"id":"e","type":"survey.nps","ts":0,"score":11}"#),
+            "score 11 out of range 0..10 for survey.nps"
+        );
+        assert_eq!(
+            err(r#"{"id":"e","type":"survey.csat","ts":0,"score":0,"scale":"five"}"#),
+            "score 0 out of range 1..5 for survey.csat (scale five)"
+        );
+        assert_eq!(
+            err(r#"{"id":"e","type":"contact.wrapped_up","ts":"2026-11-22T12:00:00Z","contact_id":"c"}"#),
+            "ts 2026-11-22T12:00:00Z is 3h in the future"
+        );
+        assert_eq!(
+            err(r#"{"id":"e","type":"contact.lost","ts":0}"#),
+            r#"unknown type "contact.lost""#
+        );
+        assert_eq!(
+            err(r#"{"id":"e","type":"contact.offered","ts":0,"contact_id":"c","channel":"fax","queue":"q"}"#),
+            r#"unknown channel "fax""#
+        );
+        assert_eq!(
+            err(r#"{"id":"e","type":"contact.ended","ts":"noon","contact_id":"c"}"#),
+            r#"unparsable ts "noon""#
+        );
+        assert!(err(r#"{"id":"e","type":"contact.ended","ts":0,"contact_id":5}"#)
+            .starts_with(r#"wrong type for field "contact_id": invalid type: integer `5`"#));
+        assert!(
+            err(r#"{"id":"e","type":"survey.nps","ts":0,"score":"9"}"#).starts_with(r#"wrong type for field "score""#)
+        );
+        assert!(
+            err(r#"{"id":"e","type":"survey.nps","ts":0,"score":9.5}"#).starts_with(r#"wrong type for field "score""#)
+        );
+        assert!(err(r#"{"id":"e","type":"contact.ended","ts":true,"contact_id":"c"}"#)
+            .starts_with(r#"wrong type for field "ts""#));
+        assert_eq!(
+            err(r#"{"type":"contact.ended","ts":0,"contact_id":"c"}"#),
+            r#"missing field "id""#
+        );
+        assert_eq!(
+            err(r#"{"id":"","type":"contact.ended","ts":0,"contact_id":"c"}"#),
+            "id must be 1..128 characters, got 0"
+        );
+        assert!(err(r#"[1,2]"#).starts_with("event is not a JSON object"));
+        assert!(err(r#"{"id":"e""#).starts_with("invalid JSON"));
+        assert_eq!(
+            err(r#"{"id":"e","type":"agent.state","ts":0,"agent_id":"a","state":"lunch"}"#),
+            r#"unknown agent state "lunch""#
+        );
+    }
+
+    #[test]
+    fn five_minutes_ahead_is_still_valid() {
+        let at = now() + MAX_FUTURE;
+        let json = format!(r#"{{"id":"e","type":"contact.wrapped_up","ts":{at},"contact_id":"c"}}"#);
+        assert!(parse_event(json.as_bytes(), now()).is_ok());
+        let json = format!(
+            r#"{{"id":"e","type":"contact.wrapped_up","ts":{},"contact_id":"c"}}"#,
+            at + 1
+        );
+        assert!(parse_event(json.as_bytes(), now()).is_err());
+    }
+
+    #[test]
+    fn agent_state_with_queues() {
+        let ev = parse_event(br#"{"id":"e","type":"agent.state","ts":0,"agent_id":"a1","state":"acw","team":"t1","queues":["billing","tech"]}"#, now()).unwrap();
+        match ev.body {
+            Body::AgentState {
+                state, team, queues, ..
+            } => {
+                assert_eq!(state, AgentState::Acw);
+                assert_eq!(team.as_deref(), Some("t1"));
+                assert_eq!(queues.unwrap().len(), 2);
+            }
+            other => panic!("wrong body {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Repeat-contact detection for first-contact resolution.
+//!
+//! Per customer, the offers of the FCR horizon with their topic. A contact is a repeat
+//! when an earlier contact (strictly earlier `ts`) of the same customer with the same
+//! topic (an absent topic matches an absent topic) was offered less than the horizon
+//! before it. Verdicts can only turn from "first" to "repeat", when an earlier contact
+//! arrives late; the index reports which contacts changed so the engine re-derives them.
+
+use rustc_hash::FxHashMap;
+
+use crate::time::Millis;
+
+#[derive(Debug, Clone, Copy)]
+struct Offer {
+    ts: Millis,
+    topic: Option<u64>,
+    contact: u128,
+    repeat: bool,
+}
+
+/// The customer index.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerIndex {
+    customers: FxHashMap<u128, Vec<Offer>>,
+    offers: usize,
+}
+
+impl CustomerIndex {
+    /// Records the first offer of `contact` and returns its verdict, plus every other
+    /// contact whose verdict turned to "repeat" because of it.
+    pub fn offer(
+        &mut self,
+        customer: u128,
+        contact: u128,
+        ts: Millis,
+        topic: Option<u64>,
+        horizon: Millis,
+    ) -> (bool, Vec<u128>) {
+        let offers = self.customers.entry(customer).or_default();
+        if let Some(o) = offers.iter().find(|o| o.contact == contact) {
+            return (o.repeat, Vec::new());
+        }
+        let repeats = |o: &Offer, earlier: Millis| earlier < o.ts && o.ts - earlier < horizon;
+        let me = Offer {
+            ts,
+            topic,
+            contact,
+            repeat: false,
+        };
+        let repeat = offers.iter().any(|o| o.topic == topic && repeats(&me, o.ts));
+        let mut changed = Vec::new();
+        for o in offers.iter_mut() {
+            if !o.repeat && o.topic == topic && repeats(o, ts) {
+                o.repeat = true;
+                changed.push(o.contact);
+            }
+        }
+        let pos = offers.partition_point(|o| o.ts <= ts);
+        offers.insert(pos, Offer { repeat, ..me });
+        self.offers += 1;
+        (repeat, changed)
+    }
+
+    /// Forgets offers older than `before`.
+    pub fn evict_before(&mut self, before: Millis) {
+        let mut removed = 0;
+        self.customers.retain(|_, offers| {
+            let keep_from = offers.partition_point(|o| o.ts < before);
+            removed += keep_from;
+            offers.drain(..keep_from);
+            !offers.is_empty()
+        });
+        self.offers -= removed;
+    }
+
+    /// Number of offers held.
+    pub fn len(&self) -> usize {
+        self.offers
+    }
+
+    /// Whether no offer is held.
+    pub fn is_empty(&self) -> bool {
+        self.offers == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: Millis = 1000;
+
+    #[test]
+    fn same_topic_within_horizon_is_a_repeat() {
+        let mut idx = CustomerIndex::default();
+        assert_eq!(idx.offer(1, 10, 100, Some(7), H), (false, vec![]));
+        assert_eq!(idx.offer(1, 11, 500, Some(8), H), (false, vec![]), "other topic");
+        assert_eq!(idx.offer(1, 12, 600, Some(7), H), (true, vec![]));
+        assert_eq!(
+            idx.offer(1, 13, 1100, Some(7), H),
+            (true, vec![]),
+            "600 is < 1000 before"
+        );
+        assert_eq!(idx.offer(2, 14, 600, Some(7), H), (false, vec![]), "other customer");
+        assert_eq!(idx.offer(3, 15, 0, None, H), (false, vec![]));
+        assert_eq!(
+            idx.offer(3, 16, 1000, None, H),
+            (false, vec![]),
+            "exactly the horizon is not less"
+        );
+        assert_eq!(idx.offer(3, 17, 1500, None, H), (true, vec![]), "absent topics match");
+    }
+
+    #[test]
+    fn a_late_earlier_contact_turns_later_ones_into_repeats() {
+        let mut idx = CustomerIndex::default();
+        assert_eq!(idx.offer(1, 20, 500, Some(1), H), (false, vec![]));
+        assert_eq!(idx.offer(1, 21, 100, Some(1), H), (false, vec![20]));
+        assert_eq!(
+            idx.offer(1, 22, 100, Some(1), H),
+            (false, vec![]),
+            "same ts is not earlier"
+        );
+        idx.evict_before(200);
+        assert_eq!(idx.len(), 1);
+    }
+}

@@ -1,0 +1,569 @@
+//! Snapshots: merged partials turned into the figures of `spec/kpis.md`, in the JSON
+//! shapes of `spec/api.md`. A ratio whose denominator is zero is `None` (`null`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::agg::{Counters, QueueAgg};
+use crate::config::EngineConfig;
+use crate::event::{AgentState, Channel};
+use crate::partial::{EngineStats, GroupKey, LiveLeaf, Partial};
+use crate::policy::{Policy, SlCounts};
+use crate::time::{serialize_rfc3339, Millis};
+
+/// The label of the all-channels group.
+pub const ALL: &str = "all";
+
+/// A service level of one policy within one group.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PolicyRow {
+    /// Policy name.
+    pub policy: String,
+    /// Its threshold.
+    pub threshold_seconds: f64,
+    /// Its target.
+    pub target: f64,
+    /// Numerator of its formula.
+    pub met: u64,
+    /// Denominator of its formula.
+    pub denominator: u64,
+    /// met / denominator.
+    pub service_level: Option<f64>,
+    /// Breached now (set by the breach tracker).
+    pub breached: bool,
+    #[serde(skip)]
+    /// Index of the policy in the configuration.
+    pub index: u16,
+}
+
+/// One group's figures: a (queue, channel), a channel, or all.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct GroupRow {
+    /// Queue, `null` for channel groups.
+    pub queue: Option<Arc<str>>,
+    /// Channel, or `all`.
+    pub channel: String,
+    /// Legs offered.
+    pub offered: i64,
+    /// Legs answered.
+    pub answered: i64,
+    /// Legs abandoned.
+    pub abandoned: i64,
+    /// Abandoned with wait under the short-abandon threshold.
+    pub short_abandoned: i64,
+    /// Legs transferred out.
+    pub transferred_out: i64,
+    /// Legs that met their policy (answered within T, or resolved within T).
+    pub answered_within: i64,
+    /// Service level, each contact judged by the policy that applies to it.
+    pub service_level: Option<f64>,
+    /// The policy that covers the group as a whole.
+    pub sla_policy: Option<String>,
+    /// Its threshold.
+    pub sla_threshold_seconds: Option<f64>,
+    /// Its target.
+    pub sla_target: Option<f64>,
+    /// Some policy is breached for this group and window.
+    pub breached: bool,
+    /// answered / (answered + abandoned).
+    pub answer_rate: Option<f64>,
+    /// abandoned / (answered + abandoned).
+    pub abandon_rate: Option<f64>,
+    /// Mean wait of answered legs.
+    pub asa_seconds: Option<f64>,
+    /// Wait percentiles of answered legs.
+    pub wait_p50_seconds: Option<f64>,
+    /// 90th percentile.
+    pub wait_p90_seconds: Option<f64>,
+    /// 99th percentile.
+    pub wait_p99_seconds: Option<f64>,
+    /// Live: contacts waiting now.
+    pub waiting: i64,
+    /// Live: longest current wait, 0 when none waits.
+    pub oldest_wait_seconds: f64,
+    /// Live: waiting longer than their SLA threshold.
+    pub at_risk: i64,
+    /// Legs handled (wrapped up, or transferred after answer).
+    pub handled: i64,
+    /// Mean handle time.
+    pub aht_seconds: Option<f64>,
+    /// Mean talk.
+    pub talk_seconds: Option<f64>,
+    /// Mean hold.
+    pub hold_seconds: Option<f64>,
+    /// Mean ACW.
+    pub acw_seconds: Option<f64>,
+    /// Handle-time median.
+    pub handle_p50_seconds: Option<f64>,
+    /// Handle-time 90th percentile.
+    pub handle_p90_seconds: Option<f64>,
+    /// Contacts judged for FCR.
+    pub fcr_contacts: i64,
+    /// Of those, repeats.
+    pub repeat_contacts: i64,
+    /// 1 − repeats / judged.
+    pub fcr: Option<f64>,
+    /// CSAT answers.
+    pub csat_responses: i64,
+    /// Satisfied / answers.
+    pub csat: Option<f64>,
+    /// NPS answers.
+    pub nps_responses: i64,
+    /// NPS, −100..100.
+    pub nps: Option<f64>,
+    /// NPS answers without a contact (relationship).
+    pub nps_relationship_responses: i64,
+    /// Relationship NPS.
+    pub nps_relationship: Option<f64>,
+    /// Service level per policy present in the group.
+    pub sla: Vec<PolicyRow>,
+}
+
+/// One agent's figures in a window.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AgentRow {
+    /// Agent id.
+    pub agent: Arc<str>,
+    /// Team.
+    pub team: Option<Arc<str>>,
+    /// Live state.
+    pub state: Option<AgentState>,
+    /// Time in the live state.
+    pub state_seconds: Option<f64>,
+    /// Contacts handled in the window.
+    pub handled: i64,
+    /// Mean handle time.
+    pub aht_seconds: Option<f64>,
+    /// Mean talk.
+    pub talk_seconds: Option<f64>,
+    /// Mean hold.
+    pub hold_seconds: Option<f64>,
+    /// Mean ACW.
+    pub acw_seconds: Option<f64>,
+    /// AHT / AHT of the rest of the team (pooled).
+    pub aht_vs_team: Option<f64>,
+    /// aht_vs_team ≥ ratio and handled ≥ minimum.
+    pub outlier: bool,
+    /// (busy + acw) / (available + busy + acw) time.
+    pub occupancy: Option<f64>,
+    /// CSAT answers attributed to the agent.
+    pub csat_responses: i64,
+    /// Satisfied / answers.
+    pub csat: Option<f64>,
+    /// NPS answers attributed.
+    pub nps_responses: i64,
+    /// NPS.
+    pub nps: Option<f64>,
+    #[serde(skip)]
+    /// Queues the agent serves (for filtering).
+    pub queues: Vec<Arc<str>>,
+}
+
+/// One window, all groups.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct WindowView {
+    /// Name.
+    pub window: String,
+    /// Start (inclusive).
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub from: Millis,
+    /// End (exclusive).
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub to: Millis,
+    /// (queue, channel) groups with traffic or waiting contacts.
+    pub queues: Vec<GroupRow>,
+    /// Channel groups, then `all`.
+    pub channels: Vec<GroupRow>,
+    /// Agents with activity.
+    pub agents: Vec<AgentRow>,
+}
+
+/// Live agent counts by state for one team or queue.
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct StateCounts {
+    /// Team or queue name.
+    pub name: Arc<str>,
+    /// Available agents.
+    pub available: i64,
+    /// Busy agents.
+    pub busy: i64,
+    /// In ACW.
+    pub acw: i64,
+    /// Away.
+    pub away: i64,
+}
+
+/// Agents by state, live.
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct AgentStates {
+    /// Per team.
+    pub teams: Vec<StateCounts>,
+    /// Per queue.
+    pub queues: Vec<StateCounts>,
+}
+
+/// A breached policy.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Breach {
+    /// Policy name.
+    pub policy: String,
+    /// Queue of the group, `null` for channel groups.
+    pub queue: Option<Arc<str>>,
+    /// Channel of the group, or `all`.
+    pub channel: String,
+    /// Window.
+    pub window: String,
+    /// Service level now.
+    pub service_level: f64,
+    /// Target.
+    pub target: f64,
+    /// Denominator now.
+    pub denominator: u64,
+    /// Breached since.
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub since: Millis,
+}
+
+/// Everything published at one tick.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Snapshot {
+    /// The "now" it is for.
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub now: Millis,
+    /// Windows in configuration order, `today` last.
+    pub windows: Vec<WindowView>,
+    /// Agents by state.
+    pub agent_states: AgentStates,
+    /// Breaches now.
+    pub breaches: Vec<Breach>,
+    /// Engine counters.
+    #[serde(skip)]
+    pub stats: EngineStats,
+}
+
+/// A leaf group of a window with its aggregate.
+type LeafRef<'a> = (&'a GroupKey, &'a QueueAgg);
+
+fn ratio(num: i64, den: i64) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
+fn seconds(ms: i64, n: i64) -> Option<f64> {
+    (n > 0).then(|| ms as f64 / n as f64 / 1000.0)
+}
+
+fn secs(ms: Option<Millis>) -> Option<f64> {
+    ms.map(|v| v as f64 / 1000.0)
+}
+
+fn nps(promoters: i64, detractors: i64, n: i64) -> Option<f64> {
+    (n > 0).then(|| 100.0 * (promoters - detractors) as f64 / n as f64)
+}
+
+fn sl_counts(c: &Counters) -> SlCounts {
+    let u = |v: i64| v.max(0) as u64;
+    SlCounts {
+        met: u(c.met),
+        answered: u(c.answered),
+        abandoned: u(c.abandoned),
+        abandoned_within: u(c.abandoned_within),
+        short_abandoned: u(c.short_abandoned),
+        short_abandoned_within: u(c.short_abandoned_within),
+    }
+}
+
+/// The policy that covers a group as a whole: the most specific segment-free policy
+/// whose channel and queue fit the group.
+pub fn group_policy(policies: &[Policy], queue: Option<&str>, channel: Option<Channel>) -> Option<usize> {
+    let mut best: Option<(usize, u8)> = None;
+    for (i, p) in policies.iter().enumerate() {
+        if p.segment.is_some() {
+            continue;
+        }
+        let ch_ok = match p.channel {
+            None => true,
+            Some(c) => channel == Some(c),
+        };
+        let q_ok = match &p.queue {
+            None => true,
+            Some(q) => queue == Some(q.as_str()),
+        };
+        if ch_ok && q_ok {
+            let s = u8::from(p.channel.is_some()) + u8::from(p.queue.is_some());
+            if best.is_none_or(|(_, b)| s > b) {
+                best = Some((i, s));
+            }
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+fn row(
+    queue: Option<Arc<str>>,
+    channel: String,
+    leaves: &[(&GroupKey, &QueueAgg)],
+    live: LiveLeaf,
+    now: Millis,
+    policies: &[Policy],
+    gp: Option<usize>,
+) -> GroupRow {
+    let mut agg = QueueAgg::default();
+    let mut per_policy: BTreeMap<u16, Counters> = BTreeMap::new();
+    for (k, a) in leaves {
+        crate::agg::Aggregate::merge(&mut agg, a, 1);
+        if let Some(p) = k.policy {
+            per_policy.entry(p).or_default().merge(&a.c, 1);
+        }
+    }
+    let c = &agg.c;
+    let mut sla = Vec::new();
+    let (mut num, mut den) = (0u64, 0u64);
+    for (&idx, counts) in &per_policy {
+        let Some(p) = policies.get(idx as usize) else { continue };
+        let (n, d) = p.ratio(&sl_counts(counts));
+        num += n;
+        den += d;
+        sla.push(PolicyRow {
+            policy: p.name.clone(),
+            threshold_seconds: p.threshold as f64 / 1000.0,
+            target: p.target,
+            met: n,
+            denominator: d,
+            service_level: (d > 0).then(|| n as f64 / d as f64),
+            breached: false,
+            index: idx,
+        });
+    }
+    let resolved = c.answered + c.abandoned;
+    let gp = gp.and_then(|i| policies.get(i));
+    GroupRow {
+        queue,
+        channel,
+        offered: c.offered,
+        answered: c.answered,
+        abandoned: c.abandoned,
+        short_abandoned: c.short_abandoned,
+        transferred_out: c.transferred_out,
+        answered_within: c.met,
+        service_level: (den > 0).then(|| num as f64 / den as f64),
+        sla_policy: gp.map(|p| p.name.clone()),
+        sla_threshold_seconds: gp.map(|p| p.threshold as f64 / 1000.0),
+        sla_target: gp.map(|p| p.target),
+        breached: false,
+        answer_rate: ratio(c.answered, resolved),
+        abandon_rate: ratio(c.abandoned, resolved),
+        asa_seconds: seconds(c.wait_sum, c.wait_count),
+        wait_p50_seconds: secs(agg.wait.quantile(0.5)),
+        wait_p90_seconds: secs(agg.wait.quantile(0.9)),
+        wait_p99_seconds: secs(agg.wait.quantile(0.99)),
+        waiting: live.waiting,
+        oldest_wait_seconds: live.oldest_since.map_or(0.0, |s| (now - s).max(0) as f64 / 1000.0),
+        at_risk: live.at_risk,
+        handled: c.handled,
+        aht_seconds: seconds(c.talk_sum + c.hold_sum + c.acw_sum, c.handled),
+        talk_seconds: seconds(c.talk_sum, c.handled),
+        hold_seconds: seconds(c.hold_sum, c.handled),
+        acw_seconds: seconds(c.acw_sum, c.handled),
+        handle_p50_seconds: secs(agg.handle.quantile(0.5)),
+        handle_p90_seconds: secs(agg.handle.quantile(0.9)),
+        fcr_contacts: c.fcr_contacts,
+        repeat_contacts: c.repeat_contacts,
+        fcr: ratio(c.fcr_contacts - c.repeat_contacts, c.fcr_contacts),
+        csat_responses: c.csat_responses,
+        csat: ratio(c.csat_satisfied, c.csat_responses),
+        nps_responses: c.nps_responses,
+        nps: nps(c.nps_promoters, c.nps_detractors, c.nps_responses),
+        nps_relationship_responses: c.nps_rel_responses,
+        nps_relationship: nps(c.nps_rel_promoters, c.nps_rel_detractors, c.nps_rel_responses),
+        sla,
+    }
+}
+
+fn merge_live(into: &mut LiveLeaf, l: &LiveLeaf) {
+    into.waiting += l.waiting;
+    into.at_risk += l.at_risk;
+    into.oldest_since = match (into.oldest_since, l.oldest_since) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+}
+
+impl Snapshot {
+    /// Builds the figures from the merged partial of every engine.
+    pub fn build(p: &Partial, cfg: &EngineConfig) -> Snapshot {
+        let now = p.now;
+        let policies = &cfg.policies;
+        let windows = p
+            .windows
+            .iter()
+            .map(|w| {
+                // (queue, channel) groups.
+                let mut by_queue: BTreeMap<(Arc<str>, Channel), Vec<LeafRef>> = BTreeMap::new();
+                let mut by_channel: BTreeMap<Channel, Vec<LeafRef>> = BTreeMap::new();
+                let mut all = Vec::new();
+                for (k, a) in &w.leaves {
+                    if let (Some(q), Some(ch)) = (&k.queue, k.channel) {
+                        by_queue.entry((q.clone(), ch)).or_default().push((k, a));
+                    }
+                    if let Some(ch) = k.channel {
+                        by_channel.entry(ch).or_default().push((k, a));
+                    }
+                    all.push((k, a));
+                }
+                let mut live_q: BTreeMap<(Arc<str>, Channel), LiveLeaf> = BTreeMap::new();
+                let mut live_c: BTreeMap<Channel, LiveLeaf> = BTreeMap::new();
+                let mut live_all = LiveLeaf::default();
+                for (k, l) in &p.live {
+                    if let (Some(q), Some(ch)) = (&k.queue, k.channel) {
+                        merge_live(live_q.entry((q.clone(), ch)).or_default(), l);
+                        by_queue.entry((q.clone(), ch)).or_default();
+                    }
+                    if let Some(ch) = k.channel {
+                        merge_live(live_c.entry(ch).or_default(), l);
+                    }
+                    merge_live(&mut live_all, l);
+                }
+                let queues = by_queue
+                    .iter()
+                    .map(|((q, ch), leaves)| {
+                        let live = live_q.get(&(q.clone(), *ch)).copied().unwrap_or_default();
+                        let gp = group_policy(policies, Some(q), Some(*ch));
+                        row(Some(q.clone()), ch.as_str().to_owned(), leaves, live, now, policies, gp)
+                    })
+                    .collect();
+                let mut channels: Vec<GroupRow> = Channel::ALL
+                    .iter()
+                    .map(|ch| {
+                        let leaves = by_channel.get(ch).map_or(&[][..], Vec::as_slice);
+                        let live = live_c.get(ch).copied().unwrap_or_default();
+                        let gp = group_policy(policies, None, Some(*ch));
+                        row(None, ch.as_str().to_owned(), leaves, live, now, policies, gp)
+                    })
+                    .collect();
+                channels.push(row(
+                    None,
+                    ALL.to_owned(),
+                    &all,
+                    live_all,
+                    now,
+                    policies,
+                    group_policy(policies, None, None),
+                ));
+                WindowView {
+                    window: w.name.clone(),
+                    from: w.from,
+                    to: w.to,
+                    queues,
+                    channels,
+                    agents: agent_rows(p, w, cfg),
+                }
+            })
+            .collect();
+        Snapshot {
+            now,
+            windows,
+            agent_states: agent_states(p),
+            breaches: Vec::new(),
+            stats: p.stats.clone(),
+        }
+    }
+
+    /// The window named `name`.
+    pub fn window(&self, name: &str) -> Option<&WindowView> {
+        self.windows.iter().find(|w| w.window == name)
+    }
+}
+
+fn agent_rows(p: &Partial, w: &crate::partial::WindowPartial, cfg: &EngineConfig) -> Vec<AgentRow> {
+    let mut names: Vec<&Arc<str>> = w.agents.keys().chain(p.agents.keys()).collect();
+    names.sort();
+    names.dedup();
+    // Peer group: the team, else the first queue the agent serves.
+    let peer = |name: &Arc<str>| -> Option<String> {
+        let live = p.agents.get(name)?;
+        match (&live.team, live.queues.first()) {
+            (Some(t), _) => Some(format!("team:{t}")),
+            (None, Some(q)) => Some(format!("queue:{q}")),
+            (None, None) => None,
+        }
+    };
+    let mut peers: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for name in &names {
+        if let (Some(key), Some(a)) = (peer(name), w.agents.get(*name)) {
+            let e = peers.entry(key).or_default();
+            e.0 += a.agg.c.handled;
+            e.1 += a.agg.c.talk_sum + a.agg.c.hold_sum + a.agg.c.acw_sum;
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let a = w.agents.get(name).cloned().unwrap_or_default();
+            let c = a.agg.c;
+            let live = p.agents.get(name);
+            let handle = c.talk_sum + c.hold_sum + c.acw_sum;
+            let aht = seconds(handle, c.handled);
+            let aht_vs_team = peer(name).and_then(|key| {
+                let (n, sum) = peers.get(&key).copied().unwrap_or_default();
+                let others = seconds(sum - handle, n - c.handled)?;
+                let mine = aht?;
+                (others > 0.0).then(|| mine / others)
+            });
+            let outlier =
+                aht_vs_team.is_some_and(|r| r >= cfg.outlier_ratio) && c.handled as u64 >= cfg.outlier_min_handled;
+            let t = a.time_in;
+            let working = t[AgentState::Busy as usize] + t[AgentState::Acw as usize];
+            AgentRow {
+                agent: name.clone(),
+                team: live.and_then(|l| l.team.clone()),
+                state: live.map(|l| l.state),
+                state_seconds: live.map(|l| (p.now - l.since).max(0) as f64 / 1000.0),
+                handled: c.handled,
+                aht_seconds: aht,
+                talk_seconds: seconds(c.talk_sum, c.handled),
+                hold_seconds: seconds(c.hold_sum, c.handled),
+                acw_seconds: seconds(c.acw_sum, c.handled),
+                aht_vs_team,
+                outlier,
+                occupancy: ratio(working, working + t[AgentState::Available as usize]),
+                csat_responses: c.csat_responses,
+                csat: ratio(c.csat_satisfied, c.csat_responses),
+                nps_responses: c.nps_responses,
+                nps: nps(c.nps_promoters, c.nps_detractors, c.nps_responses),
+                queues: live.map(|l| l.queues.clone()).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+fn agent_states(p: &Partial) -> AgentStates {
+    let mut teams: BTreeMap<Arc<str>, StateCounts> = BTreeMap::new();
+    let mut queues: BTreeMap<Arc<str>, StateCounts> = BTreeMap::new();
+    let bump = |m: &mut BTreeMap<Arc<str>, StateCounts>, name: &Arc<str>, state: AgentState| {
+        let e = m.entry(name.clone()).or_insert_with(|| StateCounts {
+            name: name.clone(),
+            ..StateCounts::default()
+        });
+        match state {
+            AgentState::Available => e.available += 1,
+            AgentState::Busy => e.busy += 1,
+            AgentState::Acw => e.acw += 1,
+            AgentState::Away => e.away += 1,
+            AgentState::Offline => {}
+        }
+    };
+    for a in p.agents.values() {
+        if let Some(t) = &a.team {
+            bump(&mut teams, t, a.state);
+        }
+        for q in &a.queues {
+            bump(&mut queues, q, a.state);
+        }
+    }
+    AgentStates {
+        teams: teams.into_values().collect(),
+        queues: queues.into_values().collect(),
+    }
+}

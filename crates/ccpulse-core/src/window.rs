@@ -1,0 +1,256 @@
+//! Sliding windows as rings of slices (panes), and `today` as per-local-day sums.
+//!
+//! A fact lands in the slice of its event time, O(1). A window `[to − W, to)` is the
+//! fold of its W/slice slices at snapshot time. The ring keeps a bounded number of
+//! slices behind the newest one, so memory per group is O(window / slice) whatever the
+//! traffic; a slice holds nothing until a fact lands in it.
+
+use std::collections::VecDeque;
+
+use jiff::tz::TimeZone;
+
+use crate::agg::Aggregate;
+use crate::time::Millis;
+
+/// A ring of slices of width `slice`, indexed by `ts.div_euclid(slice)`.
+#[derive(Clone, Debug)]
+pub struct Ring<A> {
+    base: i64,
+    slots: VecDeque<Option<Box<A>>>,
+    cap: usize,
+}
+
+impl<A: Aggregate> Ring<A> {
+    /// A ring holding at most `cap` slices.
+    pub fn new(cap: usize) -> Self {
+        Ring {
+            base: 0,
+            slots: VecDeque::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    /// The slice for index `idx`, created if needed; `None` when it is older than the
+    /// ring still holds.
+    pub fn slot_mut(&mut self, idx: i64) -> Option<&mut A> {
+        if self.slots.is_empty() {
+            self.base = idx;
+        }
+        if idx < self.base {
+            // Older than the ring holds; room can be made at the front only while the
+            // ring is not full (the front is the oldest slice).
+            let missing = (self.base - idx) as usize;
+            if self.slots.len() + missing > self.cap {
+                return None;
+            }
+            for _ in 0..missing {
+                self.slots.push_front(None);
+            }
+            self.base = idx;
+        }
+        let mut pos = (idx - self.base) as usize;
+        if pos >= self.cap {
+            // Newer than the ring reaches: slide forward, dropping the oldest slices.
+            let shift = pos + 1 - self.cap;
+            if shift >= self.slots.len() {
+                self.slots.clear();
+                self.base = idx;
+                pos = 0;
+            } else {
+                self.slots.drain(..shift);
+                self.base += shift as i64;
+                pos -= shift;
+            }
+        }
+        while self.slots.len() <= pos {
+            self.slots.push_back(None);
+        }
+        Some(self.slots[pos].get_or_insert_with(Default::default))
+    }
+
+    /// The slice for index `idx` if it exists.
+    pub fn slot(&self, idx: i64) -> Option<&A> {
+        let pos = idx.checked_sub(self.base)?;
+        if pos < 0 {
+            return None;
+        }
+        self.slots.get(pos as usize)?.as_deref()
+    }
+
+    /// Adds the slices with index in `[from, to)` into `out`.
+    pub fn fold_into(&self, from: i64, to: i64, out: &mut A) {
+        let lo = (from - self.base).max(0);
+        let hi = (to - self.base).min(self.slots.len() as i64);
+        for pos in lo..hi {
+            if let Some(Some(slot)) = self.slots.get(pos as usize) {
+                out.merge(slot, 1);
+            }
+        }
+    }
+
+    /// Drops slices with index below `idx`.
+    pub fn evict_before(&mut self, idx: i64) {
+        while self.base < idx {
+            if self.slots.pop_front().is_none() {
+                break;
+            }
+            self.base += 1;
+        }
+        while matches!(self.slots.front(), Some(None)) {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        if self.slots.is_empty() {
+            self.base = idx;
+        }
+    }
+
+    /// Whether the ring holds no slice.
+    pub fn is_empty(&self) -> bool {
+        self.slots.iter().all(Option::is_none)
+    }
+
+    /// Number of allocated slices (for memory accounting).
+    pub fn allocated(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+}
+
+/// Per-local-day sums, for `today`. Keeps a couple of days so that late events around
+/// midnight still land in the right day.
+#[derive(Clone, Debug, Default)]
+pub struct Days<A> {
+    days: Vec<(Millis, A)>,
+}
+
+impl<A: Aggregate> Days<A> {
+    /// The aggregate of the day starting at `start`, created if needed.
+    pub fn day_mut(&mut self, start: Millis) -> &mut A {
+        let i = match self.days.iter().position(|(s, _)| *s == start) {
+            Some(i) => i,
+            None => {
+                self.days.push((start, A::default()));
+                self.days.len() - 1
+            }
+        };
+        &mut self.days[i].1
+    }
+
+    /// The aggregate of the day starting at `start`.
+    pub fn day(&self, start: Millis) -> Option<&A> {
+        self.days.iter().find(|(s, _)| *s == start).map(|(_, a)| a)
+    }
+
+    /// Drops days that started before `start`.
+    pub fn evict_before(&mut self, start: Millis) {
+        self.days.retain(|(s, _)| *s >= start);
+    }
+
+    /// Whether no day is held.
+    pub fn is_empty(&self) -> bool {
+        self.days.iter().all(|(_, a)| a.is_zero())
+    }
+}
+
+/// Local-day boundaries in a time zone, with the current day cached.
+#[derive(Clone, Debug)]
+pub struct DayClock {
+    tz: TimeZone,
+    cached: (Millis, Millis),
+}
+
+impl DayClock {
+    /// A clock for `tz`.
+    pub fn new(tz: TimeZone) -> Self {
+        DayClock { tz, cached: (0, 0) }
+    }
+
+    /// `[start, end)` of the local day containing `ts` (23 or 25 hours long on DST days).
+    pub fn bounds(&mut self, ts: Millis) -> (Millis, Millis) {
+        if ts >= self.cached.0 && ts < self.cached.1 {
+            return self.cached;
+        }
+        let b = day_bounds(&self.tz, ts);
+        self.cached = b;
+        b
+    }
+}
+
+/// `[start, end)` of the local day containing `ts` in `tz`.
+pub fn day_bounds(tz: &TimeZone, ts: Millis) -> (Millis, Millis) {
+    let compute = || -> Option<(Millis, Millis)> {
+        let zoned = jiff::Timestamp::from_millisecond(ts).ok()?.to_zoned(tz.clone());
+        let start = zoned.start_of_day().ok()?;
+        let next = start.date().tomorrow().ok()?.to_zoned(tz.clone()).ok()?;
+        Some((start.timestamp().as_millisecond(), next.timestamp().as_millisecond()))
+    };
+    compute().unwrap_or_else(|| {
+        let start = ts.div_euclid(crate::time::DAY) * crate::time::DAY;
+        (start, start + crate::time::DAY)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agg::{AgentAgg, FactKind};
+    use crate::time::{parse_rfc3339, HOUR};
+
+    fn handled(ring: &mut Ring<AgentAgg>, idx: i64) -> bool {
+        match ring.slot_mut(idx) {
+            Some(a) => {
+                a.apply(
+                    &FactKind::Handled {
+                        talk: 1,
+                        hold: 0,
+                        acw: 0,
+                    },
+                    1,
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn total(ring: &Ring<AgentAgg>, from: i64, to: i64) -> i64 {
+        let mut out = AgentAgg::default();
+        ring.fold_into(from, to, &mut out);
+        out.c.handled
+    }
+
+    #[test]
+    fn ring_slides_and_bounds_memory() {
+        let mut r = Ring::new(4);
+        assert!(handled(&mut r, 10));
+        assert!(handled(&mut r, 8), "room at the front while not full");
+        assert!(handled(&mut r, 11));
+        assert_eq!(total(&r, 0, 20), 3);
+        assert!(handled(&mut r, 13), "slides forward, dropping 8");
+        assert_eq!(total(&r, 0, 20), 3);
+        assert!(!handled(&mut r, 9), "older than the ring holds");
+        assert_eq!(total(&r, 11, 13), 1);
+        assert!(handled(&mut r, 100));
+        assert_eq!(total(&r, 0, 200), 1);
+        r.evict_before(101);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn dst_days() {
+        let tz = TimeZone::get("Europe/Berlin").unwrap();
+        // Spring forward: 2026-03-29 has 23 hours in Berlin.
+        let ts = parse_rfc3339("2026-03-29T12:00:00+02:00").unwrap();
+        let (s, e) = day_bounds(&tz, ts);
+        assert_eq!(s, parse_rfc3339("2026-03-29T00:00:00+01:00").unwrap());
+        assert_eq!(e - s, 23 * HOUR);
+        // Fall back: 2026-10-25 has 25 hours.
+        let ts = parse_rfc3339("2026-10-25T23:30:00+01:00").unwrap();
+        let (s, e) = day_bounds(&tz, ts);
+        assert_eq!(s, parse_rfc3339("2026-10-25T00:00:00+02:00").unwrap());
+        assert_eq!(e - s, 25 * HOUR);
+        let mut clock = DayClock::new(tz);
+        assert_eq!(clock.bounds(ts), (s, e));
+        assert_eq!(clock.bounds(e), (e, e + 24 * HOUR));
+    }
+}

@@ -1,0 +1,2 @@
+//! End-to-end tests of the `ccpulse` binary live in `tests/tests/`; this crate holds
+//! their shared helpers.
