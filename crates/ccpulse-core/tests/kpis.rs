@@ -560,7 +560,7 @@ fn live_waiting_oldest_and_at_risk() {
 #[test]
 fn today_follows_the_local_day_across_dst() {
     let cfg = EngineConfig::from_toml("[windows]\ntime_zone = \"Europe/Berlin\"\n").unwrap();
-    let lines = vec![
+    let lines = [
         // 23:59 local on 28 March (UTC+1): yesterday.
         ev(
             "1",
