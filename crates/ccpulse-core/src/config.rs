@@ -252,6 +252,17 @@ impl EngineConfig {
                 ),
             ));
         }
+        if (15 * MINUTE) % slice != 0 {
+            return Err(invalid(
+                text,
+                slice_at,
+                "windows.slice",
+                format!(
+                    "slice {} must divide 15m, so that local midnights fall on slice boundaries",
+                    Span(slice)
+                ),
+            ));
+        }
         for &span in &spans {
             if span % slice != 0 {
                 return Err(invalid(
@@ -447,13 +458,17 @@ exclude_short_abandons = true
             e.contains("sla.policies[0].target (line 4)") && e.contains("outside 0..1"),
             "{e}"
         );
-        let e = EngineConfig::from_toml("[windows]\nsliding = [\"5m\", \"7m\"]\nslice = \"2m\"\n")
+        let e = EngineConfig::from_toml("[windows]\nsliding = [\"5m\", \"7m\"]\nslice = \"3m\"\n")
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("windows.slice (line 3)") && e.contains("not a whole number"),
             "{e}"
         );
+        let e = EngineConfig::from_toml("[windows]\nslice = \"7s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must divide 15m"), "{e}");
         let e = EngineConfig::from_toml(
             "[[sla.policies]]\nname = \"x\"\nthreshold = \"20s\"\ntarget = 0.8\nformula = \"magic\"\n",
         )

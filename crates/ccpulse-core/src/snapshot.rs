@@ -119,6 +119,15 @@ pub struct GroupRow {
     pub nps_relationship: Option<f64>,
     /// Service level per policy present in the group.
     pub sla: Vec<PolicyRow>,
+    /// Sum of known waits of answered legs, ms (for additive metrics).
+    #[serde(skip)]
+    pub wait_sum_ms: i64,
+    /// Number of answered legs with a known wait.
+    #[serde(skip)]
+    pub wait_count: i64,
+    /// Sum of handle times, ms.
+    #[serde(skip)]
+    pub handle_sum_ms: i64,
 }
 
 /// One agent's figures in a window.
@@ -378,6 +387,9 @@ fn row(
         nps_relationship_responses: c.nps_rel_responses,
         nps_relationship: nps(c.nps_rel_promoters, c.nps_rel_detractors, c.nps_rel_responses),
         sla,
+        wait_sum_ms: c.wait_sum,
+        wait_count: c.wait_count,
+        handle_sum_ms: c.talk_sum + c.hold_sum + c.acw_sum,
     }
 }
 

@@ -1,0 +1,13 @@
+//! ccpulse-http: the axum router over the published snapshot — the API of
+//! `spec/api.md`, `/metrics`, health and readiness, the OpenAPI document and a small
+//! wallboard page. Readers never block the publisher: the snapshot is swapped in whole
+//! (`arc-swap`) and answers are serialised once per snapshot.
+
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod wallboard;
+
+pub use routes::app;
+pub use state::{AppState, Health, Published, Readiness};

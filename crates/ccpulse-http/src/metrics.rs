@@ -1,0 +1,389 @@
+//! `/metrics`: the service's own metrics from the registry, plus every KPI of the
+//! current snapshot rendered at scrape time (see `docs/metrics.md`).
+//!
+//! Rendering from the snapshot instead of keeping gauges means a group that went away
+//! has no series any more, with nothing to remove, and a scrape always sees one
+//! consistent snapshot.
+
+use ccpulse_core::snapshot::{GroupRow, Snapshot};
+use ccpulse_core::time::Millis;
+use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::TextEncoder;
+
+use crate::state::Published;
+
+/// Label pairs sorted by name; empty values are left out (Prometheus treats an empty
+/// label as absent).
+fn label_pairs(labels: &[(&str, &str)]) -> Vec<LabelPair> {
+    let mut sorted: Vec<&(&str, &str)> = labels.iter().filter(|(_, v)| !v.is_empty()).collect();
+    sorted.sort_by_key(|(k, _)| *k);
+    sorted
+        .into_iter()
+        .map(|(k, v)| {
+            let mut p = LabelPair::default();
+            p.set_name((*k).to_owned());
+            p.set_value((*v).to_owned());
+            p
+        })
+        .collect()
+}
+
+/// A metric family being built.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    samples: Vec<Metric>,
+}
+
+impl Family {
+    fn gauge(name: &'static str, help: &'static str) -> Self {
+        Family {
+            name,
+            help,
+            kind: MetricType::GAUGE,
+            samples: Vec::new(),
+        }
+    }
+
+    fn summary(name: &'static str, help: &'static str) -> Self {
+        Family {
+            name,
+            help,
+            kind: MetricType::SUMMARY,
+            samples: Vec::new(),
+        }
+    }
+
+    fn push_summary(
+        &mut self,
+        labels: &[(&str, &str)],
+        count: i64,
+        sum_seconds: f64,
+        quantiles: &[(f64, Option<f64>)],
+    ) {
+        if count <= 0 {
+            return;
+        }
+        let mut summary = prometheus::proto::Summary::default();
+        summary.set_sample_count(count as u64);
+        summary.set_sample_sum(sum_seconds);
+        summary.set_quantile(
+            quantiles
+                .iter()
+                .filter_map(|&(q, v)| {
+                    let mut quantile = prometheus::proto::Quantile::default();
+                    quantile.set_quantile(q);
+                    quantile.set_value(v?);
+                    Some(quantile)
+                })
+                .collect(),
+        );
+        let mut m = Metric::default();
+        m.set_label(label_pairs(labels));
+        m.set_summary(summary);
+        self.samples.push(m);
+    }
+
+    fn counter(name: &'static str, help: &'static str) -> Self {
+        Family {
+            name,
+            help,
+            kind: MetricType::COUNTER,
+            samples: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, labels: &[(&str, &str)], value: f64) {
+        let mut m = Metric::default();
+        m.set_label(label_pairs(labels));
+        match self.kind {
+            MetricType::COUNTER => {
+                let mut c = prometheus::proto::Counter::default();
+                c.set_value(value);
+                m.set_counter(c);
+            }
+            _ => {
+                let mut g = Gauge::default();
+                g.set_value(value);
+                m.set_gauge(g);
+            }
+        }
+        self.samples.push(m);
+    }
+
+    fn push_opt(&mut self, labels: &[(&str, &str)], value: Option<f64>) {
+        if let Some(v) = value {
+            self.push(labels, v);
+        }
+    }
+
+    fn finish(self) -> Option<MetricFamily> {
+        if self.samples.is_empty() {
+            return None;
+        }
+        let mut f = MetricFamily::default();
+        f.set_name(self.name.to_owned());
+        f.set_help(self.help.to_owned());
+        f.set_field_type(self.kind);
+        f.set_metric(self.samples);
+        Some(f)
+    }
+}
+
+type RowMetric = (&'static str, &'static str, fn(&GroupRow) -> Option<f64>);
+
+const ROW_METRICS: &[RowMetric] = &[
+    ("ccpulse_contacts_offered", "Legs offered in the window.", |g| {
+        Some(g.offered as f64)
+    }),
+    ("ccpulse_contacts_answered", "Legs answered in the window.", |g| {
+        Some(g.answered as f64)
+    }),
+    ("ccpulse_contacts_abandoned", "Legs abandoned in the window.", |g| {
+        Some(g.abandoned as f64)
+    }),
+    (
+        "ccpulse_contacts_short_abandoned",
+        "Abandoned with a wait under the short-abandon threshold.",
+        |g| Some(g.short_abandoned as f64),
+    ),
+    (
+        "ccpulse_contacts_transferred_out",
+        "Legs that left the queue by transfer.",
+        |g| Some(g.transferred_out as f64),
+    ),
+    (
+        "ccpulse_contacts_answered_within",
+        "Legs that met their SLA policy.",
+        |g| Some(g.answered_within as f64),
+    ),
+    (
+        "ccpulse_contacts_handled",
+        "Legs handled (wrapped up, or transferred after answer).",
+        |g| Some(g.handled as f64),
+    ),
+    (
+        "ccpulse_service_level_ratio",
+        "Service level, each contact judged by its own policy.",
+        |g| g.service_level,
+    ),
+    ("ccpulse_sla_numerator", "Numerator of the service level.", |g| {
+        Some(g.sla.iter().map(|p| p.met).sum::<u64>() as f64)
+    }),
+    ("ccpulse_sla_denominator", "Denominator of the service level.", |g| {
+        Some(g.sla.iter().map(|p| p.denominator).sum::<u64>() as f64)
+    }),
+    ("ccpulse_answer_rate_ratio", "answered / (answered + abandoned).", |g| {
+        g.answer_rate
+    }),
+    (
+        "ccpulse_abandon_rate_ratio",
+        "abandoned / (answered + abandoned).",
+        |g| g.abandon_rate,
+    ),
+    ("ccpulse_asa_seconds", "Average speed of answer.", |g| g.asa_seconds),
+    ("ccpulse_aht_seconds", "Average handle time.", |g| g.aht_seconds),
+    ("ccpulse_talk_seconds", "Mean talk time of handled legs.", |g| {
+        g.talk_seconds
+    }),
+    ("ccpulse_hold_seconds", "Mean hold time of handled legs.", |g| {
+        g.hold_seconds
+    }),
+    ("ccpulse_acw_seconds", "Mean after-contact work of handled legs.", |g| {
+        g.acw_seconds
+    }),
+    (
+        "ccpulse_fcr_contacts",
+        "Contacts judged for first-contact resolution.",
+        |g| Some(g.fcr_contacts as f64),
+    ),
+    ("ccpulse_repeat_contacts", "Judged contacts that are repeats.", |g| {
+        Some(g.repeat_contacts as f64)
+    }),
+    (
+        "ccpulse_fcr_ratio",
+        "First-contact resolution: 1 - repeats / judged.",
+        |g| g.fcr,
+    ),
+    ("ccpulse_csat_responses", "CSAT answers.", |g| {
+        Some(g.csat_responses as f64)
+    }),
+    ("ccpulse_csat_ratio", "CSAT: satisfied / answers.", |g| g.csat),
+    ("ccpulse_nps_responses", "NPS answers.", |g| {
+        Some(g.nps_responses as f64)
+    }),
+    ("ccpulse_nps_score", "Net promoter score, -100..100.", |g| g.nps),
+];
+
+fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec<MetricFamily> {
+    let mut rows: Vec<Family> = ROW_METRICS.iter().map(|(n, h, _)| Family::gauge(n, h)).collect();
+    let mut wait = Family::summary("ccpulse_wait_seconds", "Waits of answered legs with a known wait.");
+    let mut handle = Family::summary("ccpulse_handle_seconds", "Handle times of handled legs.");
+    let mut pol_sl = Family::gauge(
+        "ccpulse_sla_policy_service_level_ratio",
+        "Service level of the contacts judged by the policy.",
+    );
+    let mut pol_den = Family::gauge(
+        "ccpulse_sla_policy_denominator",
+        "Denominator of the policy's service level.",
+    );
+    let mut pol_target = Family::gauge("ccpulse_sla_target_ratio", "The policy's target.");
+    let mut pol_threshold = Family::gauge("ccpulse_sla_threshold_seconds", "The policy's threshold T.");
+    let mut breached = Family::gauge("ccpulse_sla_breached", "1 while the policy is breached, else 0.");
+    let mut waiting = Family::gauge("ccpulse_contacts_waiting", "Contacts waiting now.");
+    let mut oldest = Family::gauge(
+        "ccpulse_oldest_wait_seconds",
+        "Longest current wait; 0 when none waits.",
+    );
+    let mut at_risk = Family::gauge("ccpulse_contacts_at_risk", "Waiting contacts past their SLA threshold.");
+
+    for w in &snap.windows {
+        for g in w.queues.iter().chain(&w.channels) {
+            let queue = g.queue.as_deref().unwrap_or("");
+            let labels = [
+                ("queue", queue),
+                ("channel", g.channel.as_str()),
+                ("window", w.window.as_str()),
+            ];
+            for (fam, (_, _, get)) in rows.iter_mut().zip(ROW_METRICS) {
+                fam.push_opt(&labels, get(g));
+            }
+            let waits = [
+                (0.5, g.wait_p50_seconds),
+                (0.9, g.wait_p90_seconds),
+                (0.99, g.wait_p99_seconds),
+            ];
+            wait.push_summary(&labels, g.wait_count, g.wait_sum_ms as f64 / 1000.0, &waits);
+            let handles = [(0.5, g.handle_p50_seconds), (0.9, g.handle_p90_seconds)];
+            handle.push_summary(&labels, g.handled, g.handle_sum_ms as f64 / 1000.0, &handles);
+            for p in &g.sla {
+                let l = [labels[0], labels[1], labels[2], ("policy", p.policy.as_str())];
+                pol_sl.push_opt(&l, p.service_level);
+                pol_den.push(&l, p.denominator as f64);
+                pol_target.push(&l, p.target);
+                pol_threshold.push(&l, p.threshold_seconds);
+                breached.push(&l, if p.breached { 1.0 } else { 0.0 });
+            }
+        }
+    }
+    // Live figures are the same in every window; the last window (`today`) lists every
+    // group with traffic today or contacts waiting now.
+    if let Some(w) = snap.windows.last() {
+        for g in w.queues.iter().chain(&w.channels) {
+            let l = [
+                ("queue", g.queue.as_deref().unwrap_or("")),
+                ("channel", g.channel.as_str()),
+            ];
+            waiting.push(&l, g.waiting as f64);
+            oldest.push(&l, g.oldest_wait_seconds);
+            at_risk.push(&l, g.at_risk as f64);
+        }
+    }
+
+    let mut a_handled = Family::gauge("ccpulse_agent_handled", "Contacts the agent handled in the window.");
+    let mut a_aht = Family::gauge("ccpulse_agent_aht_seconds", "The agent's average handle time.");
+    let mut a_vs = Family::gauge(
+        "ccpulse_agent_aht_vs_team_ratio",
+        "Agent AHT / AHT of the rest of the team.",
+    );
+    let mut a_out = Family::gauge("ccpulse_agent_outlier", "1 when the agent is an AHT outlier.");
+    let mut a_occ = Family::gauge(
+        "ccpulse_agent_occupancy_ratio",
+        "(busy + acw) / (available + busy + acw) time.",
+    );
+    for w in &snap.windows {
+        for a in &w.agents {
+            let l = [
+                ("agent", &*a.agent),
+                ("team", a.team.as_deref().unwrap_or("")),
+                ("window", w.window.as_str()),
+            ];
+            a_handled.push(&l, a.handled as f64);
+            a_aht.push_opt(&l, a.aht_seconds);
+            a_vs.push_opt(&l, a.aht_vs_team);
+            a_out.push(&l, if a.outlier { 1.0 } else { 0.0 });
+            a_occ.push_opt(&l, a.occupancy);
+        }
+    }
+    let mut by_team = Family::gauge("ccpulse_agents", "Agents per team by live state.");
+    let mut by_queue = Family::gauge("ccpulse_queue_agents", "Agents serving a queue by live state.");
+    for (fam, label, list) in [
+        (&mut by_team, "team", &snap.agent_states.teams),
+        (&mut by_queue, "queue", &snap.agent_states.queues),
+    ] {
+        for c in list {
+            for (state, n) in [
+                ("available", c.available),
+                ("busy", c.busy),
+                ("acw", c.acw),
+                ("away", c.away),
+            ] {
+                fam.push(&[(label, &*c.name), ("state", state)], n as f64);
+            }
+        }
+    }
+
+    let stats = &published.snapshot.stats;
+    let mut open = Family::gauge("ccpulse_contacts_open", "Contacts held in memory.");
+    open.push(&[], stats.open_contacts as f64);
+    let mut evicted = Family::counter(
+        "ccpulse_contacts_evicted_total",
+        "Unfinished contacts evicted after their timeout.",
+    );
+    evicted.push(&[], stats.evicted_open as f64);
+    let mut age = Family::gauge(
+        "ccpulse_snapshot_age_seconds",
+        "Wall-clock age of the published snapshot.",
+    );
+    age.push(&[], (now_wall - published.published_at).max(0) as f64 / 1000.0);
+    let mut lag = Family::gauge(
+        "ccpulse_snapshot_event_lag_seconds",
+        "Wall clock minus the newest event time.",
+    );
+    lag.push_opt(&[], stats.watermark.map(|w| (now_wall - w) as f64 / 1000.0));
+    let mut overflow = Family::gauge(
+        "ccpulse_label_overflow",
+        "Label values folded into _other by the cardinality cap.",
+    );
+    overflow.push(&[("label", "queue")], published.folded.0 as f64);
+    overflow.push(&[("label", "agent")], published.folded.1 as f64);
+
+    rows.into_iter()
+        .chain([
+            wait,
+            handle,
+            pol_sl,
+            pol_den,
+            pol_target,
+            pol_threshold,
+            breached,
+            waiting,
+            oldest,
+            at_risk,
+            a_handled,
+            a_aht,
+            a_vs,
+            a_out,
+            a_occ,
+            by_team,
+            by_queue,
+            open,
+            evicted,
+            age,
+            lag,
+            overflow,
+        ])
+        .filter_map(Family::finish)
+        .collect()
+}
+
+/// The text exposition of the registry and of the current snapshot's KPIs.
+pub fn render_metrics(registry: &prometheus::Registry, published: Option<&Published>) -> prometheus::Result<String> {
+    let mut families = registry.gather();
+    if let Some(p) = published {
+        let now = jiff::Timestamp::now().as_millisecond();
+        families.extend(kpi_families(&p.metrics, p, now));
+    }
+    TextEncoder::new().encode_to_string(&families)
+}

@@ -1,0 +1,100 @@
+//! What the HTTP side reads: the published snapshot (swapped in whole by the publisher,
+//! read lock-free), the readiness of the ingest side, and the metrics registry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arc_swap::ArcSwapOption;
+use ccpulse_core::time::Millis;
+use ccpulse_core::Snapshot;
+
+/// A published snapshot with lazily serialised answers.
+#[derive(Debug)]
+pub struct Published {
+    /// The figures, for the API.
+    pub snapshot: Snapshot,
+    /// The figures for `/metrics`: the same, or with queues and agents past the
+    /// cardinality cap folded into `_other`.
+    pub metrics: Arc<Snapshot>,
+    /// Series folded into `_other`: (queues, agents).
+    pub folded: (u64, u64),
+    /// Wall-clock time it was published.
+    pub published_at: Millis,
+    /// Serialised answers, built on first request: key is (endpoint, window, channel).
+    cache: Mutex<HashMap<(&'static str, String, Option<String>), Arc<OnceLock<bytes_like::Body>>>>,
+}
+
+/// Cached response bodies.
+pub mod bytes_like {
+    /// A serialised JSON body shared between requests.
+    pub type Body = std::sync::Arc<[u8]>;
+}
+
+impl Published {
+    /// Wraps a snapshot for publishing.
+    pub fn new(snapshot: Snapshot, metrics: Option<Snapshot>, folded: (u64, u64), published_at: Millis) -> Self {
+        let metrics = match metrics {
+            Some(m) => Arc::new(m),
+            None => Arc::new(snapshot.clone()),
+        };
+        Published {
+            snapshot,
+            metrics,
+            folded,
+            published_at,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The body for `key`, serialised by `make` once per snapshot.
+    pub fn cached(
+        &self,
+        key: (&'static str, String, Option<String>),
+        make: impl FnOnce() -> Vec<u8>,
+    ) -> bytes_like::Body {
+        let cell = {
+            let mut cache = match self.cache.lock() {
+                Ok(c) => c,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            cache.entry(key).or_default().clone()
+        };
+        cell.get_or_init(|| Arc::from(make())).clone()
+    }
+}
+
+/// Whether every assigned partition has been replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// Ready to serve figures equal to those of a service that never stopped.
+    pub ready: bool,
+    /// What it still waits for, in words.
+    pub waiting_for: Vec<String>,
+}
+
+/// The ingest side's readiness, as the HTTP side sees it.
+pub trait Health: Send + Sync {
+    /// The readiness now.
+    fn readiness(&self) -> Readiness;
+}
+
+/// Everything the router needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The current snapshot; `None` until the first tick.
+    pub published: Arc<ArcSwapOption<Published>>,
+    /// Registry of the service's own metrics.
+    pub registry: prometheus::Registry,
+    /// Readiness of the ingest side.
+    pub health: Arc<dyn Health>,
+    /// Names of the windows, in order (for error messages).
+    pub windows: Arc<Vec<String>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("windows", &self.windows)
+            .finish_non_exhaustive()
+    }
+}
