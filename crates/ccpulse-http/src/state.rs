@@ -21,14 +21,14 @@ pub struct Published {
     /// Wall-clock time it was published.
     pub published_at: Millis,
     /// Serialised answers, built on first request: key is (endpoint, window, channel).
-    cache: Mutex<HashMap<(&'static str, String, Option<String>), Arc<OnceLock<bytes_like::Body>>>>,
+    cache: Mutex<HashMap<CacheKey, Arc<OnceLock<Body>>>>,
 }
 
-/// Cached response bodies.
-pub mod bytes_like {
-    /// A serialised JSON body shared between requests.
-    pub type Body = std::sync::Arc<[u8]>;
-}
+/// A serialised JSON body shared between requests.
+pub type Body = Arc<[u8]>;
+
+/// Which answer a cached body is: (endpoint, window, channel filter).
+pub type CacheKey = (&'static str, String, Option<String>);
 
 impl Published {
     /// Wraps a snapshot for publishing.
@@ -47,11 +47,7 @@ impl Published {
     }
 
     /// The body for `key`, serialised by `make` once per snapshot.
-    pub fn cached(
-        &self,
-        key: (&'static str, String, Option<String>),
-        make: impl FnOnce() -> Vec<u8>,
-    ) -> bytes_like::Body {
+    pub fn cached(&self, key: CacheKey, make: impl FnOnce() -> Vec<u8>) -> Body {
         let cell = {
             let mut cache = match self.cache.lock() {
                 Ok(c) => c,
