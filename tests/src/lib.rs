@@ -7,7 +7,10 @@ use std::sync::OnceLock;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// The `ccpulse` binary of this build profile, built first if it is missing.
@@ -17,11 +20,17 @@ pub fn ccpulse_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().unwrap_or_default();
-        let profile_dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let bin = profile_dir.join("ccpulse");
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let mut build = Command::new(env!("CARGO"));
-        build.current_dir(repo_root()).args(["build", "-p", "ccpulse", "--bin", "ccpulse"]);
+        build
+            .current_dir(repo_root())
+            .args(["build", "-p", "ccpulse", "--bin", "ccpulse"]);
         if release {
             build.arg("--release");
         }

@@ -7,7 +7,10 @@ use ccpulse_tests::{ccpulse_bin, repo_root};
 use serde_json::Value;
 
 fn messy() -> String {
-    repo_root().join("crates/ccpulse-core/tests/golden/messy.jsonl").display().to_string()
+    repo_root()
+        .join("crates/ccpulse-core/tests/golden/messy.jsonl")
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -21,19 +24,30 @@ fn prints_the_queues_answer_and_reports_invalid_lines() {
     assert_eq!(v["window"], "15m");
     assert_eq!(v["from"], "2026-11-22T09:00:00Z");
     assert_eq!(v["to"], "2026-11-22T09:15:00Z");
-    let billing = v["groups"].as_array().unwrap().iter().find(|g| g["queue"] == "billing" && g["channel"] == "voice").unwrap();
+    let billing = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["queue"] == "billing" && g["channel"] == "voice")
+        .unwrap();
     assert_eq!(billing["offered"], 2);
     assert_eq!(billing["service_level"], 0.5);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 11: invalid JSON"), "{err}");
-    assert!(err.contains("line 16: score 11 out of range 0..10 for survey.nps"), "{err}");
+    assert!(
+        err.contains("line 16: score 11 out of range 0..10 for survey.nps"),
+        "{err}"
+    );
     assert!(err.contains("line 18: unknown type \"contact.teleported\""), "{err}");
     assert!(err.contains("3 invalid, 1 duplicates"), "{err}");
 }
 
 #[test]
 fn without_as_of_now_is_the_newest_event_time() {
-    let out = Command::new(ccpulse_bin()).args(["replay", "--input", &messy(), "--window", "5m"]).output().unwrap();
+    let out = Command::new(ccpulse_bin())
+        .args(["replay", "--input", &messy(), "--window", "5m"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     // Newest valid event: 09:11:00 (the CSAT); now rounds down to the 5 s slice.
@@ -43,7 +57,10 @@ fn without_as_of_now_is_the_newest_event_time() {
 
 #[test]
 fn missing_file_bad_config_and_unknown_window_exit_2() {
-    let out = Command::new(ccpulse_bin()).args(["replay", "--input", "/nonexistent/events.jsonl"]).output().unwrap();
+    let out = Command::new(ccpulse_bin())
+        .args(["replay", "--input", "/nonexistent/events.jsonl"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/events.jsonl"));
 
@@ -57,9 +74,15 @@ fn missing_file_bad_config_and_unknown_window_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 5") && err.contains("unknown field `defualts`"), "{err}");
+    assert!(
+        err.contains("line 5") && err.contains("unknown field `defualts`"),
+        "{err}"
+    );
 
-    let out = Command::new(ccpulse_bin()).args(["replay", "--input", &messy(), "--window", "2h"]).output().unwrap();
+    let out = Command::new(ccpulse_bin())
+        .args(["replay", "--input", &messy(), "--window", "2h"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown window \"2h\""));
 }

@@ -427,10 +427,7 @@ impl Engine {
         let slice = cfg.slice;
         let to = now.div_euclid(slice) * slice;
         let (day_start, day_end) = self.store.days.bounds(to);
-        let mut defs: Vec<(String, Millis, Millis)> =
-            cfg.windows.iter().map(|w| (w.name.clone(), to - w.span, to)).collect();
-        defs.push((TODAY.to_owned(), day_start, to));
-        let mut p = Partial::empty(now, &defs);
+        let mut p = Partial::empty(now, &window_bounds(&cfg, now));
         let names = &self.names;
         let group = |k: &LeafKey| GroupKey {
             queue: k.queue.map(|q| names.name(q).clone()),
@@ -515,6 +512,16 @@ impl Engine {
             ..self.stats.clone()
         }
     }
+}
+
+/// Every window's `(name, from, to)` for `now`: sliding windows ending at `now` rounded
+/// down to the slice, then `today` from local midnight.
+pub fn window_bounds(cfg: &EngineConfig, now: Millis) -> Vec<(String, Millis, Millis)> {
+    let to = now.div_euclid(cfg.slice) * cfg.slice;
+    let mut defs: Vec<(String, Millis, Millis)> =
+        cfg.windows.iter().map(|w| (w.name.clone(), to - w.span, to)).collect();
+    defs.push((TODAY.to_owned(), crate::window::day_bounds(&cfg.time_zone, to).0, to));
+    defs
 }
 
 /// `today` = the day's sum minus the slices at or after `to` (events ahead of the
