@@ -29,6 +29,16 @@ pub struct AgentWindow {
     pub time_in: StateTimes,
 }
 
+impl AgentWindow {
+    /// Adds another share of the same agent.
+    pub fn merge(&mut self, other: &AgentWindow) {
+        self.agg.merge(&other.agg, 1);
+        for (t, o) in self.time_in.iter_mut().zip(other.time_in) {
+            *t += o;
+        }
+    }
+}
+
 /// One window's share.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WindowPartial {
@@ -53,6 +63,18 @@ pub struct LiveLeaf {
     pub oldest_since: Option<Millis>,
     /// How many already waited longer than their SLA threshold.
     pub at_risk: i64,
+}
+
+impl LiveLeaf {
+    /// Adds another group's waiting contacts.
+    pub fn merge(&mut self, other: &LiveLeaf) {
+        self.waiting += other.waiting;
+        self.at_risk += other.at_risk;
+        self.oldest_since = match (self.oldest_since, other.oldest_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
 /// An agent's live state.
@@ -164,21 +186,11 @@ impl Partial {
                 mine.leaves.entry(k).or_default().merge(&v, 1);
             }
             for (k, v) in theirs.agents {
-                let a = mine.agents.entry(k).or_default();
-                a.agg.merge(&v.agg, 1);
-                for (t, o) in a.time_in.iter_mut().zip(v.time_in) {
-                    *t += o;
-                }
+                mine.agents.entry(k).or_default().merge(&v);
             }
         }
         for (k, v) in other.live {
-            let l = self.live.entry(k).or_default();
-            l.waiting += v.waiting;
-            l.at_risk += v.at_risk;
-            l.oldest_since = match (l.oldest_since, v.oldest_since) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            self.live.entry(k).or_default().merge(&v);
         }
         for (k, v) in other.agents {
             match self.agents.get(&k) {
@@ -189,5 +201,95 @@ impl Partial {
             }
         }
         self.stats.merge(&other.stats);
+    }
+}
+
+/// The label every queue or agent past the cardinality cap is folded into.
+pub const OTHER: &str = "_other";
+
+impl Partial {
+    /// The partial with queues past `max_queues` and agents past `max_agents` folded
+    /// into [`OTHER`] (the busiest today keep their names), and how many of each were
+    /// folded; `None` when both fit. Counts stay exact; only the names are lost.
+    pub fn fold_labels(&self, max_queues: usize, max_agents: usize) -> Option<(Partial, u64, u64)> {
+        let today = self.windows.last()?;
+        let mut queue_load: BTreeMap<Arc<str>, i64> = BTreeMap::new();
+        for w in &self.windows {
+            for k in w.leaves.keys() {
+                if let Some(q) = &k.queue {
+                    queue_load.entry(q.clone()).or_default();
+                }
+            }
+        }
+        for k in self.live.keys() {
+            if let Some(q) = &k.queue {
+                queue_load.entry(q.clone()).or_default();
+            }
+        }
+        for (k, a) in &today.leaves {
+            if let Some(q) = &k.queue {
+                *queue_load.entry(q.clone()).or_default() += a.c.offered;
+            }
+        }
+        let mut agent_load: BTreeMap<Arc<str>, i64> = self.agents.keys().map(|a| (a.clone(), 0)).collect();
+        for w in &self.windows {
+            for a in w.agents.keys() {
+                agent_load.entry(a.clone()).or_default();
+            }
+        }
+        for (a, v) in &today.agents {
+            *agent_load.entry(a.clone()).or_default() += v.agg.c.handled;
+        }
+        if queue_load.len() <= max_queues && agent_load.len() <= max_agents {
+            return None;
+        }
+        let keep = |load: BTreeMap<Arc<str>, i64>, max: usize| -> (std::collections::BTreeSet<Arc<str>>, u64) {
+            if load.len() <= max {
+                return (load.into_keys().collect(), 0);
+            }
+            let mut ranked: Vec<(Arc<str>, i64)> = load.into_iter().collect();
+            ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let kept = max.saturating_sub(1);
+            let folded = (ranked.len() - kept) as u64;
+            (ranked.into_iter().take(kept).map(|(n, _)| n).collect(), folded)
+        };
+        let (queues, folded_q) = keep(queue_load, max_queues);
+        let (agents, folded_a) = keep(agent_load, max_agents);
+        let other: Arc<str> = Arc::from(OTHER);
+        let rename_q = |k: &GroupKey| GroupKey {
+            queue: k
+                .queue
+                .as_ref()
+                .map(|q| if queues.contains(q) { q.clone() } else { other.clone() }),
+            ..k.clone()
+        };
+        let rename_a = |a: &Arc<str>| if agents.contains(a) { a.clone() } else { other.clone() };
+        let mut out = Partial::empty(self.now, &[]);
+        out.stats = self.stats.clone();
+        for w in &self.windows {
+            let mut fw = WindowPartial {
+                name: w.name.clone(),
+                from: w.from,
+                to: w.to,
+                leaves: BTreeMap::new(),
+                agents: BTreeMap::new(),
+            };
+            for (k, v) in &w.leaves {
+                fw.leaves.entry(rename_q(k)).or_default().merge(v, 1);
+            }
+            for (k, v) in &w.agents {
+                fw.agents.entry(rename_a(k)).or_default().merge(v);
+            }
+            out.windows.push(fw);
+        }
+        for (k, v) in &self.live {
+            out.live.entry(rename_q(k)).or_default().merge(v);
+        }
+        for (k, v) in &self.agents {
+            if agents.contains(k) {
+                out.agents.insert(k.clone(), v.clone());
+            }
+        }
+        Some((out, folded_q, folded_a))
     }
 }

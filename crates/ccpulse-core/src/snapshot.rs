@@ -393,15 +393,6 @@ fn row(
     }
 }
 
-fn merge_live(into: &mut LiveLeaf, l: &LiveLeaf) {
-    into.waiting += l.waiting;
-    into.at_risk += l.at_risk;
-    into.oldest_since = match (into.oldest_since, l.oldest_since) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-}
-
 impl Snapshot {
     /// Builds the figures from the merged partial of every engine.
     pub fn build(p: &Partial, cfg: &EngineConfig) -> Snapshot {
@@ -429,13 +420,13 @@ impl Snapshot {
                 let mut live_all = LiveLeaf::default();
                 for (k, l) in &p.live {
                     if let (Some(q), Some(ch)) = (&k.queue, k.channel) {
-                        merge_live(live_q.entry((q.clone(), ch)).or_default(), l);
+                        live_q.entry((q.clone(), ch)).or_default().merge(l);
                         by_queue.entry((q.clone(), ch)).or_default();
                     }
                     if let Some(ch) = k.channel {
-                        merge_live(live_c.entry(ch).or_default(), l);
+                        live_c.entry(ch).or_default().merge(l);
                     }
-                    merge_live(&mut live_all, l);
+                    live_all.merge(l);
                 }
                 let queues = by_queue
                     .iter()

@@ -1,14 +1,66 @@
 //! The configuration file: the engine's sections plus the service's own. Every
 //! section rejects unknown keys; errors name the line and the field.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use ccpulse_core::config::{AgentsSection, ContactsSection, EngineSections, FcrSection, SlaSection, WindowsSection};
+use ccpulse_core::time::{Millis, Span, DAY};
 use ccpulse_core::{ConfigError, EngineConfig};
 use serde::Deserialize;
 
+/// `[kafka]`.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    /// `bootstrap.servers`. Default `localhost:9092`.
+    pub brokers: Option<String>,
+    /// Consumer group. Default `ccpulse`.
+    pub group_id: Option<String>,
+    /// Topics. Default the contract's five.
+    pub topics: Option<Vec<String>>,
+    /// Dead-letter topic. Default `cc.dlq`.
+    pub dlq_topic: Option<String>,
+    /// How far back a partition is replayed on assignment.
+    pub recovery_horizon: Option<Span>,
+    /// librdkafka properties passed through.
+    pub properties: Option<BTreeMap<String, String>>,
+}
+
+/// `[http]`.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Listen address. Default `0.0.0.0:8080`.
+    pub listen: Option<String>,
+}
+
+/// How "now" is read.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Clock {
+    /// The wall clock (live).
+    Wall,
+    /// The newest event time seen (backfills, tests).
+    Event,
+}
+
+/// `[publisher]`.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct PublisherSection {
+    /// Snapshot interval. Default `1s`.
+    pub tick: Option<Span>,
+    /// `wall` (default) or `event`.
+    pub clock: Option<Clock>,
+    /// Queues exported to `/metrics` by name; the rest fold into `_other`. Default 200.
+    pub max_queues: Option<usize>,
+    /// Agents exported to `/metrics` by name; the rest fold into `_other`. Default 1000.
+    pub max_agents: Option<usize>,
+}
+
 /// The whole file, as written.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// `[windows]`.
@@ -21,6 +73,12 @@ pub struct ConfigFile {
     pub agents: Option<AgentsSection>,
     /// `[sla]`.
     pub sla: Option<SlaSection>,
+    /// `[kafka]`.
+    pub kafka: Option<KafkaSection>,
+    /// `[http]`.
+    pub http: Option<HttpSection>,
+    /// `[publisher]`.
+    pub publisher: Option<PublisherSection>,
 }
 
 /// A configuration that could not be loaded.
@@ -49,6 +107,21 @@ pub enum LoadError {
 pub struct Loaded {
     /// The engine's configuration.
     pub engine: EngineConfig,
+    /// The file as written (for the service's own sections).
+    pub file: ConfigFile,
+}
+
+impl Loaded {
+    /// The default recovery horizon: long enough to rebuild every figure — the FCR and
+    /// survey horizons, `today` (up to 25 h), the longest window — plus the lateness.
+    pub fn default_recovery_horizon(&self) -> Millis {
+        let e = &self.engine;
+        e.fcr_horizon
+            .max(e.survey_horizon)
+            .max(DAY + DAY / 24)
+            .max(e.longest_window())
+            + e.lateness
+    }
 }
 
 /// Loads `path`, or the built-in defaults when `None`.
@@ -56,6 +129,7 @@ pub fn load(path: Option<&Path>) -> Result<Loaded, LoadError> {
     let Some(path) = path else {
         return Ok(Loaded {
             engine: EngineConfig::default(),
+            file: ConfigFile::default(),
         });
     };
     let shown = path.display().to_string();
@@ -77,5 +151,34 @@ pub fn parse(text: &str) -> Result<Loaded, ConfigError> {
         sla: file.sla.clone(),
     };
     let engine = EngineConfig::from_sections(&sections, text)?;
-    Ok(Loaded { engine })
+    Ok(Loaded { engine, file })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_sections_parse_and_reject_unknown_keys() {
+        let l = parse(
+            "[kafka]\nbrokers = \"k:9092\"\nrecovery_horizon = \"2d\"\n[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n[publisher]\nclock = \"event\"\ntick = \"250ms\"\n",
+        )
+        .unwrap();
+        let k = l.file.kafka.unwrap();
+        assert_eq!(k.brokers.as_deref(), Some("k:9092"));
+        assert_eq!(k.properties.unwrap()["security.protocol"], "SASL_SSL");
+        assert_eq!(l.file.publisher.unwrap().clock, Some(Clock::Event));
+        let e = parse("[http]\nlisten = \"0.0.0.0:1\"\nport = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("unknown field `port`"), "{e}");
+        let e = parse("[publisher]\nclock = \"sundial\"\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("sundial"), "{e}");
+    }
+
+    #[test]
+    fn default_recovery_covers_fcr_and_today() {
+        let l = load(None).unwrap();
+        assert_eq!(l.default_recovery_horizon(), 7 * DAY + 5 * 60_000);
+    }
 }

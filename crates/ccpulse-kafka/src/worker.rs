@@ -1,0 +1,335 @@
+//! A partition worker: one OS thread per partition number, owning that partition of
+//! every topic and the [`Engine`] that holds its state. Nothing on its hot path takes a
+//! lock: messages come from its own librdkafka queues, and the publisher's requests
+//! come over a channel.
+//!
+//! While it replays (from assignment until every one of its queues has reported
+//! partition EOF), it merges its topics by event time: it always applies the message
+//! with the smallest `ts` among the heads of its queues, and waits for a queue that has
+//! neither a head nor reached its end. Topics of very different volume would otherwise
+//! be read at very different event times, and the engine would see one topic's events
+//! hours "late". After the replay it applies messages as they come.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ccpulse_core::engine::Applied;
+use ccpulse_core::event::parse_event;
+use ccpulse_core::partial::Partial;
+use ccpulse_core::time::Millis;
+use ccpulse_core::Engine;
+use prometheus::IntCounter;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, OwnedMessage};
+use rdkafka::Message;
+use tracing::{debug, info, info_span, warn};
+
+use crate::context::IngestContext;
+use crate::dlq::{DeadLetters, Source};
+use crate::metrics::IngestMetrics;
+
+/// A partition queue of one topic.
+pub type Queue = rdkafka::consumer::base_consumer::PartitionQueue<IngestContext>;
+
+/// Messages applied per queue before the worker looks at its commands again.
+const BATCH: usize = 512;
+
+/// A request to a worker.
+#[derive(Debug)]
+pub enum Command {
+    /// Yield the engine's partial at `now`.
+    Partial {
+        /// The snapshot's now.
+        now: Millis,
+        /// Where to send it.
+        reply: tokio::sync::oneshot::Sender<Partial>,
+    },
+    /// Stop and drop the partition's state.
+    Stop,
+}
+
+/// One topic's queue with its replay state.
+struct TopicQueue {
+    topic: String,
+    queue: Queue,
+    at_end: bool,
+    head: Option<(Millis, OwnedMessage)>,
+    ingested: IntCounter,
+}
+
+/// What a worker shares with the rest of the service.
+#[derive(Debug, Clone)]
+pub struct WorkerShared {
+    /// Replayed and caught up.
+    pub ready: Arc<AtomicBool>,
+    /// Newest event time applied, `i64::MIN` before any.
+    pub watermark: Arc<AtomicI64>,
+}
+
+/// The worker's state, moved into its thread.
+pub struct Worker {
+    partition: i32,
+    engine: Engine,
+    queues: Vec<TopicQueue>,
+    commands: Receiver<Command>,
+    replay_from: Option<Millis>,
+    replaying: bool,
+    shared: WorkerShared,
+    dlq: DeadLetters,
+    metrics: IngestMetrics,
+}
+
+impl Worker {
+    /// A worker for `partition` reading `queues` (topic, queue).
+    pub fn new(
+        partition: i32,
+        engine: Engine,
+        queues: Vec<(String, Queue)>,
+        commands: Receiver<Command>,
+        replay_from: Option<Millis>,
+        dlq: DeadLetters,
+        metrics: IngestMetrics,
+    ) -> (Self, WorkerShared) {
+        let shared = WorkerShared {
+            ready: Arc::new(AtomicBool::new(false)),
+            watermark: Arc::new(AtomicI64::new(i64::MIN)),
+        };
+        let queues = queues
+            .into_iter()
+            .map(|(topic, queue)| TopicQueue {
+                ingested: metrics.ingested.with_label_values(&[&topic]),
+                topic,
+                queue,
+                at_end: false,
+                head: None,
+            })
+            .collect();
+        let worker = Worker {
+            partition,
+            engine,
+            queues,
+            commands,
+            replay_from,
+            replaying: true,
+            shared: shared.clone(),
+            dlq,
+            metrics,
+        };
+        (worker, shared)
+    }
+
+    /// Wakes the worker's thread whenever one of its queues gets a message.
+    pub fn wake_on_messages(&mut self, thread: std::thread::Thread) {
+        for q in &mut self.queues {
+            let t = thread.clone();
+            q.queue.set_nonempty_callback(move || t.unpark());
+        }
+    }
+
+    /// Runs until told to stop or until the command channel closes.
+    pub fn run(mut self) {
+        let span = info_span!("partition", partition = self.partition);
+        let _guard = span.enter();
+        info!(topics = self.queues.len(), "replaying");
+        let started = std::time::Instant::now();
+        loop {
+            loop {
+                match self.commands.try_recv() {
+                    Ok(Command::Partial { now, reply }) => {
+                        self.engine.maintain(now);
+                        let _ = reply.send(self.engine.partial(now));
+                    }
+                    Ok(Command::Stop) | Err(TryRecvError::Disconnected) => {
+                        info!("stopped; partition state dropped");
+                        return;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+            let progressed = if self.replaying {
+                let p = self.replay_step();
+                if !self.replaying {
+                    info!(elapsed_ms = started.elapsed().as_millis() as u64, "replayed; live");
+                    self.metrics.replaying.dec();
+                    self.shared.ready.store(true, Ordering::Release);
+                }
+                p
+            } else {
+                self.live_step()
+            };
+            if !progressed {
+                std::thread::park_timeout(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// One step of the event-time merge. Returns whether anything happened.
+    fn replay_step(&mut self) -> bool {
+        let mut progressed = false;
+        for i in 0..self.queues.len() {
+            if self.queues[i].at_end || self.queues[i].head.is_some() {
+                continue;
+            }
+            let polled = match self.queues[i].queue.poll(Duration::ZERO) {
+                None => None,
+                Some(Ok(m)) => Some(Ok((peek_ts(m.payload()), m.detach()))),
+                Some(Err(e)) => Some(Err(e)),
+            };
+            match polled {
+                None => {}
+                Some(Ok((ts, m))) => {
+                    self.queues[i].head = Some((ts, m));
+                    progressed = true;
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => {
+                    debug!(topic = %self.queues[i].topic, "reached the end");
+                    self.queues[i].at_end = true;
+                    progressed = true;
+                }
+                Some(Err(e)) => warn!(topic = %self.queues[i].topic, error = %e, "consumer error"),
+            }
+        }
+        if self.queues.iter().any(|q| !q.at_end && q.head.is_none()) {
+            // A queue may still hold older events: wait for it.
+            return progressed;
+        }
+        let next = self
+            .queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.head.as_ref().map(|(ts, _)| (*ts, i)))
+            .min();
+        match next {
+            Some((_, i)) => {
+                if let Some((_, m)) = self.queues[i].head.take() {
+                    self.queues[i].ingested.inc();
+                    let source = Source {
+                        topic: m.topic(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key(),
+                    };
+                    handle(
+                        &mut self.engine,
+                        &self.shared,
+                        &self.dlq,
+                        &self.metrics,
+                        self.replay_from,
+                        m.payload(),
+                        source,
+                    );
+                }
+                true
+            }
+            None => {
+                // Every queue reached its end with nothing pending: caught up.
+                self.replaying = false;
+                true
+            }
+        }
+    }
+
+    /// Applies what the queues hold now, a batch per queue.
+    fn live_step(&mut self) -> bool {
+        let mut progressed = false;
+        for q in &self.queues {
+            for _ in 0..BATCH {
+                match q.queue.poll(Duration::ZERO) {
+                    None => break,
+                    Some(Ok(m)) => {
+                        progressed = true;
+                        q.ingested.inc();
+                        apply_borrowed(&mut self.engine, &self.shared, &self.dlq, &self.metrics, &m);
+                    }
+                    Some(Err(KafkaError::PartitionEOF(_))) => break,
+                    Some(Err(e)) => {
+                        warn!(topic = %q.topic, error = %e, "consumer error");
+                        break;
+                    }
+                }
+            }
+        }
+        progressed
+    }
+}
+
+fn apply_borrowed(
+    engine: &mut Engine,
+    shared: &WorkerShared,
+    dlq: &DeadLetters,
+    metrics: &IngestMetrics,
+    m: &BorrowedMessage<'_>,
+) {
+    let source = Source {
+        topic: m.topic(),
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key(),
+    };
+    handle(engine, shared, dlq, metrics, None, m.payload(), source);
+}
+
+/// Parses, validates and applies one message; invalid ones go to the DLQ.
+fn handle(
+    engine: &mut Engine,
+    shared: &WorkerShared,
+    dlq: &DeadLetters,
+    metrics: &IngestMetrics,
+    replay_from: Option<Millis>,
+    payload: Option<&[u8]>,
+    source: Source<'_>,
+) {
+    let payload = payload.unwrap_or_default();
+    let now_wall = jiff::Timestamp::now().as_millisecond();
+    match parse_event(payload, now_wall) {
+        Err(e) => dlq.send(payload, source, &e),
+        Ok(ev) => {
+            if replay_from.is_some_and(|from| ev.ts < from) {
+                return;
+            }
+            if engine.watermark().is_some_and(|w| ev.ts < w - engine.config().lateness) {
+                metrics.late.inc();
+            }
+            match engine.apply(&ev) {
+                Applied::Duplicate => metrics.duplicate.inc(),
+                Applied::TooOld => metrics.too_old.inc(),
+                Applied::Applied | Applied::AfterClose => {}
+            }
+            if let Some(w) = engine.watermark() {
+                shared.watermark.store(w, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The event time of a message without validating the rest; `i64::MIN` when it has
+/// none (it will be rejected, and goes first).
+fn peek_ts(payload: Option<&[u8]>) -> Millis {
+    #[derive(serde::Deserialize)]
+    struct TsOnly {
+        ts: Option<serde_json_ts::Ts>,
+    }
+    mod serde_json_ts {
+        /// `ts` in either form.
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        pub enum Ts {
+            /// Epoch milliseconds.
+            Millis(i64),
+            /// RFC 3339.
+            Text(String),
+        }
+    }
+    let Some(bytes) = payload else { return i64::MIN };
+    match serde_json::from_slice::<TsOnly>(bytes) {
+        Ok(TsOnly {
+            ts: Some(serde_json_ts::Ts::Millis(ms)),
+        }) => ms,
+        Ok(TsOnly {
+            ts: Some(serde_json_ts::Ts::Text(s)),
+        }) => ccpulse_core::time::parse_rfc3339(&s).unwrap_or(i64::MIN),
+        _ => i64::MIN,
+    }
+}

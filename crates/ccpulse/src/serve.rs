@@ -1,0 +1,237 @@
+//! `ccpulse serve`: Kafka in, the HTTP API and Prometheus out.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use ccpulse_core::time::Span;
+use ccpulse_http::{AppState, Health, Readiness};
+use ccpulse_kafka::{Ingest, KafkaSettings, Recovery};
+use tracing::{error, info};
+
+use crate::config_file::{self, Clock};
+use crate::publisher::{Publisher, PublisherSettings};
+
+/// Arguments of `serve`; flags override the configuration file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap servers (overrides `kafka.brokers`).
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// HTTP listen address (overrides `http.listen`).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Consumer group id (overrides `kafka.group_id`).
+    #[arg(long = "group-id")]
+    pub group_id: Option<String>,
+    /// `wall` (live) or `event` (now = newest event time; replays every partition from
+    /// the beginning, for backfills and tests). Overrides `publisher.clock`.
+    #[arg(long, value_enum)]
+    pub clock: Option<Clock>,
+}
+
+/// A service that cannot start (exit code 2) or failed (exit code 1).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] config_file::LoadError),
+    /// The listen address is not usable.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The Kafka side could not start.
+    #[error(transparent)]
+    Ingest(#[from] ccpulse_kafka::IngestError),
+    /// A metric could not be registered.
+    #[error("registering metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The HTTP server failed.
+    #[error("http server: {0}")]
+    Http(std::io::Error),
+}
+
+impl ServeError {
+    /// 2 for what the user must fix, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ServeError::Config(_) | ServeError::Listen { .. } | ServeError::Ingest(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+struct IngestHealth(Arc<Ingest>);
+
+impl Health for IngestHealth {
+    fn readiness(&self) -> Readiness {
+        let (ready, waiting_for) = self.0.readiness();
+        Readiness { ready, waiting_for }
+    }
+}
+
+/// Everything `serve` runs with, after the file and the flags.
+#[derive(Debug)]
+pub struct Resolved {
+    /// Kafka.
+    pub kafka: KafkaSettings,
+    /// Listen address.
+    pub listen: String,
+    /// Publisher.
+    pub publisher: PublisherSettings,
+    /// Engine.
+    pub engine: ccpulse_core::EngineConfig,
+}
+
+/// Merges the configuration file and the flags.
+pub fn resolve(args: &ServeArgs) -> Result<Resolved, ServeError> {
+    let loaded = config_file::load(args.config.as_deref())?;
+    let file = loaded.file.clone();
+    let k = file.kafka.unwrap_or_default();
+    let p = file.publisher.unwrap_or_default();
+    let clock = args.clock.or(p.clock).unwrap_or(Clock::Wall);
+    let recovery = match clock {
+        Clock::Event => Recovery::Beginning,
+        Clock::Wall => Recovery::Horizon(
+            k.recovery_horizon
+                .map_or(loaded.default_recovery_horizon(), Span::millis),
+        ),
+    };
+    let mut kafka = KafkaSettings::new(
+        args.brokers
+            .clone()
+            .or(k.brokers)
+            .unwrap_or_else(|| "localhost:9092".into()),
+        recovery,
+    );
+    if let Some(g) = args.group_id.clone().or(k.group_id) {
+        kafka.group_id = g;
+    }
+    if let Some(t) = k.topics {
+        kafka.topics = t;
+    }
+    if let Some(d) = k.dlq_topic {
+        kafka.dlq_topic = d;
+    }
+    kafka.properties = k.properties.unwrap_or_default();
+    Ok(Resolved {
+        kafka,
+        listen: args
+            .listen
+            .clone()
+            .or(file.http.and_then(|h| h.listen))
+            .unwrap_or_else(|| "0.0.0.0:8080".into()),
+        publisher: PublisherSettings {
+            tick: Duration::from_millis(p.tick.map_or(1000, Span::millis) as u64),
+            clock,
+            max_queues: p.max_queues.unwrap_or(200),
+            max_agents: p.max_agents.unwrap_or(1000),
+        },
+        engine: loaded.engine,
+    })
+}
+
+/// Runs the service until SIGTERM or Ctrl-C. `on_listening` is told the bound address.
+pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(&resolved.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: resolved.listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: resolved.listen.clone(),
+        source,
+    })?;
+    let registry = prometheus::Registry::new();
+    let engine = Arc::new(resolved.engine);
+    let kafka = resolved.kafka;
+    let ingest = {
+        let engine = engine.clone();
+        let registry = registry.clone();
+        tokio::task::spawn_blocking(move || Ingest::start(&kafka, engine, &registry))
+            .await
+            .map_err(|e| ServeError::Http(std::io::Error::other(e)))??
+    };
+    let ingest = Arc::new(ingest);
+    let published = Arc::new(ArcSwapOption::empty());
+    let publisher = Publisher::new(
+        ingest.clone(),
+        engine.clone(),
+        published.clone(),
+        resolved.publisher,
+        &registry,
+    )?;
+    let mut windows: Vec<String> = engine.windows.iter().map(|w| w.name.clone()).collect();
+    windows.push(ccpulse_core::engine::TODAY.to_owned());
+    let state = AppState {
+        published,
+        registry,
+        health: Arc::new(IngestHealth(ingest.clone())),
+        windows: Arc::new(windows),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let publishing = tokio::spawn(publisher.run(stop_rx.clone()));
+    info!(%addr, "listening");
+    on_listening(addr);
+    let mut http_stop = stop_rx;
+    let server = axum::serve(listener, ccpulse_http::app(state)).with_graceful_shutdown(async move {
+        let _ = http_stop.changed().await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    shutdown_signal().await;
+    info!("shutting down");
+    let _ = stop_tx.send(true);
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => error!(error = %e, "http server"),
+        Err(e) => error!(error = %e, "http server task"),
+    }
+    let _ = publishing.await;
+    let ingest = Arc::try_unwrap(ingest);
+    match ingest {
+        Ok(ingest) => {
+            let _ = tokio::task::spawn_blocking(move || ingest.shutdown()).await;
+        }
+        Err(_) => error!("ingest still shared at shutdown; offsets not committed"),
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            error!(error = %e, "listening for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                error!(error = %e, "listening for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

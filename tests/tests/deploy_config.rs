@@ -1,0 +1,1230 @@
+#![allow(clippy::unwrap_used)]
+//! Checks of the deploy assets that need no Docker: `docker-compose.yml`, the Dockerfile,
+//! `deploy/` (Prometheus, Alertmanager, Grafana, Kafka topic script) against each other
+//! and against the metrics contract in `docs/metrics.md`, plus `deploy/check.sh`
+//! (promtool and amtool).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+
+const SERVICES: [&str; 8] = [
+    "kafka",
+    "kafka-init",
+    "ccpulse",
+    "simulator",
+    "prometheus",
+    "alertmanager",
+    "grafana",
+    "alert-receiver",
+];
+const EVENT_TOPICS: [&str; 5] = ["cc.voice", "cc.chat", "cc.email", "cc.surveys", "cc.agents"];
+const ALERTS: [&str; 8] = [
+    "CcpulseSlaBreached",
+    "CcpulseSlaAtRisk",
+    "CcpulseOldestWaitHigh",
+    "CcpulseAbandonRateHigh",
+    "CcpulseIngestStalled",
+    "CcpulseConsumerLagGrowing",
+    "CcpulseSnapshotStale",
+    "CcpulseDown",
+];
+const DASHBOARDS: [(&str, &str); 3] = [
+    ("wallboard.json", "ccpulse-wallboard"),
+    ("supervisor.json", "ccpulse-supervisor"),
+    ("health.json", "ccpulse-health"),
+];
+const WINDOWS: [&str; 4] = ["5m", "15m", "1h", "today"];
+
+// ---------------------------------------------------------------------------- helpers
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn read(rel: &str) -> String {
+    let path = root().join(rel);
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn yaml(rel: &str) -> Yaml {
+    serde_yaml::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel} is not valid YAML: {e}"))
+}
+
+fn compose() -> Yaml {
+    yaml("docker-compose.yml")
+}
+
+fn service<'a>(compose: &'a Yaml, name: &str) -> &'a Yaml {
+    let s = &compose["services"][name];
+    assert!(s.is_mapping(), "docker-compose.yml has no service `{name}`");
+    s
+}
+
+fn scalar(v: &Yaml) -> String {
+    match v {
+        Yaml::String(s) => s.clone(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Bool(b) => b.to_string(),
+        other => panic!("expected a scalar, got {other:?}"),
+    }
+}
+
+/// A command, entrypoint or healthcheck test, as words (list form or shell string).
+fn words(v: &Yaml) -> Vec<String> {
+    match v {
+        Yaml::Sequence(items) => items.iter().map(scalar).collect(),
+        Yaml::String(s) => s.split_whitespace().map(str::to_owned).collect(),
+        Yaml::Null => Vec::new(),
+        other => panic!("expected a command, got {other:?}"),
+    }
+}
+
+/// The value that follows `flag` in a command (`--brokers kafka:9092` or `--brokers=kafka:9092`).
+fn flag_value(cmd: &[String], flag: &str) -> Option<String> {
+    let prefix = format!("{flag}=");
+    cmd.iter().enumerate().find_map(|(i, w)| {
+        if w == flag {
+            cmd.get(i + 1).cloned()
+        } else {
+            w.strip_prefix(&prefix).map(str::to_owned)
+        }
+    })
+}
+
+fn env_of(svc: &Yaml) -> BTreeMap<String, String> {
+    match &svc["environment"] {
+        Yaml::Mapping(m) => m.iter().map(|(k, v)| (scalar(k), scalar(v))).collect(),
+        Yaml::Sequence(items) => items
+            .iter()
+            .map(|i| {
+                let s = scalar(i);
+                let (k, v) = s.split_once('=').unwrap_or((&s, ""));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect(),
+        Yaml::Null => BTreeMap::new(),
+        other => panic!("unexpected environment {other:?}"),
+    }
+}
+
+/// Ports a service listens on inside the compose network: the container side of `ports`,
+/// `expose`, and a `PORT` environment variable.
+fn container_ports(svc: &Yaml) -> BTreeSet<u16> {
+    let mut ports = BTreeSet::new();
+    for key in ["ports", "expose"] {
+        if let Some(items) = svc[key].as_sequence() {
+            for p in items {
+                let p = scalar(p);
+                let container = p.rsplit(':').next().unwrap().trim_end_matches("/tcp");
+                ports.insert(container.parse().unwrap_or_else(|_| panic!("bad port `{p}`")));
+            }
+        }
+    }
+    if let Some(p) = env_of(svc).get("PORT") {
+        ports.insert(p.parse().unwrap());
+    }
+    ports
+}
+
+/// Published ports as (host, container).
+fn published_ports(svc: &Yaml) -> BTreeSet<(u16, u16)> {
+    svc["ports"]
+        .as_sequence()
+        .map(|items| {
+            items
+                .iter()
+                .map(|p| {
+                    let p = scalar(p);
+                    let parts: Vec<&str> = p.split(':').collect();
+                    assert!(parts.len() >= 2, "port `{p}` should be HOST:CONTAINER");
+                    let host = parts[parts.len() - 2].parse().unwrap();
+                    let container = parts[parts.len() - 1].trim_end_matches("/tcp").parse().unwrap();
+                    (host, container)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Bind mounts of a service: (host path relative to the repository, container path).
+fn bind_mounts(svc: &Yaml) -> Vec<(String, String)> {
+    let mut mounts = Vec::new();
+    for v in svc["volumes"].as_sequence().into_iter().flatten() {
+        let (source, target) = match v {
+            Yaml::String(s) => {
+                let parts: Vec<&str> = s.split(':').collect();
+                assert!(parts.len() >= 2, "volume `{s}` should be SOURCE:TARGET[:MODE]");
+                (parts[0].to_owned(), parts[1].to_owned())
+            }
+            Yaml::Mapping(_) => (scalar(&v["source"]), scalar(&v["target"])),
+            other => panic!("unexpected volume {other:?}"),
+        };
+        if source.starts_with('.') || source.starts_with('/') {
+            mounts.push((source, target));
+        }
+    }
+    mounts
+}
+
+/// The host path behind a path inside a service's container, through its bind mounts.
+fn host_path(compose: &Yaml, service_name: &str, container_path: &str) -> PathBuf {
+    let svc = service(compose, service_name);
+    for (source, target) in bind_mounts(svc) {
+        let target = target.trim_end_matches('/');
+        if let Some(rest) = container_path.strip_prefix(target) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return root().join(source).join(rest.trim_start_matches('/'));
+            }
+        }
+    }
+    panic!("`{container_path}` of service {service_name} is not under any of its bind mounts")
+}
+
+/// (host, port) of a `http://host:port/...` URL or a `host:port` address.
+fn host_port(addr: &str) -> (String, u16) {
+    let rest = addr.split_once("://").map_or(addr, |(_, r)| r);
+    let hostport = rest.split('/').next().unwrap();
+    let (host, port) = hostport
+        .rsplit_once(':')
+        .unwrap_or_else(|| panic!("`{addr}` has no port"));
+    (
+        host.to_owned(),
+        port.parse().unwrap_or_else(|_| panic!("bad port in `{addr}`")),
+    )
+}
+
+fn run_check_script() -> &'static Output {
+    static OUT: OnceLock<Output> = OnceLock::new();
+    OUT.get_or_init(|| {
+        Command::new("bash")
+            .arg(root().join("deploy/check.sh"))
+            .current_dir(root())
+            .output()
+            .expect("cannot run deploy/check.sh")
+    })
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ccpulse-deploy-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `ccpulse_[a-z_]+` tokens with their byte offset (the end of the name).
+fn metric_tokens(text: &str) -> Vec<(String, usize)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = text[from..].find("ccpulse_") {
+        let start = from + pos;
+        let mut end = start + "ccpulse_".len();
+        while end < bytes.len() && (bytes[end].is_ascii_lowercase() || bytes[end] == b'_') {
+            end += 1;
+        }
+        let standalone = start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        if standalone && end > start + "ccpulse_".len() {
+            out.push((text[start..end].to_owned(), end));
+        }
+        from = end;
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Plain,
+    Histogram,
+    Summary,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MetricDoc {
+    windowed: bool,
+    kind: Kind,
+}
+
+/// The metrics of `docs/metrics.md`: every name in the first cell of a table row, whether
+/// it has a `window` label (from the section heading or the row), and whether it is a
+/// histogram or a summary.
+fn documented_metrics() -> BTreeMap<String, MetricDoc> {
+    let doc = read("docs/metrics.md");
+    let mut heading = String::new();
+    let mut metrics = BTreeMap::new();
+    for line in doc.lines() {
+        if line.starts_with('#') {
+            heading = line.to_owned();
+            continue;
+        }
+        if !line.starts_with('|') {
+            continue;
+        }
+        let cells: Vec<&str> = line.split('|').collect();
+        if cells.len() < 3 {
+            continue;
+        }
+        let rest = cells[2..].join("|");
+        for (name, _) in metric_tokens(cells[1]) {
+            let doc = MetricDoc {
+                windowed: heading.contains("`window`") || rest.contains("`window`"),
+                kind: if rest.contains("histogram") {
+                    Kind::Histogram
+                } else if rest.contains("summary") {
+                    Kind::Summary
+                } else {
+                    Kind::Plain
+                },
+            };
+            metrics.insert(name, doc);
+        }
+    }
+    assert!(
+        metrics.len() >= 40,
+        "docs/metrics.md: only {} metrics parsed",
+        metrics.len()
+    );
+    metrics
+}
+
+/// The documentation of a series name: the metric itself, or the `_bucket` series of a
+/// histogram, or the `_sum` and `_count` series of a histogram or summary.
+fn metric_doc(name: &str, docs: &BTreeMap<String, MetricDoc>) -> Option<MetricDoc> {
+    if let Some(d) = docs.get(name) {
+        return Some(*d);
+    }
+    [
+        ("_bucket", &[Kind::Histogram][..]),
+        ("_sum", &[Kind::Histogram, Kind::Summary][..]),
+        ("_count", &[Kind::Histogram, Kind::Summary][..]),
+    ]
+    .iter()
+    .find_map(|(suffix, kinds)| {
+        let d = docs.get(name.strip_suffix(suffix)?)?;
+        kinds.contains(&d.kind).then_some(*d)
+    })
+}
+
+fn is_documented(name: &str, docs: &BTreeMap<String, MetricDoc>) -> bool {
+    metric_doc(name, docs).is_some()
+}
+
+/// The label selector right after a metric name ending at `end`, if any.
+fn selector_after(expr: &str, end: usize) -> Option<&str> {
+    let rest = &expr[end..];
+    let rest = rest.strip_prefix('{')?;
+    let close = rest.find('}')?;
+    Some(&rest[..close])
+}
+
+/// GitHub's anchor for a heading.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn readme_anchors() -> BTreeSet<String> {
+    let mut in_code = false;
+    let mut anchors = BTreeSet::new();
+    for line in read("deploy/README.md").lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if !in_code && line.starts_with('#') {
+            anchors.insert(slug(line.trim_start_matches('#')));
+        }
+    }
+    anchors
+}
+
+struct Dashboard {
+    file: String,
+    json: Json,
+}
+
+fn dashboards() -> Vec<Dashboard> {
+    let dir = root().join("deploy/grafana/dashboards");
+    let mut out: Vec<Dashboard> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let file = p.file_name().unwrap().to_string_lossy().into_owned();
+            let json = serde_json::from_str(&fs::read_to_string(&p).unwrap())
+                .unwrap_or_else(|e| panic!("{file} is not valid JSON: {e}"));
+            Dashboard { file, json }
+        })
+        .collect();
+    out.sort_by(|a, b| a.file.cmp(&b.file));
+    out
+}
+
+/// Every panel, rows' nested panels included.
+fn panels(d: &Json) -> Vec<&Json> {
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().unwrap() {
+        out.push(p);
+        if let Some(nested) = p["panels"].as_array() {
+            out.extend(nested);
+        }
+    }
+    out
+}
+
+/// Every PromQL query of a dashboard: panel targets, and the selectors of template
+/// variable queries (`label_values(SELECTOR, label)`). (where, expr)
+fn dashboard_queries(d: &Dashboard) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for p in panels(&d.json) {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            if let Some(e) = t["expr"].as_str() {
+                out.push((format!("{} panel {:?}", d.file, p["title"]), e.to_owned()));
+            }
+        }
+    }
+    for v in d.json["templating"]["list"].as_array().into_iter().flatten() {
+        if v["type"] == "query" {
+            let q = v["query"]["query"].as_str().or(v["query"].as_str()).unwrap();
+            let inner = q
+                .strip_prefix("label_values(")
+                .and_then(|r| r.rsplit_once(','))
+                .map(|(sel, _)| sel.to_owned())
+                .unwrap_or_else(|| q.to_owned());
+            out.push((format!("{} variable {}", d.file, v["name"]), inner));
+        }
+    }
+    out
+}
+
+fn has_window_variable(d: &Json) -> bool {
+    d["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|v| v["name"] == "window")
+}
+
+/// The alerting rules of every rule file.
+fn alert_rules() -> Vec<Yaml> {
+    let mut out = Vec::new();
+    let dir = root().join("deploy/prometheus/rules");
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let rules: Yaml = serde_yaml::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        for group in rules["groups"].as_sequence().unwrap() {
+            for rule in group["rules"].as_sequence().unwrap() {
+                if rule["alert"].is_string() {
+                    out.push(rule.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------- compose
+
+#[test]
+fn compose_defines_the_stack() {
+    let c = compose();
+    let names: BTreeSet<String> = c["services"]
+        .as_mapping()
+        .expect("services")
+        .keys()
+        .map(scalar)
+        .collect();
+    for s in SERVICES {
+        assert!(names.contains(s), "service {s} missing; services: {names:?}");
+    }
+
+    let kafka = service(&c, "kafka");
+    assert!(
+        scalar(&kafka["image"]).starts_with("apache/kafka:"),
+        "real Apache Kafka image"
+    );
+    let kenv = env_of(kafka);
+    assert!(kenv["KAFKA_PROCESS_ROLES"].contains("controller"), "KRaft single node");
+    assert!(kenv["KAFKA_ADVERTISED_LISTENERS"].contains("PLAINTEXT://kafka:9092"));
+    assert_eq!(kenv["KAFKA_AUTO_CREATE_TOPICS_ENABLE"], "false");
+    assert!(
+        !kafka["healthcheck"]["test"].is_null(),
+        "kafka needs a healthcheck for kafka-init"
+    );
+
+    let init = service(&c, "kafka-init");
+    assert_eq!(scalar(&init["depends_on"]["kafka"]["condition"]), "service_healthy");
+    let ienv = env_of(init);
+    let topics: Vec<&str> = ienv["EVENT_TOPICS"].split_whitespace().collect();
+    assert_eq!(topics, EVENT_TOPICS, "kafka-init creates every event topic");
+    assert_eq!(ienv["DLQ_TOPIC"], "cc.dlq");
+    let partitions: u32 = ienv["PARTITIONS"].parse().unwrap();
+    assert!(partitions >= 1);
+
+    let ccpulse = service(&c, "ccpulse");
+    let cmd = words(&ccpulse["command"]);
+    assert_eq!(
+        cmd.first().map(String::as_str),
+        Some("serve"),
+        "ccpulse runs `serve`: {cmd:?}"
+    );
+    assert_eq!(flag_value(&cmd, "--brokers").as_deref(), Some("kafka:9092"));
+    assert_eq!(flag_value(&cmd, "--listen").as_deref(), Some("0.0.0.0:8080"));
+    assert!(published_ports(ccpulse).contains(&(8080, 8080)));
+    assert_eq!(
+        scalar(&ccpulse["depends_on"]["kafka-init"]["condition"]),
+        "service_completed_successfully"
+    );
+    let health = words(&ccpulse["healthcheck"]["test"]).join(" ");
+    assert!(
+        health.contains("/readyz"),
+        "ccpulse healthcheck must query /readyz: {health}"
+    );
+    assert_eq!(scalar(&ccpulse["build"]["context"]), ".");
+
+    let sim = service(&c, "simulator");
+    let profiles: Vec<String> = words(&sim["profiles"]);
+    assert_eq!(profiles, ["sim"], "simulator runs under profile `sim`");
+    let cmd = words(&sim["command"]);
+    assert_eq!(cmd.first().map(String::as_str), Some("simulate"));
+    assert_eq!(flag_value(&cmd, "--brokers").as_deref(), Some("kafka:9092"));
+    assert_eq!(flag_value(&cmd, "--rate").as_deref(), Some("20"));
+    assert_eq!(
+        scalar(&sim["depends_on"]["kafka-init"]["condition"]),
+        "service_completed_successfully"
+    );
+    assert_eq!(sim["image"], ccpulse["image"], "simulator runs the ccpulse image");
+
+    // `docker compose up` with no flags must start the simulator: .env enables the profile.
+    let dotenv = read(".env");
+    let profiles_line = dotenv
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("COMPOSE_PROFILES="))
+        .expect(".env sets COMPOSE_PROFILES");
+    assert_eq!(profiles_line, "COMPOSE_PROFILES=sim");
+
+    for (name, image, port) in [
+        ("prometheus", "prom/prometheus", 9090),
+        ("alertmanager", "prom/alertmanager", 9093),
+        ("grafana", "grafana/grafana", 3000),
+    ] {
+        let svc = service(&c, name);
+        assert!(scalar(&svc["image"]).starts_with(image), "{name} image");
+        assert!(published_ports(svc).contains(&(port, port)), "{name} publishes {port}");
+    }
+    let genv = env_of(service(&c, "grafana"));
+    assert_eq!(genv["GF_AUTH_ANONYMOUS_ENABLED"], "true");
+    assert_eq!(genv["GF_AUTH_ANONYMOUS_ORG_ROLE"], "Viewer");
+}
+
+#[test]
+fn compose_mounts_and_builds_from_existing_files() {
+    let c = compose();
+    let mut mounts = 0;
+    for (name, svc) in c["services"].as_mapping().unwrap() {
+        let name = scalar(name);
+        for (source, _) in bind_mounts(svc) {
+            assert!(
+                source.starts_with("./"),
+                "{name}: mount `{source}` should be relative to the repository"
+            );
+            let path = root().join(&source);
+            assert!(path.exists(), "{name} mounts {source}, which does not exist");
+            mounts += 1;
+        }
+        if !svc["build"].is_null() {
+            let context = root().join(scalar(&svc["build"]["context"]));
+            assert!(context.is_dir(), "{name}: build context missing");
+            let dockerfile = svc["build"]["dockerfile"].as_str().unwrap_or("Dockerfile");
+            assert!(context.join(dockerfile).is_file(), "{name}: {dockerfile} missing");
+        }
+    }
+    assert!(
+        mounts >= 5,
+        "expected the deploy/ directories to be mounted, found {mounts} mounts"
+    );
+
+    let dockerfile = read("Dockerfile");
+    let froms: Vec<&str> = dockerfile.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(froms.len(), 2, "multi-stage build: {froms:?}");
+    assert!(froms[0].starts_with("FROM rust:1-bookworm AS builder"));
+    assert!(froms[1].starts_with("FROM debian:bookworm-slim"));
+    for needle in [
+        "cargo build --release --locked -p ccpulse",
+        "ca-certificates",
+        "ENTRYPOINT [\"ccpulse\"]",
+        "CMD [\"serve\"]",
+        "EXPOSE 8080",
+        "COPY --from=builder",
+    ] {
+        assert!(dockerfile.contains(needle), "Dockerfile lacks `{needle}`");
+    }
+    let user = dockerfile
+        .lines()
+        .rfind(|l| l.starts_with("USER "))
+        .expect("runtime stage sets a USER");
+    assert!(
+        !user.contains("root") && user.trim() != "USER 0",
+        "non-root user: {user}"
+    );
+    // The compose healthcheck runs curl inside the image.
+    let health = words(&service(&c, "ccpulse")["healthcheck"]["test"]).join(" ");
+    if health.contains("curl") {
+        let runtime = dockerfile.split("FROM debian:bookworm-slim").nth(1).unwrap();
+        assert!(
+            runtime.contains("curl"),
+            "the runtime image must install curl for the healthcheck"
+        );
+    }
+    let ignore: Vec<String> = read(".dockerignore").lines().map(|l| l.trim().to_owned()).collect();
+    for entry in ["target", ".git"] {
+        assert!(
+            ignore.iter().any(|l| l.trim_end_matches('/') == entry),
+            ".dockerignore lacks {entry}"
+        );
+    }
+}
+
+#[test]
+fn service_names_and_ports_agree() {
+    let c = compose();
+
+    // Prometheus scrapes the ccpulse service on the port it listens on.
+    let prom = yaml("deploy/prometheus/prometheus.yml");
+    let jobs = prom["scrape_configs"].as_sequence().unwrap();
+    let job = jobs
+        .iter()
+        .find(|j| j["job_name"] == "ccpulse")
+        .expect("scrape job `ccpulse` (CcpulseDown selects on it)");
+    let targets: Vec<String> = job["static_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|sc| sc["targets"].as_sequence().unwrap().iter().map(scalar))
+        .collect();
+    assert_eq!(targets.len(), 1, "one ccpulse in the compose stack: {targets:?}");
+    let (host, port) = host_port(&targets[0]);
+    assert_eq!(host, "ccpulse", "scrape target must be the compose service name");
+    let ccpulse = service(&c, &host);
+    let listen = flag_value(&words(&ccpulse["command"]), "--listen").unwrap();
+    assert_eq!(
+        host_port(&listen).1,
+        port,
+        "ccpulse listens on {listen}, scraped on {port}"
+    );
+    assert!(container_ports(ccpulse).contains(&port));
+    assert_eq!(scalar(&job["scrape_interval"]), "5s");
+    let health = words(&ccpulse["healthcheck"]["test"]).join(" ");
+    assert!(
+        health.contains(&format!(":{port}/readyz")),
+        "healthcheck port: {health}"
+    );
+
+    // Alertmanager target.
+    let am_targets: Vec<String> = prom["alerting"]["alertmanagers"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["static_configs"].as_sequence().unwrap())
+        .flat_map(|sc| sc["targets"].as_sequence().unwrap().iter().map(scalar))
+        .collect();
+    assert_eq!(am_targets.len(), 1);
+    let (host, port) = host_port(&am_targets[0]);
+    assert_eq!(host, "alertmanager");
+    assert!(
+        container_ports(service(&c, &host)).contains(&port),
+        "alertmanager port {port}"
+    );
+
+    // Grafana's datasource points at the prometheus service.
+    let ds = yaml("deploy/grafana/provisioning/datasources/prometheus.yml");
+    let ds = ds["datasources"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|d| d["uid"] == "prometheus")
+        .expect("a datasource with uid `prometheus`");
+    assert_eq!(ds["type"], "prometheus");
+    let (host, port) = host_port(ds["url"].as_str().unwrap());
+    assert_eq!(host, "prometheus");
+    assert!(
+        container_ports(service(&c, &host)).contains(&port),
+        "prometheus port {port}"
+    );
+
+    // Alertmanager's webhook points at the receiver service.
+    let am = yaml("deploy/alertmanager/alertmanager.yml");
+    let receiver = scalar(&am["route"]["receiver"]);
+    let recv = am["receivers"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|r| scalar(&r["name"]) == receiver)
+        .expect("the route's receiver is defined");
+    let url = scalar(&recv["webhook_configs"][0]["url"]);
+    let (host, port) = host_port(&url);
+    assert_eq!(host, "alert-receiver");
+    assert!(
+        container_ports(service(&c, &host)).contains(&port),
+        "alert-receiver port {port}"
+    );
+    let group_by: BTreeSet<String> = words(&am["route"]["group_by"]).into_iter().collect();
+    let expected: BTreeSet<String> = ["alertname", "queue", "channel"].map(String::from).into();
+    assert_eq!(group_by, expected);
+
+    // Everybody talks to the broker the compose network advertises.
+    let advertised = env_of(service(&c, "kafka"))["KAFKA_ADVERTISED_LISTENERS"].clone();
+    let brokers = [
+        flag_value(&words(&ccpulse["command"]), "--brokers").unwrap(),
+        flag_value(&words(&service(&c, "simulator")["command"]), "--brokers").unwrap(),
+        env_of(service(&c, "kafka-init"))["BOOTSTRAP_SERVER"].clone(),
+    ];
+    for b in brokers {
+        assert!(
+            advertised.contains(&format!("//{b}")),
+            "{b} is not an advertised listener ({advertised})"
+        );
+    }
+}
+
+#[test]
+fn container_paths_resolve_to_the_deploy_files() {
+    let c = compose();
+
+    let prom_cmd = words(&service(&c, "prometheus")["command"]);
+    let config = flag_value(&prom_cmd, "--config.file").expect("prometheus --config.file");
+    let config = host_path(&c, "prometheus", &config);
+    assert_eq!(config, root().join("deploy/prometheus/prometheus.yml"));
+    let prom = yaml("deploy/prometheus/prometheus.yml");
+    let config_dir = config.parent().unwrap();
+    let mut rule_files = 0;
+    for pattern in prom["rule_files"].as_sequence().unwrap() {
+        let pattern = scalar(pattern);
+        let (dir, file_glob) = pattern.rsplit_once('/').unwrap_or((".", &pattern));
+        let suffix = file_glob.strip_prefix('*').unwrap_or(file_glob);
+        for entry in fs::read_dir(config_dir.join(dir)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(suffix) && (file_glob.starts_with('*') || name == file_glob) {
+                rule_files += 1;
+            }
+        }
+    }
+    assert!(rule_files >= 1, "prometheus.yml rule_files match no file");
+
+    let am_cmd = words(&service(&c, "alertmanager")["command"]);
+    let am_config = flag_value(&am_cmd, "--config.file").expect("alertmanager --config.file");
+    assert_eq!(
+        host_path(&c, "alertmanager", &am_config),
+        root().join("deploy/alertmanager/alertmanager.yml")
+    );
+
+    let provisioning = host_path(&c, "grafana", "/etc/grafana/provisioning");
+    assert!(provisioning.join("datasources").is_dir() && provisioning.join("dashboards").is_dir());
+    let mut dashboard_dirs = 0;
+    for entry in fs::read_dir(provisioning.join("dashboards")).unwrap() {
+        let path = entry.unwrap().path();
+        let provider: Yaml = serde_yaml::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        for p in provider["providers"].as_sequence().unwrap() {
+            let dir = host_path(&c, "grafana", p["options"]["path"].as_str().unwrap());
+            for (file, _) in DASHBOARDS {
+                assert!(dir.join(file).is_file(), "the dashboard provider's folder lacks {file}");
+            }
+            dashboard_dirs += 1;
+        }
+    }
+    assert_eq!(dashboard_dirs, 1, "one dashboard provider");
+    let home = env_of(service(&c, "grafana"))["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"].clone();
+    let home: Json = serde_json::from_str(&fs::read_to_string(host_path(&c, "grafana", &home)).unwrap()).unwrap();
+    assert_eq!(home["uid"], "ccpulse-wallboard", "the home dashboard is the wallboard");
+
+    let init = words(&service(&c, "kafka-init")["entrypoint"]);
+    let script = init
+        .iter()
+        .find(|w| w.ends_with(".sh"))
+        .expect("kafka-init runs a script");
+    assert_eq!(
+        host_path(&c, "kafka-init", script),
+        root().join("deploy/kafka/create-topics.sh")
+    );
+    let recv = words(&service(&c, "alert-receiver")["command"]);
+    let script = recv
+        .iter()
+        .find(|w| w.ends_with(".py"))
+        .expect("alert-receiver runs a script");
+    assert!(host_path(&c, "alert-receiver", script).is_file());
+}
+
+#[test]
+fn topic_script_creates_co_partitioned_topics_and_refuses_mismatches() {
+    let c = compose();
+    let env = env_of(service(&c, "kafka-init"));
+    let dir = temp_dir("topics");
+    let state = dir.join("state");
+    fs::create_dir_all(&state).unwrap();
+    let log = dir.join("log");
+    // A stand-in for kafka-topics.sh: logs its arguments, keeps the topics it creates.
+    let stub = dir.join("kafka-topics.sh");
+    fs::write(
+        &stub,
+        r#"#!/usr/bin/env bash
+echo "$*" >> "$STUB_LOG"
+topic=""; parts=""; mode=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --topic) topic="$2"; shift;;
+    --partitions) parts="$2"; shift;;
+    --create|--describe|--list) mode="$1";;
+  esac
+  shift
+done
+case "$mode" in
+  --create) [ -f "$STUB_STATE/$topic" ] || echo "$parts" > "$STUB_STATE/$topic";;
+  --describe) printf 'Topic: %s\tTopicId: x\tPartitionCount: %s\tReplicationFactor: 1\tConfigs: \n' \
+                "$topic" "$(cat "$STUB_STATE/$topic")";;
+esac
+"#,
+    )
+    .unwrap();
+    fs::set_permissions(&stub, fs::Permissions::from_mode(0o755)).unwrap();
+    let run = || {
+        Command::new("bash")
+            .arg(root().join("deploy/kafka/create-topics.sh"))
+            .envs(&env)
+            .env("KAFKA_TOPICS", &stub)
+            .env("STUB_LOG", &log)
+            .env("STUB_STATE", &state)
+            .env("WAIT_SECONDS", "5")
+            .output()
+            .unwrap()
+    };
+
+    let out = run();
+    assert!(
+        out.status.success(),
+        "create-topics.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created = fs::read_to_string(&log).unwrap();
+    let partitions = &env["PARTITIONS"];
+    for topic in EVENT_TOPICS {
+        let line = format!(
+            "--bootstrap-server {} --create --if-not-exists --topic {topic} --partitions {partitions} ",
+            env["BOOTSTRAP_SERVER"]
+        );
+        assert!(
+            created.contains(&line),
+            "{topic} not created with {partitions} partitions:\n{created}"
+        );
+    }
+    assert!(
+        created.contains("--topic cc.dlq --partitions"),
+        "DLQ not created:\n{created}"
+    );
+    for topic in EVENT_TOPICS {
+        let count = fs::read_to_string(state.join(topic)).unwrap();
+        assert_eq!(count.trim(), partitions, "{topic}");
+    }
+
+    // An existing topic with another partition count: the script must fail and say so.
+    for entry in fs::read_dir(&state).unwrap() {
+        fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    fs::write(state.join("cc.chat"), "3\n").unwrap();
+    let out = run();
+    assert!(
+        !out.status.success(),
+        "create-topics.sh accepted topics with different partition counts"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cc.chat=3"),
+        "the error names the topic and its count: {stderr}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------- dashboards
+
+#[test]
+fn dashboards_parse_and_every_panel_has_a_query() {
+    let ds = dashboards();
+    let found: BTreeSet<(String, String)> = ds
+        .iter()
+        .map(|d| (d.file.clone(), d.json["uid"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    let expected: BTreeSet<(String, String)> = DASHBOARDS
+        .iter()
+        .map(|(f, u)| ((*f).to_owned(), (*u).to_owned()))
+        .collect();
+    assert_eq!(found, expected);
+
+    for d in &ds {
+        let schema = d.json["schemaVersion"].as_u64().unwrap();
+        assert!((36..=41).contains(&schema), "{}: schemaVersion {schema}", d.file);
+        let all = panels(&d.json);
+        assert!(all.len() >= 6, "{}: only {} panels", d.file, all.len());
+        let mut ids = BTreeSet::new();
+        let mut boxes = Vec::new();
+        for p in all {
+            let title = p["title"].as_str().unwrap_or("");
+            assert!(!title.is_empty(), "{}: a panel has no title", d.file);
+            assert!(ids.insert(p["id"].as_u64().unwrap()), "{}: duplicate panel id", d.file);
+            assert_eq!(p["datasource"]["uid"], "prometheus", "{}: {title}: datasource", d.file);
+            let targets = p["targets"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{}: {title}: no targets", d.file));
+            assert!(
+                targets
+                    .iter()
+                    .any(|t| t["expr"].as_str().is_some_and(|e| !e.trim().is_empty())),
+                "{}: {title}: no target with an expr",
+                d.file
+            );
+            for t in targets {
+                assert_eq!(
+                    t["datasource"]["uid"], "prometheus",
+                    "{}: {title}: target datasource",
+                    d.file
+                );
+                assert!(t["refId"].is_string(), "{}: {title}: target without refId", d.file);
+            }
+            let g = &p["gridPos"];
+            let (x, y, w, h) = (
+                g["x"].as_u64().unwrap(),
+                g["y"].as_u64().unwrap(),
+                g["w"].as_u64().unwrap(),
+                g["h"].as_u64().unwrap(),
+            );
+            assert!(w > 0 && h > 0 && x + w <= 24, "{}: {title}: gridPos {g}", d.file);
+            for (other, (ox, oy, ow, oh)) in &boxes {
+                let overlap = x < ox + ow && *ox < x + w && y < oy + oh && *oy < y + h;
+                assert!(!overlap, "{}: panels {title:?} and {other:?} overlap", d.file);
+            }
+            boxes.push((title.to_owned(), (x, y, w, h)));
+        }
+    }
+
+    // The wallboard and supervisor share the `window` variable: 5m, 15m, 1h, today.
+    for d in ds.iter().filter(|d| d.file != "health.json") {
+        let var = d.json["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "window")
+            .unwrap_or_else(|| panic!("{}: no `window` variable", d.file));
+        assert_eq!(var["type"], "custom");
+        let values: Vec<&str> = var["query"].as_str().unwrap().split(',').map(str::trim).collect();
+        assert_eq!(values, WINDOWS, "{}: window values", d.file);
+    }
+
+    // The wallboard colours service level by breach and shows every queue KPI.
+    let wall = &ds.iter().find(|d| d.file == "wallboard.json").unwrap();
+    let exprs: String = dashboard_queries(wall).into_iter().map(|(_, e)| e + "\n").collect();
+    for metric in [
+        "ccpulse_sla_breached",
+        "ccpulse_sla_numerator",
+        "ccpulse_contacts_waiting",
+        "ccpulse_oldest_wait_seconds",
+        "ccpulse_wait_seconds_sum",
+        "ccpulse_contacts_abandoned",
+        "ccpulse_handle_seconds_sum",
+        "ccpulse_fcr_contacts",
+        "ccpulse_csat_ratio",
+        "ccpulse_nps_score",
+    ] {
+        assert!(exprs.contains(metric), "wallboard does not use {metric}");
+    }
+    assert!(
+        exprs.contains("queue=\"\""),
+        "wallboard has channel totals ({{queue=\"\"}})"
+    );
+    let sup = &ds.iter().find(|d| d.file == "supervisor.json").unwrap();
+    let exprs: String = dashboard_queries(sup).into_iter().map(|(_, e)| e + "\n").collect();
+    for metric in [
+        "ccpulse_agent_aht_seconds",
+        "ccpulse_agent_aht_vs_team_ratio",
+        "ccpulse_agent_outlier",
+        "ccpulse_agent_occupancy_ratio",
+        "ccpulse_agents",
+        "ccpulse_queue_agents",
+    ] {
+        assert!(exprs.contains(metric), "supervisor does not use {metric}");
+    }
+    let health = &ds.iter().find(|d| d.file == "health.json").unwrap();
+    let exprs: String = dashboard_queries(health).into_iter().map(|(_, e)| e + "\n").collect();
+    for needle in [
+        "rate(ccpulse_events_ingested_total",
+        "ccpulse_events_rejected_total",
+        "ccpulse_consumer_lag_messages",
+        "ccpulse_snapshot_age_seconds",
+        "ccpulse_tick_duration_seconds_bucket",
+        "ccpulse_partitions_replaying",
+        "ccpulse_ready",
+    ] {
+        assert!(exprs.contains(needle), "health dashboard does not use {needle}");
+    }
+}
+
+#[test]
+fn windowed_metrics_always_select_a_window() {
+    let docs = documented_metrics();
+    let windowed = |name: &str| metric_doc(name, &docs).is_some_and(|d| d.windowed);
+    assert!(windowed("ccpulse_service_level_ratio"));
+    assert!(windowed("ccpulse_sla_breached"));
+    assert!(windowed("ccpulse_agent_aht_seconds"));
+    assert!(windowed("ccpulse_wait_seconds_sum"));
+    assert!(!windowed("ccpulse_contacts_waiting"));
+    assert!(!windowed("ccpulse_agents"));
+
+    let mut checked = 0;
+    for d in dashboards() {
+        let with_var = has_window_variable(&d.json);
+        for (place, expr) in dashboard_queries(&d) {
+            for (name, end) in metric_tokens(&expr) {
+                if !windowed(&name) {
+                    continue;
+                }
+                let sel = selector_after(&expr, end)
+                    .unwrap_or_else(|| panic!("{place}: {name} without a selector in `{expr}`"));
+                assert!(
+                    with_var,
+                    "{place}: windowed {name} on a dashboard without `window` variable"
+                );
+                assert!(
+                    sel.contains("window=\"$window\""),
+                    "{place}: {name} must select window=\"$window\": `{expr}`"
+                );
+                checked += 1;
+            }
+        }
+    }
+    for rule in alert_rules() {
+        let expr = scalar(&rule["expr"]);
+        for (name, end) in metric_tokens(&expr) {
+            if !windowed(&name) {
+                continue;
+            }
+            let sel =
+                selector_after(&expr, end).unwrap_or_else(|| panic!("{:?}: {name} without a selector", rule["alert"]));
+            assert!(
+                WINDOWS.iter().any(|w| sel.contains(&format!("window=\"{w}\""))),
+                "{:?}: {name} must select one window: `{sel}`",
+                rule["alert"]
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "only {checked} windowed selectors checked");
+}
+
+#[test]
+fn every_metric_used_is_documented() {
+    let docs = documented_metrics();
+    let check = |what: &str, text: &str| -> BTreeSet<String> {
+        let mut used = BTreeSet::new();
+        for (name, _) in metric_tokens(text) {
+            assert!(
+                is_documented(&name, &docs),
+                "{what} uses `{name}`, which docs/metrics.md does not define"
+            );
+            used.insert(name);
+        }
+        used
+    };
+    let mut in_dashboards = BTreeSet::new();
+    for d in dashboards() {
+        for (place, expr) in dashboard_queries(&d) {
+            in_dashboards.extend(check(&place, &expr));
+        }
+        // Descriptions and anything else in the file too.
+        check(&d.file, &d.json.to_string());
+    }
+    assert!(
+        in_dashboards.len() >= 35,
+        "only {} metrics found in the dashboards' queries",
+        in_dashboards.len()
+    );
+    let mut in_rules = BTreeSet::new();
+    for rule in alert_rules() {
+        in_rules.extend(check(&format!("alert {:?}", rule["alert"]), &scalar(&rule["expr"])));
+    }
+    assert!(
+        in_rules.len() >= 10,
+        "only {} metrics found in the alert rules",
+        in_rules.len()
+    );
+    for file in [
+        "deploy/prometheus/rules/ccpulse.rules.yml",
+        "deploy/prometheus/tests/ccpulse.rules.test.yml",
+        "deploy/README.md",
+    ] {
+        check(file, &read(file));
+    }
+    // The checker itself catches a renamed metric.
+    assert!(!is_documented("ccpulse_service_level", &docs));
+    assert!(
+        !is_documented("ccpulse_wait_seconds_bucket", &docs),
+        "a summary has no buckets"
+    );
+    assert!(
+        !is_documented("ccpulse_contacts_offered_sum", &docs),
+        "a gauge has no _sum"
+    );
+    assert!(is_documented("ccpulse_tick_duration_seconds_bucket", &docs));
+    assert!(is_documented("ccpulse_wait_seconds_count", &docs));
+}
+
+#[test]
+fn dashboard_queries_are_valid_promql() {
+    let out = run_check_script();
+    assert!(out.status.success(), "deploy/check.sh failed (promtool needed here)");
+    // Each query becomes a recording rule, Grafana variables replaced by sample values,
+    // and promtool parses them all.
+    let mut rules = String::from("groups:\n  - name: dashboard-queries\n    rules:\n");
+    let mut n = 0;
+    for d in dashboards() {
+        for (place, expr) in dashboard_queries(&d) {
+            let e = expr
+                .replace("$window", "15m")
+                .replace("$team", ".*")
+                .replace("$instance", ".*")
+                .replace("$__rate_interval", "1m")
+                .replace("$__interval", "1m")
+                .replace("$__range", "1h");
+            assert!(!e.contains('$'), "{place}: unknown variable in `{expr}`");
+            n += 1;
+            rules.push_str(&format!(
+                "      - record: dashboard:query_{n}\n        expr: {}\n",
+                serde_json::to_string(&e).unwrap()
+            ));
+        }
+    }
+    assert!(n >= 50, "only {n} dashboard queries");
+    let dir = temp_dir("promql");
+    let file = dir.join("dashboards.rules.yml");
+    fs::write(&file, rules).unwrap();
+    let out = Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool rejects a dashboard query:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------- alerts
+
+#[test]
+fn every_alert_has_annotations_runbook_and_tests() {
+    let rules = alert_rules();
+    let names: BTreeSet<String> = rules.iter().map(|r| scalar(&r["alert"])).collect();
+    let expected: BTreeSet<String> = ALERTS.map(String::from).into();
+    assert_eq!(names, expected);
+    assert_eq!(names.len(), rules.len(), "an alert is defined twice");
+
+    let anchors = readme_anchors();
+    for rule in &rules {
+        let name = scalar(&rule["alert"]);
+        assert!(rule["for"].is_string(), "{name}: no `for:`");
+        let severity = scalar(&rule["labels"]["severity"]);
+        assert!(
+            ["critical", "warning"].contains(&severity.as_str()),
+            "{name}: severity {severity}"
+        );
+        for key in ["summary", "description"] {
+            let text = rule["annotations"][key].as_str().unwrap_or("");
+            assert!(text.trim().len() > 10, "{name}: annotation {key} missing or empty");
+        }
+        let url = scalar(&rule["annotations"]["runbook_url"]);
+        let (page, anchor) = url
+            .split_once('#')
+            .unwrap_or_else(|| panic!("{name}: runbook_url {url}"));
+        assert!(
+            page.ends_with("deploy/README.md"),
+            "{name}: runbook_url points at {page}"
+        );
+        assert_eq!(anchor, slug(&name), "{name}: one runbook section per alert");
+        assert!(
+            anchors.contains(anchor),
+            "{name}: deploy/README.md has no heading for #{anchor}"
+        );
+    }
+    let by_name = |n: &str| rules.iter().find(|r| r["alert"] == n).unwrap();
+    assert!(scalar(&by_name("CcpulseSlaBreached")["expr"]).contains("ccpulse_sla_breached"));
+    assert!(scalar(&by_name("CcpulseSlaAtRisk")["expr"]).contains("ccpulse_contacts_at_risk"));
+    assert!(scalar(&by_name("CcpulseSnapshotStale")["expr"]).contains("ccpulse_snapshot_age_seconds > 10"));
+    assert!(scalar(&by_name("CcpulseDown")["expr"]).contains("up{job=\"ccpulse\"} == 0"));
+
+    // Every alert is unit-tested firing (with its labels and annotations) and not firing.
+    let tests = yaml("deploy/prometheus/tests/ccpulse.rules.test.yml");
+    let mut firing = BTreeSet::new();
+    let mut silent = BTreeSet::new();
+    for t in tests["tests"].as_sequence().unwrap() {
+        for case in t["alert_rule_test"].as_sequence().into_iter().flatten() {
+            let name = scalar(&case["alertname"]);
+            match case["exp_alerts"].as_sequence() {
+                Some(alerts) if !alerts.is_empty() => {
+                    for a in alerts {
+                        let ann = &a["exp_annotations"];
+                        assert!(
+                            ann["summary"].is_string()
+                                && ann["description"].is_string()
+                                && ann["runbook_url"].is_string(),
+                            "{name}: a firing case must check the annotations"
+                        );
+                        assert!(a["exp_labels"]["severity"].is_string(), "{name}: check the labels");
+                    }
+                    firing.insert(name);
+                }
+                _ => {
+                    silent.insert(name);
+                }
+            }
+        }
+    }
+    assert_eq!(firing, expected, "alerts without a firing test case");
+    assert_eq!(silent, expected, "alerts without a not-firing test case");
+}
+
+#[test]
+fn check_script_passes() {
+    let out = run_check_script();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "deploy/check.sh failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "is valid prometheus config file syntax",
+        "SUCCESS: 8 rules found",
+        "Unit Testing:",
+        "deploy checks passed",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "deploy/check.sh output lacks `{needle}`:\n{stdout}"
+        );
+    }
+}
