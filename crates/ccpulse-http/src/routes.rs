@@ -263,9 +263,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
         waiting_for: &'a [String],
     }
     let mut r = state.health.readiness();
-    if r.ready && state.published.load().is_none() {
-        r.ready = false;
-        r.waiting_for.push("the first snapshot".into());
+    if r.ready {
+        // Ready means the published figures are those of a fully replayed state.
+        match state.published.load().as_deref() {
+            None => r.waiting_for.push("the first snapshot".into()),
+            Some(p) if !p.ready => r.waiting_for.push("a snapshot taken after the replay".into()),
+            Some(_) => {}
+        }
+        r.ready = r.waiting_for.is_empty();
     }
     let status = if r.ready {
         StatusCode::OK

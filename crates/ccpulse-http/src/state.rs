@@ -20,6 +20,8 @@ pub struct Published {
     pub folded: (u64, u64),
     /// Wall-clock time it was published.
     pub published_at: Millis,
+    /// Every assigned partition had been replayed when it was built.
+    pub ready: bool,
     /// Serialised answers, built on first request: key is (endpoint, window, channel).
     cache: Mutex<HashMap<CacheKey, Arc<OnceLock<Body>>>>,
 }
@@ -32,7 +34,13 @@ pub type CacheKey = (&'static str, String, Option<String>);
 
 impl Published {
     /// Wraps a snapshot for publishing.
-    pub fn new(snapshot: Snapshot, metrics: Option<Snapshot>, folded: (u64, u64), published_at: Millis) -> Self {
+    pub fn new(
+        snapshot: Snapshot,
+        metrics: Option<Snapshot>,
+        folded: (u64, u64),
+        published_at: Millis,
+        ready: bool,
+    ) -> Self {
         let metrics = match metrics {
             Some(m) => Arc::new(m),
             None => Arc::new(snapshot.clone()),
@@ -42,6 +50,7 @@ impl Published {
             metrics,
             folded,
             published_at,
+            ready,
             cache: Mutex::new(HashMap::new()),
         }
     }

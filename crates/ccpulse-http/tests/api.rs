@@ -34,7 +34,13 @@ fn state(events: &str, as_of: &str) -> (AppState, Arc<FakeHealth>) {
         waiting_for: vec![],
     })));
     let state = AppState {
-        published: Arc::new(ArcSwapOption::from_pointee(Published::new(snap, None, (0, 0), wall))),
+        published: Arc::new(ArcSwapOption::from_pointee(Published::new(
+            snap,
+            None,
+            (0, 0),
+            wall,
+            true,
+        ))),
         registry: prometheus::Registry::new(),
         health: health.clone(),
         windows: Arc::new(["5m", "15m", "1h", "today"].map(String::from).to_vec()),

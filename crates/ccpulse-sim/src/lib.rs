@@ -202,8 +202,15 @@ pub struct Message {
 /// contacts an hour at peak, 500 agents, starting [`DEFAULT_START_MS`]) runs for as
 /// many simulated hours as it takes to produce `n` messages; no invalid messages.
 pub fn bulk(seed: u64, n: usize) -> Vec<Message> {
+    bulk_from(seed, n, DEFAULT_START_MS)
+}
+
+/// [`bulk`] with simulated time starting at `start_ms`. The stream covers about one
+/// simulated hour per 22 500 messages.
+pub fn bulk_from(seed: u64, n: usize, start_ms: i64) -> Vec<Message> {
     let cfg = SimConfig {
         seed,
+        start_ms,
         contacts_per_hour: 3000.0,
         agents: 500,
         teams: 20,

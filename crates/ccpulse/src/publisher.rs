@@ -70,8 +70,15 @@ impl Publisher {
             Clock::Wall => wall,
             Clock::Event => self.ingest.watermark().unwrap_or(wall),
         };
+        // Readiness before collecting: a snapshot is "ready" only if every partition had
+        // finished its replay before its figures were read.
+        let (ready, _) = self.ingest.readiness();
         let partial = self.ingest.partial(now).instrument(info_span!("collect")).await;
         let mut snapshot = Snapshot::build(&partial, &self.cfg);
+        if !ready {
+            // Breach state carried over from a partial replay would be wrong.
+            self.breaches = BreachTracker::default();
+        }
         self.breaches.evaluate(&mut snapshot, &self.cfg.policies);
         let (metrics, folded) = match partial.fold_labels(self.settings.max_queues, self.settings.max_agents) {
             None => (None, (0, 0)),
@@ -82,7 +89,7 @@ impl Publisher {
             }
         };
         self.published
-            .store(Some(Arc::new(Published::new(snapshot, metrics, folded, wall))));
+            .store(Some(Arc::new(Published::new(snapshot, metrics, folded, wall, ready))));
         let took = started.elapsed();
         self.tick_duration.observe(took.as_secs_f64());
         debug!(took_ms = took.as_millis() as u64, "published");
