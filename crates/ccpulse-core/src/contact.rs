@@ -249,6 +249,14 @@ impl Leg {
     }
 }
 
+/// What a leg needs of its SLA policy.
+#[derive(Clone, Copy, Debug)]
+struct LegPolicy {
+    threshold: Millis,
+    measure: Measure,
+    short_abandon: Millis,
+}
+
 /// Derives a contact's facts from its sorted events.
 pub fn derive(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn PolicyLookup) -> Derived {
     let mut legs: Vec<Leg> = Vec::with_capacity(2);
@@ -375,18 +383,26 @@ pub fn derive(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn Poli
         let (leaf, policy) = match (leg.queue, leg.channel) {
             (Some(q), Some(ch)) => {
                 let p = policies.select(ch, q, segment);
+                let params = p.map(|p| {
+                    let p = policies.policy(p);
+                    LegPolicy {
+                        threshold: p.threshold,
+                        measure: p.measure,
+                        short_abandon: p.short_abandon,
+                    }
+                });
                 (
                     Some(LeafKey {
                         queue: Some(q),
                         channel: Some(ch),
                         policy: p,
                     }),
-                    p.map(|p| policies.policy(p).clone()),
+                    params,
                 )
             }
             _ => (None, None),
         };
-        let threshold = policy.as_ref().map(|p| p.threshold);
+        let threshold = policy.map(|p| p.threshold);
         let wait_until = |t: Millis| leg.offered.map(|o| (t - o).max(0));
         let mut push = |ts: Millis, agent: Option<NameId>, kind: FactKind| {
             if leaf.is_some() || agent.is_some() {
@@ -413,7 +429,8 @@ pub fn derive(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn Poli
         if let Some((at, _agent)) = leg.answered {
             if leaf.is_some() {
                 let wait = wait_until(at);
-                let met = matches!(&policy, Some(p) if p.measure == Measure::Answer && wait.is_some_and(|w| w <= p.threshold));
+                let met =
+                    matches!(policy, Some(p) if p.measure == Measure::Answer && wait.is_some_and(|w| w <= p.threshold));
                 push(at, None, FactKind::Answered { wait, met });
             }
         }
@@ -433,7 +450,7 @@ pub fn derive(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn Poli
                 if leaf.is_some() {
                     let wait = wait_until(at);
                     let within = matches!((wait, threshold), (Some(w), Some(t)) if w <= t);
-                    let short = matches!((wait, &policy), (Some(w), Some(p)) if w < p.short_abandon);
+                    let short = matches!((wait, policy), (Some(w), Some(p)) if w < p.short_abandon);
                     push(at, None, FactKind::Abandoned { wait, within, short });
                 }
             }
@@ -455,7 +472,7 @@ pub fn derive(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn Poli
                 }
             }
             Outcome::Ended(at, resolved) => {
-                if let Some(p) = &policy {
+                if let Some(p) = policy {
                     let met = p.measure == Measure::Resolve
                         && resolved != Some(false)
                         && leg.offered.is_some_and(|o| at - o <= p.threshold);

@@ -1,6 +1,8 @@
 //! The engine: one per partition. Dedupe → contact lifecycle → facts into slices; at a
 //! tick it yields a [`Partial`]. Pure and single-threaded: no IO, no locks.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -120,10 +122,15 @@ pub struct Engine {
     dedupe: Dedupe,
     contacts: FxHashMap<u128, Contact>,
     closed: FxHashMap<u128, (Millis, Attribution)>,
+    /// Finished contacts by their last event time (a min-heap), for eviction in
+    /// O(evicted · log n).
+    closed_order: BinaryHeap<Reverse<(Millis, u128)>>,
     customers: CustomerIndex,
     store: Store,
     watermark: Option<Millis>,
     maintained_at: Millis,
+    /// Slice floor at the last eviction of slices.
+    evicted_slices_at: i64,
     stats: EngineStats,
 }
 
@@ -150,9 +157,11 @@ impl Engine {
             policy_cache: FxHashMap::default(),
             contacts: FxHashMap::default(),
             closed: FxHashMap::default(),
+            closed_order: BinaryHeap::new(),
             customers: CustomerIndex::default(),
             watermark: None,
             maintained_at: Millis::MIN,
+            evicted_slices_at: i64::MIN,
             stats: EngineStats::default(),
         }
     }
@@ -348,16 +357,22 @@ impl Engine {
             }
             // Apply the difference between the facts counted and the facts that hold.
             let old = std::mem::take(&mut contact.facts);
-            let mut matched = vec![false; old.len()];
-            for f in &d.facts {
-                match old.iter().enumerate().position(|(i, o)| !matched[i] && o == f) {
-                    Some(i) => matched[i] = true,
-                    None => self.store.apply(f, 1),
+            if old.len() > 128 {
+                // Too many to match with the bitmask: retract all, add all.
+                old.iter().for_each(|o| self.store.apply(o, -1));
+                d.facts.iter().for_each(|f| self.store.apply(f, 1));
+            } else {
+                let mut matched: u128 = 0;
+                for f in &d.facts {
+                    match (0..old.len()).find(|&i| matched & (1 << i) == 0 && old[i] == *f) {
+                        Some(i) => matched |= 1 << i,
+                        None => self.store.apply(f, 1),
+                    }
                 }
-            }
-            for (o, m) in old.iter().zip(&matched) {
-                if !m {
-                    self.store.apply(o, -1);
+                for (i, o) in old.iter().enumerate() {
+                    if matched & (1 << i) == 0 {
+                        self.store.apply(o, -1);
+                    }
                 }
             }
             contact.facts = d.facts;
@@ -380,11 +395,12 @@ impl Engine {
         self.maintained_at = clock;
         let cfg = &self.cfg;
         let mut evicted = 0;
-        let closed = &mut self.closed;
+        let (closed, closed_order) = (&mut self.closed, &mut self.closed_order);
         self.contacts.retain(|&key, c| {
             if c.terminal {
                 if c.last_ts < clock - cfg.lateness {
                     closed.insert(key, (c.last_ts, c.attribution));
+                    closed_order.push(Reverse((c.last_ts, key)));
                     return false;
                 }
                 return true;
@@ -401,9 +417,20 @@ impl Engine {
             true
         });
         self.stats.evicted_open += evicted;
-        self.closed.retain(|_, (last, _)| *last >= clock - cfg.survey_horizon);
+        while let Some(&Reverse((ts, key))) = self.closed_order.peek() {
+            if ts >= clock - cfg.survey_horizon {
+                break;
+            }
+            self.closed_order.pop();
+            self.closed.remove(&key);
+        }
         self.customers.evict_before(clock - cfg.fcr_horizon - cfg.lateness);
+        // Slices and agent histories only need trimming every few minutes.
         let slice_floor = self.store.slice_floor;
+        if slice_floor.saturating_sub(self.evicted_slices_at) < 5 * MINUTE / self.store.slice {
+            return;
+        }
+        self.evicted_slices_at = slice_floor;
         let day_floor = self.store.day_floor;
         self.store.leaves.retain(|_, l| {
             l.ring.evict_before(slice_floor);

@@ -6,6 +6,9 @@
 //! before it. Verdicts can only turn from "first" to "repeat", when an earlier contact
 //! arrives late; the index reports which contacts changed so the engine re-derives them.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use rustc_hash::FxHashMap;
 
 use crate::time::Millis;
@@ -22,6 +25,9 @@ struct Offer {
 #[derive(Debug, Clone, Default)]
 pub struct CustomerIndex {
     customers: FxHashMap<u128, Vec<Offer>>,
+    /// Customers by the time of their offers (a min-heap), for eviction in
+    /// O(evicted · log n).
+    order: BinaryHeap<Reverse<(Millis, u128)>>,
     offers: usize,
 }
 
@@ -58,19 +64,26 @@ impl CustomerIndex {
         let pos = offers.partition_point(|o| o.ts <= ts);
         offers.insert(pos, Offer { repeat, ..me });
         self.offers += 1;
+        self.order.push(Reverse((ts, customer)));
         (repeat, changed)
     }
 
-    /// Forgets offers older than `before`.
+    /// Forgets offers older than `before`, at the cost of what it evicts.
     pub fn evict_before(&mut self, before: Millis) {
-        let mut removed = 0;
-        self.customers.retain(|_, offers| {
-            let keep_from = offers.partition_point(|o| o.ts < before);
-            removed += keep_from;
-            offers.drain(..keep_from);
-            !offers.is_empty()
-        });
-        self.offers -= removed;
+        while let Some(&Reverse((ts, customer))) = self.order.peek() {
+            if ts >= before {
+                break;
+            }
+            self.order.pop();
+            if let Some(offers) = self.customers.get_mut(&customer) {
+                let old = offers.partition_point(|o| o.ts < before);
+                offers.drain(..old);
+                self.offers -= old;
+                if offers.is_empty() {
+                    self.customers.remove(&customer);
+                }
+            }
+        }
     }
 
     /// Number of offers held.

@@ -90,11 +90,10 @@ impl<A: Aggregate> Ring<A> {
 
     /// Drops slices with index below `idx`.
     pub fn evict_before(&mut self, idx: i64) {
-        while self.base < idx {
-            if self.slots.pop_front().is_none() {
-                break;
-            }
-            self.base += 1;
+        if idx > self.base {
+            let n = ((idx - self.base) as usize).min(self.slots.len());
+            self.slots.drain(..n);
+            self.base += n as i64;
         }
         while matches!(self.slots.front(), Some(None)) {
             self.slots.pop_front();
