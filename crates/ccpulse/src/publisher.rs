@@ -36,6 +36,7 @@ pub struct Publisher {
     settings: PublisherSettings,
     breaches: BreachTracker,
     tick_duration: Histogram,
+    freshness: Histogram,
 }
 
 impl Publisher {
@@ -52,6 +53,14 @@ impl Publisher {
                 .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]),
         )?;
         registry.register(Box::new(tick_duration.clone()))?;
+        let freshness = Histogram::with_opts(
+            HistogramOpts::new(
+                "ccpulse_snapshot_freshness_seconds",
+                "Per published snapshot: publication time minus the newest event time in it (wall clock only).",
+            )
+            .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0]),
+        )?;
+        registry.register(Box::new(freshness.clone()))?;
         Ok(Publisher {
             ingest,
             cfg,
@@ -59,6 +68,7 @@ impl Publisher {
             settings,
             breaches: BreachTracker::default(),
             tick_duration,
+            freshness,
         })
     }
 
