@@ -98,8 +98,12 @@ impl Publisher {
                 (Some(m), (q, a))
             }
         };
-        self.published
-            .store(Some(Arc::new(Published::new(snapshot, metrics, folded, wall, ready))));
+        let newest = snapshot.stats.watermark;
+        self.published.store(Some(Arc::new(Published::new(snapshot, metrics, folded, wall, ready))));
+        if let (Clock::Wall, true, Some(newest)) = (self.settings.clock, ready, newest) {
+            let published_at = jiff::Timestamp::now().as_millisecond();
+            self.freshness.observe((published_at - newest).max(0) as f64 / 1000.0);
+        }
         let took = started.elapsed();
         self.tick_duration.observe(took.as_secs_f64());
         debug!(took_ms = took.as_millis() as u64, "published");
