@@ -359,6 +359,20 @@ fn channel_of(v: Option<Cow<'_, str>>) -> Result<Option<Channel>, EventError> {
     }
 }
 
+/// The event time of an event without validating the rest (for ordering a replay);
+/// `None` when `ts` is absent or unparsable.
+pub fn peek_ts(bytes: &[u8]) -> Option<Millis> {
+    #[derive(Deserialize)]
+    struct TsOnly<'a> {
+        #[serde(borrow)]
+        ts: Option<RawTs<'a>>,
+    }
+    match serde_json::from_slice::<TsOnly<'_>>(bytes).ok()?.ts? {
+        RawTs::Millis(ms) => Some(ms),
+        RawTs::Text(s) => parse_rfc3339(&s),
+    }
+}
+
 /// Parses and validates one event. `now_wall` is the wall clock, used only to reject
 /// events more than [`MAX_FUTURE`] ahead of it.
 pub fn parse_event(bytes: &[u8], now_wall: Millis) -> Result<Event<'_>, EventError> {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ccpulse_core::engine::Applied;
-use ccpulse_core::event::parse_event;
+use ccpulse_core::event::{parse_event, peek_ts};
 use ccpulse_core::partial::Partial;
 use ccpulse_core::time::Millis;
 use ccpulse_core::Engine;
@@ -50,12 +50,10 @@ pub enum Command {
     Stop,
 }
 
-/// One topic's queue with its replay state.
+/// One topic's queue.
 struct TopicQueue {
     topic: String,
     queue: Queue,
-    at_end: bool,
-    head: Option<(Millis, OwnedMessage)>,
     ingested: IntCounter,
 }
 
@@ -73,6 +71,10 @@ pub struct Worker {
     partition: i32,
     engine: Engine,
     queues: Vec<TopicQueue>,
+    /// Per queue, during the replay: whether it reached its end once.
+    at_end: Vec<bool>,
+    /// Per queue, during the replay: a message read but not applied yet.
+    heads: Vec<Option<(Millis, OwnedMessage)>>,
     commands: Receiver<Command>,
     replay_from: Option<Millis>,
     replaying: bool,
@@ -96,19 +98,19 @@ impl Worker {
             ready: Arc::new(AtomicBool::new(false)),
             watermark: Arc::new(AtomicI64::new(i64::MIN)),
         };
-        let queues = queues
+        let queues: Vec<TopicQueue> = queues
             .into_iter()
             .map(|(topic, queue)| TopicQueue {
                 ingested: metrics.ingested.with_label_values(&[&topic]),
                 topic,
                 queue,
-                at_end: false,
-                head: None,
             })
             .collect();
         let worker = Worker {
             partition,
             engine,
+            at_end: vec![false; queues.len()],
+            heads: queues.iter().map(|_| None).collect(),
             queues,
             commands,
             replay_from,
@@ -138,7 +140,17 @@ impl Worker {
             loop {
                 match self.commands.try_recv() {
                     Ok(Command::Partial { now, reply }) => {
-                        self.engine.maintain(now);
+                        // Not while replaying: `now` is then ahead of the events this
+                        // engine has applied so far (on the event clock it is the newest
+                        // event of any partition, on the wall clock it is the present), and
+                        // maintaining at it would close and forget contacts whose later
+                        // events are still to be replayed: those events would then be
+                        // ignored, and the figures would depend on when ticks fell during
+                        // the replay. A replaying engine maintains itself as its own event
+                        // time advances (`Engine::apply`).
+                        if !self.replaying {
+                            self.engine.maintain(now);
+                        }
                         let _ = reply.send(self.engine.partial(now));
                     }
                     Ok(Command::Stop) | Err(TryRecvError::Disconnected) => {
@@ -165,70 +177,102 @@ impl Worker {
         }
     }
 
-    /// One step of the event-time merge. Returns whether anything happened.
+    /// A batch of the event-time merge. Returns whether anything happened.
+    ///
+    /// Heads polled in this batch stay borrowed from their queues (no copy); only the
+    /// heads still pending when the batch ends are detached into `self`.
     fn replay_step(&mut self) -> bool {
+        enum Head<'q> {
+            Kept(OwnedMessage),
+            Borrowed(BorrowedMessage<'q>),
+        }
+        let Worker {
+            queues,
+            at_end,
+            heads: kept,
+            engine,
+            shared,
+            dlq,
+            metrics,
+            replay_from,
+            ..
+        } = self;
+        let queues: &Vec<TopicQueue> = queues;
+        let mut heads: Vec<Option<(Millis, Head<'_>)>> = kept
+            .iter_mut()
+            .map(|h| h.take().map(|(ts, m)| (ts, Head::Kept(m))))
+            .collect();
         let mut progressed = false;
-        for i in 0..self.queues.len() {
-            if self.queues[i].at_end || self.queues[i].head.is_some() {
-                continue;
-            }
-            let polled = match self.queues[i].queue.poll(Duration::ZERO) {
-                None => None,
-                Some(Ok(m)) => Some(Ok((peek_ts(m.payload()), m.detach()))),
-                Some(Err(e)) => Some(Err(e)),
-            };
-            match polled {
-                None => {}
-                Some(Ok((ts, m))) => {
-                    self.queues[i].head = Some((ts, m));
-                    progressed = true;
+        let mut done = false;
+        for _ in 0..BATCH * 8 {
+            for ((q, end), head) in queues.iter().zip(at_end.iter_mut()).zip(heads.iter_mut()) {
+                if *end || head.is_some() {
+                    continue;
                 }
-                Some(Err(KafkaError::PartitionEOF(_))) => {
-                    debug!(topic = %self.queues[i].topic, "reached the end");
-                    self.queues[i].at_end = true;
-                    progressed = true;
+                match q.queue.poll(Duration::ZERO) {
+                    None => {}
+                    Some(Ok(m)) => {
+                        let ts = m.payload().and_then(peek_ts).unwrap_or(i64::MIN);
+                        *head = Some((ts, Head::Borrowed(m)));
+                        progressed = true;
+                    }
+                    Some(Err(KafkaError::PartitionEOF(_))) => {
+                        debug!(topic = %q.topic, "reached the end");
+                        *end = true;
+                        progressed = true;
+                    }
+                    Some(Err(e)) => warn!(topic = %q.topic, error = %e, "consumer error"),
                 }
-                Some(Err(e)) => warn!(topic = %self.queues[i].topic, error = %e, "consumer error"),
             }
-        }
-        if self.queues.iter().any(|q| !q.at_end && q.head.is_none()) {
-            // A queue may still hold older events: wait for it.
-            return progressed;
-        }
-        let next = self
-            .queues
-            .iter()
-            .enumerate()
-            .filter_map(|(i, q)| q.head.as_ref().map(|(ts, _)| (*ts, i)))
-            .min();
-        match next {
-            Some((_, i)) => {
-                if let Some((_, m)) = self.queues[i].head.take() {
-                    self.queues[i].ingested.inc();
-                    let source = Source {
-                        topic: m.topic(),
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        key: m.key(),
-                    };
-                    handle(
-                        &mut self.engine,
-                        &self.shared,
-                        &self.dlq,
-                        &self.metrics,
-                        self.replay_from,
-                        m.payload(),
-                        source,
-                    );
-                }
-                true
+            if at_end.iter().zip(&heads).any(|(end, h)| !end && h.is_none()) {
+                // A queue may still hold older events: wait for it.
+                break;
             }
-            None => {
+            let next = heads
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| h.as_ref().map(|(ts, _)| (*ts, i)))
+                .min();
+            let Some((_, i)) = next else {
                 // Every queue reached its end with nothing pending: caught up.
-                self.replaying = false;
-                true
+                done = true;
+                break;
+            };
+            if let Some((_, head)) = heads[i].take() {
+                queues[i].ingested.inc();
+                progressed = true;
+                match &head {
+                    Head::Kept(m) => {
+                        let source = Source {
+                            topic: m.topic(),
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            key: m.key(),
+                        };
+                        handle(engine, shared, dlq, metrics, *replay_from, m.payload(), source);
+                    }
+                    Head::Borrowed(m) => {
+                        let source = Source {
+                            topic: m.topic(),
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            key: m.key(),
+                        };
+                        handle(engine, shared, dlq, metrics, *replay_from, m.payload(), source);
+                    }
+                }
             }
         }
+        for (k, head) in kept.iter_mut().zip(heads) {
+            *k = head.map(|(ts, h)| match h {
+                Head::Kept(m) => (ts, m),
+                Head::Borrowed(m) => (ts, m.detach()),
+            });
+        }
+        if done {
+            self.replaying = false;
+        }
+        progressed
     }
 
     /// Applies what the queues hold now, a batch per queue.
@@ -301,35 +345,5 @@ fn handle(
                 shared.watermark.store(w, Ordering::Relaxed);
             }
         }
-    }
-}
-
-/// The event time of a message without validating the rest; `i64::MIN` when it has
-/// none (it will be rejected, and goes first).
-fn peek_ts(payload: Option<&[u8]>) -> Millis {
-    #[derive(serde::Deserialize)]
-    struct TsOnly {
-        ts: Option<serde_json_ts::Ts>,
-    }
-    mod serde_json_ts {
-        /// `ts` in either form.
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        pub enum Ts {
-            /// Epoch milliseconds.
-            Millis(i64),
-            /// RFC 3339.
-            Text(String),
-        }
-    }
-    let Some(bytes) = payload else { return i64::MIN };
-    match serde_json::from_slice::<TsOnly>(bytes) {
-        Ok(TsOnly {
-            ts: Some(serde_json_ts::Ts::Millis(ms)),
-        }) => ms,
-        Ok(TsOnly {
-            ts: Some(serde_json_ts::Ts::Text(s)),
-        }) => ccpulse_core::time::parse_rfc3339(&s).unwrap_or(i64::MIN),
-        _ => i64::MIN,
     }
 }

@@ -1,0 +1,410 @@
+//! `ccpulse-load`: the load harness. Starts a Tansu broker on loopback, drives the real
+//! `ccpulse` binary (release build), and prints what it measured:
+//!
+//! - `ingest`: N simulated messages produced first, then `ccpulse serve --clock event`
+//!   started; events/s from the first to the last message counted as ingested.
+//! - `freshness`: live synthetic traffic at R events/s with `ts` = now into
+//!   `ccpulse serve` (wall clock); the service's `ccpulse_snapshot_freshness_seconds`
+//!   histogram (publication time − newest event time, per snapshot).
+//! - `api`: Q queues of traffic, then `GET /api/v1/queues?window=15m` at a fixed rate;
+//!   latency percentiles measured by the client.
+//!
+//! `cargo build --release -p ccpulse -p ccpulse-benches && target/release/ccpulse-load all`
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ccpulse_core::time::{format_rfc3339, HOUR};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::ClientConfig;
+
+type Result<T> = std::result::Result<T, String>;
+
+const TOPICS: [&str; 5] = ["cc.voice", "cc.chat", "cc.email", "cc.surveys", "cc.agents"];
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Starts Tansu with memory storage and creates the topics with `partitions` each.
+fn tansu(partitions: u32) -> Result<(Proc, String)> {
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new("tansu")
+        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!("starting tansu (cargo install tansu --locked --version 0.6.0 --features dynostore): {e}")
+        })?;
+    let proc = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err("tansu did not listen within 20 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for t in TOPICS.iter().chain(&["cc.dlq"]) {
+        let out = Command::new("tansu")
+            .args([
+                "topic",
+                "create",
+                t,
+                "--partitions",
+                &partitions.to_string(),
+                "--broker",
+                &url,
+            ])
+            .output()
+            .map_err(|e| format!("tansu topic create: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "tansu topic create {t}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    Ok((proc, format!("127.0.0.1:{port}")))
+}
+
+fn producer(brokers: &str) -> Result<ThreadedProducer<DefaultProducerContext>> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "2000000")
+        .set("queue.buffering.max.kbytes", "2097152")
+        .create()
+        .map_err(|e| format!("producer: {e}"))
+}
+
+fn send(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &str, payload: &[u8]) {
+    let mut record = BaseRecord::to(topic).key(key).payload(payload);
+    loop {
+        match p.send(record) {
+            Ok(()) => return,
+            Err((_, r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+fn ccpulse_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.parent()
+        .map(|d| d.join("ccpulse"))
+        .unwrap_or_else(|| PathBuf::from("ccpulse"))
+}
+
+fn serve(brokers: &str, clock: &str, extra: &[&str]) -> Result<(Proc, u16)> {
+    let port = free_port();
+    let child = Command::new(ccpulse_bin())
+        .args([
+            "serve",
+            "--brokers",
+            brokers,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--clock",
+            clock,
+        ])
+        .args(["--group-id", &format!("load-{}", now_ms())])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", ccpulse_bin().display()))?;
+    Ok((Proc(child), port))
+}
+
+/// One HTTP/1.1 GET on a kept-alive connection; returns the status and body.
+fn get(conn: &mut BufReader<TcpStream>, path: &str) -> Result<(u16, Vec<u8>)> {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n");
+    conn.get_mut().write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut status_line = String::new();
+    conn.read_line(&mut status_line).map_err(|e| e.to_string())?;
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        conn.read_line(&mut line).map_err(|e| e.to_string())?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; len];
+    conn.read_exact(&mut body).map_err(|e| e.to_string())?;
+    Ok((status, body))
+}
+
+fn connect(port: u16) -> Result<BufReader<TcpStream>> {
+    let s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    Ok(BufReader::new(s))
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn scrape(port: u16) -> String {
+    connect(port)
+        .and_then(|mut c| get(&mut c, "/metrics"))
+        .map(|(_, b)| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+fn wait_ready(port: u16, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok((200, _)) = connect(port).and_then(|mut c| get(&mut c, "/readyz")) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("not ready within {limit:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn ingest(n: usize) -> Result<()> {
+    let (_broker, brokers) = tansu(4)?;
+    let start = now_ms() - (n as i64 / 22_500 + 1) * 2 * HOUR;
+    let t = Instant::now();
+    let messages = ccpulse_sim::bulk_from(1, n, start);
+    let gen = t.elapsed();
+    let p = producer(&brokers)?;
+    let t = Instant::now();
+    for m in &messages {
+        send(&p, m.topic, &m.key, &m.payload);
+    }
+    p.flush(Duration::from_secs(120)).map_err(|e| e.to_string())?;
+    let produced = t.elapsed();
+    println!(
+        "ingest: generated {n} messages in {:.2} s, produced into tansu in {:.2} s ({:.0} msg/s)",
+        gen.as_secs_f64(),
+        produced.as_secs_f64(),
+        n as f64 / produced.as_secs_f64()
+    );
+    let (_svc, port) = serve(&brokers, "event", &[])?;
+    let mut first: Option<(Instant, f64)> = None;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let done = metric(&scrape(port), "ccpulse_events_ingested_total");
+        if first.is_none() && done > 0.0 {
+            first = Some((Instant::now(), done));
+        }
+        if done >= n as f64 {
+            let (t0, d0) = first.unwrap_or((Instant::now(), 0.0));
+            let secs = t0.elapsed().as_secs_f64();
+            println!(
+                "ingest: {n} messages consumed, parsed and applied; {:.0} events/s (from the first scrape with \
+                 events ({d0:.0} done) to the last, {secs:.2} s)",
+                (n as f64 - d0) / secs
+            );
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("only {done} of {n} ingested after 300 s"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_ready(port, Duration::from_secs(60))?;
+    Ok(())
+}
+
+/// A synthetic contact: offered, answered after a few seconds, ended, wrapped up;
+/// `ts` near now. Returns (topic, key, payload) lines in time order.
+fn contact_events(i: u64, queue: u32, t: i64) -> [(String, Vec<u8>); 4] {
+    let c = format!("k{i}");
+    let ev = |n: u32, kind: &str, ts: i64, extra: &str| {
+        format!(
+            r#"{{"id":"e{i}-{n}","type":"{kind}","ts":"{}","contact_id":"{c}"{extra}}}"#,
+            format_rfc3339(ts)
+        )
+        .into_bytes()
+    };
+    [
+        (
+            c.clone(),
+            ev(
+                0,
+                "contact.offered",
+                t,
+                &format!(r#","channel":"voice","queue":"q{queue}""#),
+            ),
+        ),
+        (c.clone(), ev(1, "contact.answered", t + 1, r#","agent_id":"a1""#)),
+        (c.clone(), ev(2, "contact.ended", t + 2, "")),
+        (c.clone(), ev(3, "contact.wrapped_up", t + 3, "")),
+    ]
+}
+
+fn freshness(rate: u64, secs: u64) -> Result<()> {
+    let (_broker, brokers) = tansu(4)?;
+    let (_svc, port) = serve(&brokers, "wall", &[])?;
+    wait_ready(port, Duration::from_secs(60))?;
+    let p = producer(&brokers)?;
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut i = 0u64;
+    while started.elapsed() < Duration::from_secs(secs) {
+        let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+        while sent < due {
+            for (key, payload) in contact_events(i, (i % 50) as u32, now_ms() - 3) {
+                send(&p, "cc.voice", &key, &payload);
+                sent += 1;
+            }
+            i += 1;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let text = scrape(port);
+    let count = metric(&text, "ccpulse_snapshot_freshness_seconds_count");
+    let sum = metric(&text, "ccpulse_snapshot_freshness_seconds_sum");
+    let mut buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter(|l| l.starts_with("ccpulse_snapshot_freshness_seconds_bucket"))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((le, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let bound = |q: f64| {
+        buckets
+            .iter()
+            .find(|(_, c)| *c >= q * count)
+            .map_or(f64::NAN, |(le, _)| *le)
+    };
+    println!(
+        "freshness: {sent} events in {secs} s ({:.0} events/s) into ccpulse serve (wall clock, 1 s tick); {count:.0} \
+         snapshots: mean {:.3} s, p50 <= {} s, p99 <= {} s (histogram bucket bounds)",
+        sent as f64 / started.elapsed().as_secs_f64(),
+        sum / count.max(1.0),
+        bound(0.5),
+        bound(0.99)
+    );
+    Ok(())
+}
+
+fn api(queues: u32, rate: u64, secs: u64) -> Result<()> {
+    let (_broker, brokers) = tansu(4)?;
+    let p = producer(&brokers)?;
+    let t0 = now_ms() - 10 * 60_000;
+    for i in 0..(u64::from(queues) * 10) {
+        for (key, payload) in contact_events(i, (i % u64::from(queues)) as u32, t0 + i as i64 * 20) {
+            send(&p, "cc.voice", &key, &payload);
+        }
+    }
+    p.flush(Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    let (_svc, port) = serve(&brokers, "wall", &[])?;
+    wait_ready(port, Duration::from_secs(120))?;
+    let (_, body) = get(&mut connect(port)?, "/api/v1/queues?window=15m")?;
+    let groups = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["groups"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    // Four client threads share the rate; each paces its own requests.
+    let threads = 4;
+    let per_thread = rate / threads;
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            std::thread::spawn(move || -> Result<Vec<f64>> {
+                let mut conn = connect(port)?;
+                let interval = Duration::from_secs_f64(1.0 / per_thread as f64);
+                let start = Instant::now();
+                let mut lat = Vec::new();
+                for k in 0..(per_thread * secs) {
+                    let due = start + interval * k as u32;
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    // Latency from the scheduled time: a slow answer delays the next
+                    // request, and that delay counts (no coordinated omission).
+                    let (status, _) = get(&mut conn, "/api/v1/queues?window=15m")?;
+                    if status != 200 {
+                        return Err(format!("status {status}"));
+                    }
+                    lat.push(due.elapsed().as_secs_f64() * 1000.0);
+                }
+                Ok(lat)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.join().map_err(|_| "client thread panicked".to_string())??);
+    }
+    all.sort_by(f64::total_cmp);
+    let q = |p: f64| all[((p * all.len() as f64).ceil() as usize).clamp(1, all.len()) - 1];
+    println!(
+        "api: GET /api/v1/queues?window=15m with {groups} queue groups ({} KiB per answer), {} requests at {rate}/s \
+         over {secs} s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        body.len() / 1024,
+        all.len(),
+        q(0.5),
+        q(0.99),
+        all.last().copied().unwrap_or(0.0)
+    );
+    Ok(())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let what = args.get(1).map_or("all", String::as_str);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("ccpulse-load {what}; loadavg before: {}", load.trim());
+    let result = match what {
+        "ingest" => ingest(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(2_000_000)),
+        "freshness" => freshness(20_000, 30),
+        "api" => api(1000, 1000, 20),
+        "all" => ingest(2_000_000)
+            .and_then(|()| freshness(20_000, 30))
+            .and_then(|()| api(1000, 1000, 20)),
+        other => Err(format!("unknown scenario {other:?}: ingest [N], freshness, api, all")),
+    };
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("loadavg after: {}", load.trim());
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
