@@ -99,7 +99,8 @@ impl Publisher {
             }
         };
         let newest = snapshot.stats.watermark;
-        self.published.store(Some(Arc::new(Published::new(snapshot, metrics, folded, wall, ready))));
+        self.published
+            .store(Some(Arc::new(Published::new(snapshot, metrics, folded, wall, ready))));
         if let (Clock::Wall, true, Some(newest)) = (self.settings.clock, ready, newest) {
             let published_at = jiff::Timestamp::now().as_millisecond();
             self.freshness.observe((published_at - newest).max(0) as f64 / 1000.0);
