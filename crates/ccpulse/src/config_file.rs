@@ -177,6 +177,14 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_parses() {
+        let l = parse(include_str!("../../../docs/ccpulse.example.toml")).unwrap();
+        assert_eq!(l.engine.policies[0].name, "gold-voice");
+        assert_eq!(l.engine.policies.len(), 5, "two configured, three defaults");
+        assert_eq!(l.file.publisher.unwrap().max_queues, Some(200));
+    }
+
+    #[test]
     fn default_recovery_covers_fcr_and_today() {
         let l = load(None).unwrap();
         assert_eq!(l.default_recovery_horizon(), 7 * DAY + 5 * 60_000);
