@@ -242,24 +242,8 @@ impl Worker {
                 queues[i].ingested.inc();
                 progressed = true;
                 match &head {
-                    Head::Kept(m) => {
-                        let source = Source {
-                            topic: m.topic(),
-                            partition: m.partition(),
-                            offset: m.offset(),
-                            key: m.key(),
-                        };
-                        handle(engine, shared, dlq, metrics, *replay_from, m.payload(), source);
-                    }
-                    Head::Borrowed(m) => {
-                        let source = Source {
-                            topic: m.topic(),
-                            partition: m.partition(),
-                            offset: m.offset(),
-                            key: m.key(),
-                        };
-                        handle(engine, shared, dlq, metrics, *replay_from, m.payload(), source);
-                    }
+                    Head::Kept(m) => handle_message(engine, shared, dlq, metrics, *replay_from, m),
+                    Head::Borrowed(m) => handle_message(engine, shared, dlq, metrics, *replay_from, m),
                 }
             }
         }
@@ -285,7 +269,7 @@ impl Worker {
                     Some(Ok(m)) => {
                         progressed = true;
                         q.ingested.inc();
-                        apply_borrowed(&mut self.engine, &self.shared, &self.dlq, &self.metrics, &m);
+                        handle_message(&mut self.engine, &self.shared, &self.dlq, &self.metrics, None, &m);
                     }
                     Some(Err(KafkaError::PartitionEOF(_))) => break,
                     Some(Err(e)) => {
@@ -299,12 +283,14 @@ impl Worker {
     }
 }
 
-fn apply_borrowed(
+/// [`handle`] for a Kafka message.
+fn handle_message(
     engine: &mut Engine,
     shared: &WorkerShared,
     dlq: &DeadLetters,
     metrics: &IngestMetrics,
-    m: &BorrowedMessage<'_>,
+    replay_from: Option<Millis>,
+    m: &impl Message,
 ) {
     let source = Source {
         topic: m.topic(),
@@ -312,7 +298,7 @@ fn apply_borrowed(
         offset: m.offset(),
         key: m.key(),
     };
-    handle(engine, shared, dlq, metrics, None, m.payload(), source);
+    handle(engine, shared, dlq, metrics, replay_from, m.payload(), source);
 }
 
 /// Parses, validates and applies one message; invalid ones go to the DLQ.
