@@ -383,7 +383,9 @@ pub fn parse_event(bytes: &[u8], now_wall: Millis) -> Result<Event<'_>, EventErr
             Err(e) => EventError::Json(e.to_string()),
         });
     }
-    let raw: RawEvent<'_> = match serde_json::from_slice(bytes) {
+    // One UTF-8 check of the whole message is cheaper than serde_json's per string.
+    let text = std::str::from_utf8(bytes).map_err(|e| EventError::Json(format!("invalid UTF-8: {e}")))?;
+    let raw: RawEvent<'_> = match serde_json::from_str(text) {
         Ok(raw) => raw,
         Err(e) => return Err(describe_json_error(bytes, e)),
     };

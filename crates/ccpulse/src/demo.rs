@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ccpulse_core::time::MINUTE;
 use ccpulse_kafka::{KafkaSettings, Recovery, DEFAULT_TOPICS};
+use ccpulse_sim::{SimConfig, Simulator};
 use rdkafka::mocking::MockCluster;
 use tracing::{info, warn};
 
@@ -21,9 +22,11 @@ pub struct DemoArgs {
     /// HTTP listen address.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Simulated messages per second at the daily peak.
-    #[arg(long, default_value_t = 6.0)]
-    pub rate: f64,
+    /// New contacts per hour at the daily peak (quieter at night, as a contact centre
+    /// is), handled by 50 agents in 5 teams: above ~400 they cannot keep up and the
+    /// service levels breach.
+    #[arg(long, default_value_t = 360.0)]
+    pub contacts_per_hour: f64,
     /// Partitions per topic in the mock cluster.
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
@@ -58,7 +61,15 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     // Fifteen minutes of history first, so the windows are not empty, then live traffic.
     let producer = simulate::producer(&brokers)?;
     let now = jiff::Timestamp::now().as_millisecond();
-    let mut sim = simulate::simulator(args.rate, now as u64, now - 15 * MINUTE, 2);
+    let mut sim = Simulator::new(SimConfig {
+        seed: now as u64,
+        start_ms: now - 15 * MINUTE,
+        contacts_per_hour: args.contacts_per_hour,
+        agents: 50,
+        teams: 5,
+        invalid_per_thousand: 2,
+        ..SimConfig::default()
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let traffic = {
         let stop = stop.clone();

@@ -1,0 +1,793 @@
+#![allow(clippy::unwrap_used)]
+//! The dashboards and alert rules of `deploy/` against live data: the real `ccpulse demo`
+//! (in-process Kafka, simulated traffic) scraped by a real Prometheus every second, with
+//! the alert rules loaded. Every PromQL query of every Grafana panel must parse and return
+//! data, every metric selector of every alert rule must return series, the rules must
+//! evaluate without error, and `promtool check metrics` must accept `/metrics`. A metric
+//! renamed in the service, or misspelt in a dashboard or rule, fails here.
+//!
+//! Needs `prometheus` and `promtool` (Debian package `prometheus`; `tests/run` installs it).
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ccpulse_tests::prometheus::{self as prom, Process, TempDir};
+use ccpulse_tests::{ccpulse_bin, free_port, repo_root};
+use serde_json::Value as Json;
+
+const RULES: &str = "deploy/prometheus/rules/ccpulse.rules.yml";
+const DASHBOARDS: &str = "deploy/grafana/dashboards";
+
+/// The values of the dashboards' `window` variable. 15m and 1h must give data (the demo
+/// backfills 15 minutes at start, and 1h holds them); `today` too once it holds the last
+/// 15 minutes (after 00:15 UTC, the default time zone); 5m may legitimately be empty for
+/// a ratio in quiet hours, so there only parsing is required and empty answers are notes.
+const WINDOWS: [&str; 4] = ["15m", "1h", "today", "5m"];
+
+/// Expressions that may legitimately return nothing in a healthy demo. Each one applies
+/// to the expressions of `place` (`<dashboard file>: <panel title>`, or `alert <name>` for
+/// the metric selectors of an alert rule) that contain `contains`, and only while
+/// `required_when` (with `$window` replaced) returns nothing: then the expression may be
+/// empty, and so may the selectors of the metrics in `may_be_absent`; every other
+/// selector of it must still return series. When `required_when` returns data, the
+/// expression is checked like any other. (For alerts, `$matchers` in `required_when` is
+/// replaced by the label matchers of the selector.)
+struct Exception {
+    place: &'static str,
+    contains: &'static str,
+    required_when: &'static str,
+    may_be_absent: &'static [&'static str],
+    reason: &'static str,
+}
+
+const EXCEPTIONS: [Exception; 6] = [
+    // Red only while breached: in a healthy demo no channel's SLA is breached.
+    Exception {
+        place: "wallboard.json: Service level by channel (red: SLA breached)",
+        contains: "and on (channel)",
+        required_when: r#"max by (channel) (ccpulse_sla_breached{queue="", window="$window"}) == 1"#,
+        may_be_absent: &[],
+        reason: "shows only channels whose SLA is breached",
+    },
+    // AHT vs team needs another agent of the team with handled contacts in the window.
+    // In quiet hours the demo staffs two agents per team and routing gives the first one
+    // every contact, so no agent has a peer to compare with.
+    Exception {
+        place: "supervisor.json: Agents: AHT and outliers",
+        contains: "ccpulse_agent_aht_vs_team_ratio",
+        required_when: r#"count by (team) (ccpulse_agent_handled{window="$window"} > 0) > 1"#,
+        may_be_absent: &["ccpulse_agent_aht_vs_team_ratio"],
+        reason: "no team has two agents with handled contacts in the window",
+    },
+    Exception {
+        place: "supervisor.json: AHT vs team (1 = team mean)",
+        contains: "ccpulse_agent_aht_vs_team_ratio",
+        required_when: r#"count by (team) (ccpulse_agent_handled{window="$window"} > 0) > 1"#,
+        may_be_absent: &["ccpulse_agent_aht_vs_team_ratio"],
+        reason: "no team has two agents with handled contacts in the window",
+    },
+    // A ratio has no sample while its denominator is 0: at night the 15-minute backfill
+    // may hold no survey answer.
+    Exception {
+        place: "wallboard.json: CSAT",
+        contains: "ccpulse_csat_ratio",
+        required_when: r#"sum by (channel) (ccpulse_csat_responses{queue="", window="$window"}) > 0"#,
+        may_be_absent: &["ccpulse_csat_ratio"],
+        reason: "no CSAT answer in the window",
+    },
+    Exception {
+        place: "wallboard.json: NPS",
+        contains: "ccpulse_nps_score",
+        required_when: r#"sum by (channel) (ccpulse_nps_responses{queue="", window="$window"}) > 0"#,
+        may_be_absent: &["ccpulse_nps_score"],
+        reason: "no NPS answer in the window",
+    },
+    // Live figures (no window) exist for the groups of the `today` window: traffic today or
+    // contacts waiting now. At night, and above all just after midnight UTC, a channel may
+    // have had no contact yet today. `$matchers`: the selector's own label matchers.
+    Exception {
+        place: "alert CcpulseOldestWaitHigh",
+        contains: "ccpulse_oldest_wait_seconds",
+        required_when: r#"ccpulse_contacts_offered{window="today", $matchers}"#,
+        may_be_absent: &["ccpulse_oldest_wait_seconds"],
+        reason: "no contact of this group today yet",
+    },
+];
+
+// ---------------------------------------------------------------------------- HTTP
+
+/// A small HTTP client that returns the body of error answers too.
+struct Http(ureq::Agent);
+
+impl Http {
+    fn new() -> Http {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build();
+        Http(config.into())
+    }
+
+    /// (status, body), or `None` when nothing answers.
+    fn get(&self, url: &str) -> Option<(u16, String)> {
+        let mut resp = self.0.get(url).call().ok()?;
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().with_config().limit(64 << 20).read_to_string().ok()?;
+        Some((status, body))
+    }
+}
+
+/// One answer of the Prometheus query API.
+#[derive(Clone)]
+struct Answer {
+    http: u16,
+    body: String,
+    json: Json,
+}
+
+impl Answer {
+    fn success(&self) -> bool {
+        self.http == 200 && self.json["status"] == "success"
+    }
+
+    fn series(&self) -> usize {
+        match &self.json["data"]["result"] {
+            Json::Array(items) if self.json["data"]["resultType"] == "scalar" => usize::from(!items.is_empty()),
+            Json::Array(items) => items.len(),
+            _ => 0,
+        }
+    }
+
+    fn has_data(&self) -> bool {
+        self.success() && self.series() > 0
+    }
+
+    /// The answer, shortened for a failure message.
+    fn describe(&self) -> String {
+        let mut body = self.body.trim().to_owned();
+        if body.len() > 300 {
+            let mut cut = 300;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            body.truncate(cut);
+            body.push('…');
+        }
+        format!("HTTP {}: {body}", self.http)
+    }
+}
+
+/// The query API of one Prometheus, every query at one evaluation time so that all the
+/// answers see the same scrape.
+struct Prometheus {
+    http: Http,
+    base: String,
+    time: Option<f64>,
+    cache: HashMap<String, Answer>,
+}
+
+impl Prometheus {
+    fn query(&mut self, expr: &str) -> Answer {
+        if let Some(a) = self.cache.get(expr) {
+            return a.clone();
+        }
+        let mut req = self
+            .http
+            .0
+            .get(format!("{}/api/v1/query", self.base))
+            .query("query", expr);
+        if let Some(t) = self.time {
+            req = req.query("time", format!("{t:.3}"));
+        }
+        let answer = match req.call() {
+            Ok(mut resp) => {
+                let http = resp.status().as_u16();
+                let body = resp.body_mut().read_to_string().unwrap_or_default();
+                let json = serde_json::from_str(&body).unwrap_or(Json::Null);
+                Answer { http, body, json }
+            }
+            Err(e) => Answer {
+                http: 0,
+                body: format!("request failed: {e}"),
+                json: Json::Null,
+            },
+        };
+        if self.time.is_some() {
+            self.cache.insert(expr.to_owned(), answer.clone());
+        }
+        answer
+    }
+}
+
+// ---------------------------------------------------------------------------- processes
+
+/// Polls `check` every 100 ms until it gives a value. `Err` when one of `procs` exits
+/// first (its log tail in the message); panics after `timeout`.
+fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    procs: &mut [&mut Process],
+    mut check: impl FnMut() -> Option<T>,
+) -> Result<T, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Ok(v);
+        }
+        for p in procs.iter_mut() {
+            if let Some(exit) = p.exited() {
+                return Err(format!("{exit} while waiting for {what}\n{}", p.log_tail(4000)));
+            }
+        }
+        if Instant::now() >= deadline {
+            let logs: Vec<String> = procs.iter().map(|p| p.log_tail(4000)).collect();
+            panic!("timed out after {timeout:?} waiting for {what}\n{}", logs.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts `ccpulse demo` and waits until `/readyz` answers 200 and `/metrics` has the
+/// KPIs. A new port is tried when the process exits (a port taken in between).
+fn start_demo(dir: &Path, http: &Http) -> (Process, String) {
+    let bin = ccpulse_bin();
+    let mut last = String::new();
+    for _ in 0..3 {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut cmd = Command::new(&bin);
+        cmd.args(["demo", "--listen", &addr]).current_dir(dir);
+        let log = dir.join(format!("demo-{}.log", addr.replace(':', "-")));
+        let mut demo = Process::spawn("ccpulse demo", cmd, &log);
+        let ready = wait_until(
+            "ccpulse demo: GET /readyz 200",
+            Duration::from_secs(60),
+            &mut [&mut demo],
+            || {
+                http.get(&format!("http://{addr}/readyz"))
+                    .filter(|(status, _)| *status == 200)
+            },
+        );
+        match ready {
+            Ok(_) => {
+                wait_until(
+                    "ccpulse_contacts_offered in /metrics",
+                    Duration::from_secs(30),
+                    &mut [&mut demo],
+                    || {
+                        http.get(&format!("http://{addr}/metrics"))
+                            .filter(|(status, body)| *status == 200 && body.contains("\nccpulse_contacts_offered{"))
+                    },
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+                return (demo, addr);
+            }
+            Err(e) => last = e,
+        }
+    }
+    panic!("ccpulse demo did not start:\n{last}")
+}
+
+/// Starts Prometheus scraping `target` as job `ccpulse` with the alert rules, and waits
+/// until it is ready. A new port is tried when it exits (a port taken in between).
+fn start_prometheus(dir: &Path, http: &Http, target: &str) -> (Process, String) {
+    let bin = prom::tool("prometheus").unwrap_or_else(|| {
+        panic!("no prometheus binary: install the Debian package (apt-get install -y prometheus; tests/run does)")
+    });
+    let config = prom::config("ccpulse", target, &[repo_root().join(RULES)]);
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = free_port();
+        let mut p = prom::start(&bin, dir, &config, port);
+        let base = format!("http://127.0.0.1:{port}");
+        let ready = wait_until(
+            "Prometheus: GET /-/ready 200",
+            Duration::from_secs(30),
+            &mut [&mut p],
+            || {
+                http.get(&format!("{base}/-/ready"))
+                    .filter(|(status, _)| *status == 200)
+            },
+        );
+        match ready {
+            Ok(_) => return (p, base),
+            Err(e) => last = e,
+        }
+    }
+    panic!("Prometheus did not start:\n{last}")
+}
+
+/// `promtool check metrics` on a `/metrics` body: `Err` with its output when it objects.
+fn promtool_check_metrics(body: &str) -> Result<(), String> {
+    let promtool = prom::tool("promtool").ok_or("no promtool: apt-get install -y prometheus")?;
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run promtool: {e}"))?;
+    let mut stdin = child.stdin.take().unwrap();
+    let body = body.to_owned();
+    // Written from another thread: promtool may answer before it has read everything.
+    let writer = std::thread::spawn(move || stdin.write_all(body.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let _ = writer.join();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool check metrics: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------- deploy files
+
+/// A PromQL expression of a dashboard: where it is and the expression as written.
+struct Query {
+    place: String,
+    expr: String,
+}
+
+/// Every panel target of every dashboard (rows' nested panels included), and the
+/// `label_values` variable queries as (file, variable name, selector).
+fn dashboard_queries() -> (Vec<Query>, Vec<(String, String, String)>) {
+    let dir = repo_root().join(DASHBOARDS);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut queries = Vec::new();
+    let mut variables = Vec::new();
+    for path in files {
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        let json: Json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{file} is not valid JSON: {e}"));
+        let mut panels = Vec::new();
+        for p in json["panels"].as_array().unwrap() {
+            panels.push(p);
+            panels.extend(p["panels"].as_array().into_iter().flatten());
+        }
+        for p in panels {
+            let title = p["title"].as_str().unwrap_or("(untitled)");
+            for t in p["targets"].as_array().into_iter().flatten() {
+                if let Some(expr) = t["expr"].as_str() {
+                    queries.push(Query {
+                        place: format!("{file}: {title}"),
+                        expr: expr.to_owned(),
+                    });
+                }
+            }
+        }
+        for v in json["templating"]["list"].as_array().into_iter().flatten() {
+            if v["type"] == "query" {
+                let q = v["query"]["query"].as_str().or(v["query"].as_str()).unwrap();
+                let selector = q
+                    .strip_prefix("label_values(")
+                    .and_then(|r| r.rsplit_once(','))
+                    .map_or(q, |(sel, _)| sel);
+                variables.push((
+                    file.clone(),
+                    v["name"].as_str().unwrap().to_owned(),
+                    selector.to_owned(),
+                ));
+            }
+        }
+    }
+    (queries, variables)
+}
+
+/// (alert name, expression) of every alerting rule of the rule file.
+fn alert_rules() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo_root().join(RULES)).unwrap();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut out = Vec::new();
+    for group in yaml["groups"].as_sequence().unwrap() {
+        for rule in group["rules"].as_sequence().unwrap() {
+            if let (Some(name), Some(expr)) = (rule["alert"].as_str(), rule["expr"].as_str()) {
+                out.push((name.to_owned(), expr.trim().to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// The Grafana variables with their test values; `$window` is set per evaluation.
+fn variables<'a>(window: &'a str, instance: &'a str) -> [(&'static str, &'a str); 9] {
+    [
+        ("window", window),
+        // Multi-value variables with "All" selected: Grafana's `allValue`.
+        ("team", ".*"),
+        ("instance", instance),
+        ("__rate_interval", "1m"),
+        ("__interval", "15s"),
+        ("__interval_ms", "15000"),
+        ("__range", "5m"),
+        ("__range_s", "300"),
+        ("__range_ms", "300000"),
+    ]
+}
+
+/// The values of the `channel` label in the labels table of `docs/metrics.md`.
+fn documented_channels() -> &'static BTreeSet<String> {
+    static CHANNELS: OnceLock<BTreeSet<String>> = OnceLock::new();
+    CHANNELS.get_or_init(|| {
+        let doc = std::fs::read_to_string(repo_root().join("docs/metrics.md")).unwrap();
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with("| `channel` |"))
+            .expect("docs/metrics.md: no `channel` row in the labels table");
+        let values = row.split('|').nth(2).unwrap();
+        values.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+    })
+}
+
+/// A `channel="…"` or `window="…"` matcher with a value the service never uses: such a
+/// selector is empty for the wrong reason, which an exception must not excuse.
+fn bad_label_value(instant: &str) -> Option<String> {
+    let channels = documented_channels();
+    prom::matchers(instant).into_iter().find_map(|(label, op, value)| {
+        let known = match (label.as_str(), op.as_str()) {
+            ("channel", "=") => channels.contains(&value),
+            ("window", "=") => WINDOWS.contains(&value.as_str()),
+            _ => true,
+        };
+        (!known).then(|| format!("{label}=\"{value}\" is not a value of docs/metrics.md"))
+    })
+}
+
+fn exception_for(place: &str, text: &str) -> Option<&'static Exception> {
+    EXCEPTIONS
+        .iter()
+        .find(|e| e.place == place && text.contains(e.contains))
+}
+
+// ---------------------------------------------------------------------------- checks
+
+/// Findings: failures fail the test, notes are printed.
+#[derive(Default)]
+struct Report {
+    failures: Vec<String>,
+    notes: Vec<String>,
+    checked: usize,
+}
+
+impl Report {
+    fn fail(&mut self, what: String) {
+        self.failures.push(what);
+    }
+}
+
+/// Checks that every metric selector of `expr` returns series, except `absent_ok` ones.
+fn check_selectors(p: &mut Prometheus, report: &mut Report, place: &str, expr: &str, absent_ok: &[&str]) {
+    for s in prom::selectors(expr) {
+        if absent_ok.contains(&s.name.as_str()) {
+            continue;
+        }
+        let q = s.query();
+        if let Some(problem) = bad_label_value(&s.instant) {
+            report.fail(format!("{place}: selector `{q}`: {problem}"));
+        }
+        let a = p.query(&q);
+        report.checked += 1;
+        if !a.has_data() {
+            report.fail(format!(
+                "{place}: selector `{q}` (of `{expr}`) returns no series → {}",
+                a.describe()
+            ));
+        }
+    }
+}
+
+/// One dashboard expression at one window.
+fn check_dashboard_expr(
+    p: &mut Prometheus,
+    report: &mut Report,
+    q: &Query,
+    window: &str,
+    instance: &str,
+    strict: bool,
+) {
+    let tag = if q.expr.contains("$window") {
+        format!("{} [window {window}]", q.place)
+    } else {
+        q.place.clone()
+    };
+    let expr = match prom::substitute(&q.expr, &variables(window, instance)) {
+        Ok(e) => e,
+        Err(e) => return report.fail(format!("{tag}: {e}")),
+    };
+    let a = p.query(&expr);
+    report.checked += 1;
+    if !a.success() {
+        return report.fail(format!("{tag}: `{expr}` does not evaluate → {}", a.describe()));
+    }
+    if !strict {
+        if a.series() == 0 {
+            report
+                .notes
+                .push(format!("{tag}: `{expr}` is empty (not required in this window)"));
+        }
+        return;
+    }
+    // An exception applies while its condition returns nothing.
+    let active = exception_for(&q.place, &q.expr).and_then(|ex| {
+        let cond = prom::substitute(ex.required_when, &variables(window, instance)).unwrap();
+        let c = p.query(&cond);
+        if !c.success() {
+            report.fail(format!("{tag}: exception condition `{cond}` fails → {}", c.describe()));
+            return None;
+        }
+        (c.series() == 0).then_some(ex)
+    });
+    match (a.series(), active) {
+        (0, Some(ex)) => report
+            .notes
+            .push(format!("{tag}: empty as allowed ({}): `{expr}`", ex.reason)),
+        (0, None) => report.fail(format!("{tag}: `{expr}` returns no series → {}", a.describe())),
+        _ => {}
+    }
+    check_selectors(p, report, &tag, &expr, active.map_or(&[], |ex| ex.may_be_absent));
+}
+
+/// The dashboards: variable queries, then every target at every window.
+fn check_dashboards(p: &mut Prometheus, report: &mut Report, instance_addr: &str, today_covers_15m: bool) -> usize {
+    let (queries, vars) = dashboard_queries();
+    assert!(queries.len() >= 50, "only {} dashboard queries", queries.len());
+    // The variables' `label_values(SELECTOR, label)` queries must find the values to offer.
+    let mut instance = String::from(".*");
+    for (file, name, selector) in &vars {
+        let sel = prom::substitute(selector, &variables("15m", ".*")).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let a = p.query(&sel);
+        report.checked += 1;
+        if !a.has_data() {
+            report.fail(format!(
+                "{file}: variable ${name}: `{sel}` returns no series → {}",
+                a.describe()
+            ));
+            continue;
+        }
+        if name == "instance" {
+            let found: BTreeSet<&str> = a.json["data"]["result"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|s| s["metric"]["instance"].as_str())
+                .collect();
+            if found.contains(instance_addr) {
+                instance = instance_addr.to_owned();
+            } else {
+                report.fail(format!(
+                    "{file}: variable $instance offers {found:?}, not {instance_addr}"
+                ));
+            }
+        }
+    }
+    for q in &queries {
+        let windows: &[&str] = if q.expr.contains("$window") { &WINDOWS } else { &["15m"] };
+        for &w in windows {
+            let strict = match w {
+                "5m" => false,
+                "today" => today_covers_15m,
+                _ => true,
+            };
+            check_dashboard_expr(p, report, q, w, &instance, strict);
+        }
+    }
+    queries.len()
+}
+
+/// The alert rules: each expression evaluates, and each of its metric selectors returns
+/// series (an alert that does not fire is an empty answer, so the expression as a whole
+/// may be empty).
+fn check_alerts(p: &mut Prometheus, report: &mut Report) -> usize {
+    let rules = alert_rules();
+    assert!(rules.len() >= 8, "only {} alert rules", rules.len());
+    for (name, expr) in &rules {
+        let place = format!("alert {name}");
+        let a = p.query(expr);
+        report.checked += 1;
+        if !a.success() {
+            report.fail(format!("{place}: `{expr}` does not evaluate → {}", a.describe()));
+        }
+        let sels = prom::selectors(expr);
+        if sels.is_empty() {
+            report.fail(format!("{place}: no metric selector found in `{expr}`"));
+        }
+        for s in sels {
+            let q = s.query();
+            if let Some(problem) = bad_label_value(&s.instant) {
+                report.fail(format!("{place}: selector `{q}`: {problem}"));
+            }
+            let a = p.query(&q);
+            report.checked += 1;
+            if a.has_data() {
+                continue;
+            }
+            let allowed = exception_for(&place, &s.instant)
+                .filter(|ex| ex.may_be_absent.contains(&s.name.as_str()))
+                .filter(|ex| {
+                    // The condition with the selector's own matchers (`$matchers`).
+                    let matchers = s.instant.split_once('{').map_or("", |(_, m)| m.trim_end_matches('}'));
+                    let cond = if matchers.trim().is_empty() {
+                        ex.required_when.replace(", $matchers", "")
+                    } else {
+                        ex.required_when.replace("$matchers", matchers)
+                    };
+                    !p.query(&cond).has_data()
+                });
+            match allowed {
+                Some(ex) => report
+                    .notes
+                    .push(format!("{place}: `{q}` is empty as allowed ({})", ex.reason)),
+                None => report.fail(format!("{place}: selector `{q}` returns no series → {}", a.describe())),
+            }
+        }
+    }
+    rules.len()
+}
+
+/// Every rule of the file is loaded and evaluates without error.
+fn check_rule_health(http: &Http, base: &str, report: &mut Report) {
+    let expected: BTreeSet<String> = alert_rules().into_iter().map(|(n, _)| n).collect();
+    let Some((200, body)) = http.get(&format!("{base}/api/v1/rules")) else {
+        return report.fail("GET /api/v1/rules failed".into());
+    };
+    let json: Json = serde_json::from_str(&body).unwrap();
+    let mut loaded = BTreeSet::new();
+    for g in json["data"]["groups"].as_array().into_iter().flatten() {
+        for r in g["rules"].as_array().into_iter().flatten() {
+            let name = r["name"].as_str().unwrap_or_default().to_owned();
+            if r["health"] != "ok" {
+                report.fail(format!(
+                    "alert {name}: rule health {} after evaluations with data: {}",
+                    r["health"], r["lastError"]
+                ));
+            }
+            loaded.insert(name);
+        }
+    }
+    if loaded != expected {
+        report.fail(format!(
+            "Prometheus loaded the rules {loaded:?}, the file has {expected:?}"
+        ));
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+// ---------------------------------------------------------------------------- tests
+
+#[test]
+fn dashboards_and_alert_rules_work_on_live_demo_data() {
+    let started = Instant::now();
+    let http = Http::new();
+    let dir = TempDir::new("prometheus-live");
+
+    let (mut demo, addr) = start_demo(dir.path(), &http);
+    let mut failures = Vec::new();
+
+    // The exposition as Prometheus's own linter sees it.
+    let (_, metrics) = http.get(&format!("http://{addr}/metrics")).unwrap();
+    if let Err(e) = promtool_check_metrics(&metrics) {
+        failures.push(e);
+    }
+
+    let (mut prometheus, base) = start_prometheus(dir.path(), &http, &addr);
+    let mut p = Prometheus {
+        http: Http::new(),
+        base: base.clone(),
+        time: None,
+        cache: HashMap::new(),
+    };
+    // Samples in, and every query from now on at one instant: 2 s back, so that no scrape
+    // still in flight adds samples before it, with the target up at that instant (a failed
+    // scrape marks every series stale), the KPIs stored, and enough scrapes for rate() and
+    // deriv() (two samples in range; three for margin).
+    let now = wait_until(
+        "Prometheus: the target up with three scrapes of KPIs",
+        Duration::from_secs(30),
+        &mut [&mut demo, &mut prometheus],
+        || {
+            p.cache.clear();
+            p.time = Some(unix_now() - 2.0);
+            let ready = [
+                r#"up{job="ccpulse"} == 1"#,
+                "ccpulse_contacts_offered",
+                r#"count_over_time(ccpulse_ready{job="ccpulse"}[1m]) >= 3"#,
+            ]
+            .iter()
+            .all(|e| p.query(e).has_data());
+            ready.then_some(p.time).flatten()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let today_covers_15m = now.rem_euclid(86_400.0) >= 16.0 * 60.0;
+    let mut report = Report::default();
+    let n_dash = check_dashboards(&mut p, &mut report, &addr, today_covers_15m);
+    let n_alerts = check_alerts(&mut p, &mut report);
+    check_rule_health(&http, &base, &mut report);
+    failures.extend(report.failures);
+
+    if let Some(exit) = demo.exited() {
+        failures.push(format!("{exit} during the test\n{}", demo.log_tail(4000)));
+    }
+    eprintln!(
+        "checked {n_dash} dashboard queries and {n_alerts} alert rules ({} Prometheus answers) in {:.1?}",
+        report.checked,
+        started.elapsed()
+    );
+    for n in &report.notes {
+        eprintln!("note: {n}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failure(s) against live demo data:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn metric_selectors_of_promql_expressions() {
+    let names = |e: &str| -> Vec<String> { prom::selectors(e).into_iter().map(|s| s.query()).collect() };
+    assert_eq!(
+        names(
+            r#"sum by (channel) (ccpulse_sla_numerator{queue="", window="15m"}) / (sum by (channel) (ccpulse_sla_denominator{queue="", window="15m"}) > 0)"#
+        ),
+        [
+            r#"ccpulse_sla_numerator{queue="", window="15m"}"#,
+            r#"ccpulse_sla_denominator{queue="", window="15m"}"#
+        ]
+    );
+    assert_eq!(
+        names(
+            r#"histogram_quantile(0.99, sum by (le) (rate(ccpulse_tick_duration_seconds_bucket{instance=~".*"}[5m])))"#
+        ),
+        [r#"rate(ccpulse_tick_duration_seconds_bucket{instance=~".*"}[5m])"#]
+    );
+    assert_eq!(
+        names("(sum by (job, instance) (rate(ccpulse_events_ingested_total[5m])) or 0 * ccpulse_ready) == 0 and on (job, instance) (ccpulse_ready == 1)"),
+        ["rate(ccpulse_events_ingested_total[5m])", "ccpulse_ready", "ccpulse_ready"]
+    );
+    assert_eq!(
+        names(r#"count(max by (agent, team) (ccpulse_agent_outlier{window="5m", team=~"a|b"}) == 1) or vector(0)"#),
+        [r#"ccpulse_agent_outlier{window="5m", team=~"a|b"}"#]
+    );
+    assert_eq!(names(r#"up{job="ccpulse"} == 0"#), [r#"up{job="ccpulse"}"#]);
+    assert_eq!(
+        names(r#"x{a="}) or y"} offset 5m unless on (a) group_left (b) max_over_time(z[1h:1m])"#),
+        [r#"x{a="}) or y"}"#, "max_over_time(z[1h:1m])"]
+    );
+    assert_eq!(
+        prom::substitute(
+            r#"rate(m{i=~"$instance", w="${window}"}[$__rate_interval])"#,
+            &variables("1h", ".*")
+        ),
+        Ok(r#"rate(m{i=~".*", w="1h"}[1m])"#.to_owned())
+    );
+    assert!(prom::substitute("m{team=~\"$unknown\"}", &variables("1h", ".*")).is_err());
+    assert_eq!(
+        prom::matchers(r#"m{queue!="", channel = "chat",team=~"a|b"}"#),
+        [("queue", "!=", ""), ("channel", "=", "chat"), ("team", "=~", "a|b")].map(|(l, o, v)| (
+            l.into(),
+            o.into(),
+            v.into()
+        ))
+    );
+    assert_eq!(bad_label_value(r#"m{channel="voice", window="15m"}"#), None);
+    assert!(bad_label_value(r#"m{channel="Chat", queue!=""}"#).is_some());
+    assert!(bad_label_value(r#"m{window="15min"}"#).is_some());
+    assert!(documented_channels().contains("all"));
+}
