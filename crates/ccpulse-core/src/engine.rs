@@ -204,9 +204,7 @@ impl Engine {
         } else {
             self.stats.after_close += 1;
         }
-        if wm.saturating_sub(self.maintained_at) >= MINUTE {
-            self.maintain(wm);
-        }
+        self.maintain(wm);
         outcome
     }
 
@@ -392,6 +390,10 @@ impl Engine {
     /// call it at every tick with the clock's now.
     pub fn maintain(&mut self, now: Millis) {
         let clock = self.watermark.map_or(now, |w| w.max(now));
+        if clock.saturating_sub(self.maintained_at) < MINUTE {
+            // At most once a minute of clock: nothing it evicts is needed sooner.
+            return;
+        }
         self.maintained_at = clock;
         let cfg = &self.cfg;
         let mut evicted = 0;

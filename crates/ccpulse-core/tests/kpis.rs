@@ -782,3 +782,40 @@ fn serialises_to_the_api_shape() {
     assert_eq!(g["nps"], Value::Null);
     assert_eq!(g["sla_threshold_seconds"], 20.0);
 }
+
+#[test]
+fn cardinality_cap_folds_the_least_busy_queues_into_other_with_exact_counts() {
+    let mut lines = Vec::new();
+    for (q, n) in [("big", 5), ("mid", 3), ("small", 1), ("tiny", 1)] {
+        for i in 0..n {
+            let cid = format!("{q}{i}");
+            lines.push(ev(
+                &format!("{cid}o"),
+                "contact.offered",
+                "2026-11-22T09:00:00Z",
+                json!({"contact_id":cid,"channel":"voice","queue":q}),
+            ));
+        }
+    }
+    let cfg = Arc::new(EngineConfig::default());
+    let wall = t(WALL);
+    let mut engine = ccpulse_core::Engine::new(cfg.clone());
+    for l in &lines {
+        engine.apply(&ccpulse_core::parse_event(l.as_bytes(), wall).unwrap());
+    }
+    let p = engine.partial(t("2026-11-22T09:05:00Z"));
+    assert!(p.fold_labels(4, 10).is_none(), "four queues fit a cap of four");
+    let (folded, queues, agents) = p.fold_labels(3, 10).unwrap();
+    assert_eq!(
+        (queues, agents),
+        (2, 0),
+        "small and tiny folded; big and mid keep their names"
+    );
+    let snap = Snapshot::build(&folded, &cfg);
+    let w = snap.window("15m").unwrap();
+    let names: Vec<&str> = w.queues.iter().map(|g| g.queue.as_deref().unwrap()).collect();
+    assert_eq!(names, ["_other", "big", "mid"]);
+    assert_eq!(w.queues[0].offered, 2);
+    assert_eq!(w.queues[0].waiting, 2);
+    assert_eq!(channel(&snap, "15m", "all").offered, 10, "totals unchanged");
+}
