@@ -145,7 +145,12 @@ fn serve(brokers: &str, clock: &str, extra: &[&str]) -> Result<(Proc, u16)> {
 
 /// One HTTP/1.1 GET on a kept-alive connection; returns the status and body.
 fn get(conn: &mut BufReader<TcpStream>, path: &str) -> Result<(u16, Vec<u8>)> {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n");
+    get_with(conn, path, "")
+}
+
+/// [`get`] with extra request header lines (each ending in `\r\n`).
+fn get_with(conn: &mut BufReader<TcpStream>, path: &str, extra: &str) -> Result<(u16, Vec<u8>)> {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n{extra}\r\n");
     conn.get_mut().write_all(req.as_bytes()).map_err(|e| e.to_string())?;
     let mut status_line = String::new();
     conn.read_line(&mut status_line).map_err(|e| e.to_string())?;
@@ -325,7 +330,8 @@ fn freshness(rate: u64, secs: u64) -> Result<()> {
     Ok(())
 }
 
-fn api(queues: u32, rate: u64, secs: u64) -> Result<()> {
+fn api(queues: u32, rate: u64, secs: u64, gzip: bool) -> Result<()> {
+    let encoding: &'static str = if gzip { "Accept-Encoding: gzip\r\n" } else { "" };
     let (_broker, brokers) = tansu(4)?;
     let p = producer(&brokers)?;
     let t0 = now_ms() - 10 * 60_000;
@@ -338,6 +344,7 @@ fn api(queues: u32, rate: u64, secs: u64) -> Result<()> {
     let (_svc, port) = serve(&brokers, "wall", &[])?;
     wait_ready(port, Duration::from_secs(120))?;
     let (_, body) = get(&mut connect(port)?, "/api/v1/queues?window=15m")?;
+    let (_, sent) = get_with(&mut connect(port)?, "/api/v1/queues?window=15m", encoding)?;
     let groups = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["groups"].as_array().map(Vec::len))
@@ -359,7 +366,7 @@ fn api(queues: u32, rate: u64, secs: u64) -> Result<()> {
                     }
                     // Latency from the scheduled time: a slow answer delays the next
                     // request, and that delay counts (no coordinated omission).
-                    let (status, _) = get(&mut conn, "/api/v1/queues?window=15m")?;
+                    let (status, _) = get_with(&mut conn, "/api/v1/queues?window=15m", encoding)?;
                     if status != 200 {
                         return Err(format!("status {status}"));
                     }
@@ -376,9 +383,11 @@ fn api(queues: u32, rate: u64, secs: u64) -> Result<()> {
     all.sort_by(f64::total_cmp);
     let q = |p: f64| all[((p * all.len() as f64).ceil() as usize).clamp(1, all.len()) - 1];
     println!(
-        "api: GET /api/v1/queues?window=15m with {groups} queue groups ({} KiB per answer), {} requests at {rate}/s \
-         over {secs} s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "api: GET /api/v1/queues?window=15m with {groups} queue groups ({} KiB of JSON, {} KiB sent{}), {} requests \
+         at {rate}/s over {secs} s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         body.len() / 1024,
+        sent.len() / 1024,
+        if gzip { " gzipped" } else { "" },
         all.len(),
         q(0.5),
         q(0.99),
@@ -395,10 +404,11 @@ fn main() {
     let result = match what {
         "ingest" => ingest(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(2_000_000)),
         "freshness" => freshness(20_000, 30),
-        "api" => api(1000, 1000, 20),
+        "api" => api(1000, 1000, 20, true).and_then(|()| api(1000, 1000, 20, false)),
         "all" => ingest(2_000_000)
             .and_then(|()| freshness(20_000, 30))
-            .and_then(|()| api(1000, 1000, 20)),
+            .and_then(|()| api(1000, 1000, 20, true))
+            .and_then(|()| api(1000, 1000, 20, false)),
         other => Err(format!("unknown scenario {other:?}: ingest [N], freshness, api, all")),
     };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -15,7 +15,7 @@ use serde::Serialize;
 use tracing::warn;
 
 use crate::metrics::render_metrics;
-use crate::state::{AppState, Published};
+use crate::state::{AppState, Cached, Published};
 
 /// The router, with no socket: tests call it with `oneshot`.
 pub fn app(state: AppState) -> Router {
@@ -73,6 +73,29 @@ fn json_body(body: Arc<[u8]>) -> Response {
         axum::body::Bytes::from_owner(body),
     )
         .into_response()
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|e| e.trim().starts_with("gzip")))
+}
+
+/// A cached answer, gzipped when the client accepts it.
+fn cached_body(headers: &HeaderMap, cached: &Cached, make: impl FnOnce() -> Vec<u8>) -> Response {
+    if accepts_gzip(headers) {
+        let body = cached.gzip(make);
+        let headers = [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CONTENT_ENCODING, "gzip"),
+            (header::VARY, "accept-encoding"),
+        ];
+        (headers, axum::body::Bytes::from_owner(body)).into_response()
+    } else {
+        json_body(cached.json(make))
+    }
 }
 
 fn to_json(v: &impl Serialize) -> Vec<u8> {
@@ -139,15 +162,19 @@ fn channel_param(params: &HashMap<String, String>) -> Result<Option<String>, Api
     }
 }
 
-async fn queues(State(state): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+async fn queues(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     only(&params, &["window", "channel"])?;
     let p = current(&state)?;
     let w = window(&state, &p, &params)?;
     let channel = channel_param(&params)?;
-    let body = p.cached(("queues", w.window.clone(), channel.clone()), || {
+    let cached = p.cached(("queues", w.window.clone(), channel.clone()));
+    Ok(cached_body(&headers, &cached, || {
         to_json(&w.queues_response(channel.as_deref()))
-    });
-    Ok(json_body(body))
+    }))
 }
 
 async fn queue(
@@ -173,12 +200,16 @@ async fn queue(
     Ok(json_body(Arc::from(to_json(&answer))))
 }
 
-async fn channels(State(state): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+async fn channels(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     only(&params, &["window"])?;
     let p = current(&state)?;
     let w = window(&state, &p, &params)?;
-    let body = p.cached(("channels", w.window.clone(), None), || to_json(&w.channels_response()));
-    Ok(json_body(body))
+    let cached = p.cached(("channels", w.window.clone(), None));
+    Ok(cached_body(&headers, &cached, || to_json(&w.channels_response())))
 }
 
 async fn agents(State(state): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {

@@ -23,7 +23,35 @@ pub struct Published {
     /// Every assigned partition had been replayed when it was built.
     pub ready: bool,
     /// Serialised answers, built on first request: key is (endpoint, window, channel).
-    cache: Mutex<HashMap<CacheKey, Arc<OnceLock<Body>>>>,
+    cache: Mutex<HashMap<CacheKey, Arc<Cached>>>,
+}
+
+/// One cached answer: its JSON, and the same gzipped on first request for it.
+#[derive(Debug, Default)]
+pub struct Cached {
+    json: OnceLock<Body>,
+    gzip: OnceLock<Body>,
+}
+
+impl Cached {
+    /// The JSON body.
+    pub fn json(&self, make: impl FnOnce() -> Vec<u8>) -> Body {
+        self.json.get_or_init(|| Arc::from(make())).clone()
+    }
+
+    /// The gzipped JSON body (fast compression level: a 1 MB answer compresses in a
+    /// few milliseconds, once per snapshot).
+    pub fn gzip(&self, make: impl FnOnce() -> Vec<u8>) -> Body {
+        self.gzip
+            .get_or_init(|| {
+                let json = self.json(make);
+                let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                // Writing to a Vec cannot fail.
+                let _ = std::io::Write::write_all(&mut enc, &json);
+                Arc::from(enc.finish().unwrap_or_default())
+            })
+            .clone()
+    }
 }
 
 /// A serialised JSON body shared between requests.
@@ -55,16 +83,13 @@ impl Published {
         }
     }
 
-    /// The body for `key`, serialised by `make` once per snapshot.
-    pub fn cached(&self, key: CacheKey, make: impl FnOnce() -> Vec<u8>) -> Body {
-        let cell = {
-            let mut cache = match self.cache.lock() {
-                Ok(c) => c,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            cache.entry(key).or_default().clone()
+    /// The cache entry for `key`; its bodies are serialised once per snapshot.
+    pub fn cached(&self, key: CacheKey) -> Arc<Cached> {
+        let mut cache = match self.cache.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
         };
-        cell.get_or_init(|| Arc::from(make())).clone()
+        cache.entry(key).or_default().clone()
     }
 }
 

@@ -244,3 +244,20 @@ async fn openapi_and_wallboard() {
     assert_eq!(s, StatusCode::OK);
     assert!(String::from_utf8(page).unwrap().contains("/api/v1/queues?window="));
 }
+
+#[tokio::test]
+async fn gzip_when_the_client_accepts_it() {
+    let (st, _) = state(EVENTS, "2026-11-22T09:15:00Z");
+    let (_, plain) = get(&st, "/api/v1/queues?window=15m").await;
+    let req = Request::get("/api/v1/queues?window=15m")
+        .header("accept-encoding", "br, gzip")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app(st.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let zipped = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut unzipped).unwrap();
+    assert_eq!(unzipped, plain);
+}
