@@ -76,7 +76,10 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
         .set("auto.commit.interval.ms", "5000")
         .set("enable.auto.offset.store", "true")
         .set("auto.offset.reset", "earliest")
-        .set("statistics.interval.ms", "5000");
+        .set("statistics.interval.ms", "5000")
+        // A broker holds a fetch up to this long when it has nothing new; the default
+        // (500 ms) would eat half of the one-second freshness budget.
+        .set("fetch.wait.max.ms", "100");
     for (k, v) in &settings.properties {
         c.set(k, v);
     }
