@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ccpulse_core::engine::Applied;
-use ccpulse_core::event::{parse_event, peek_ts};
+use ccpulse_core::event::{parse_event, peek_ts, MAX_FUTURE};
 use ccpulse_core::partial::Partial;
 use ccpulse_core::time::Millis;
 use ccpulse_core::Engine;
@@ -212,7 +212,7 @@ impl Worker {
                 match q.queue.poll(Duration::ZERO) {
                     None => {}
                     Some(Ok(m)) => {
-                        let ts = m.payload().and_then(peek_ts).unwrap_or(i64::MIN);
+                        let ts = merge_ts(m.payload());
                         *head = Some((ts, Head::Borrowed(m)));
                         progressed = true;
                     }
@@ -331,5 +331,19 @@ fn handle(
                 shared.watermark.store(w, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// The event time a message is merged by during the replay: its `ts`, or `i64::MIN`
+/// (apply at once) when it will be rejected for its `ts`: absent, unparsable, or more
+/// than [`MAX_FUTURE`] ahead of the wall clock. A rejected message does not move the
+/// watermark; merged at a bogus future time it would hold back every later message of
+/// its topic until the other topics were exhausted, and those would all be applied late
+/// and out of order (seen with one `future_ts` event on Tansu: thousands of late
+/// events and figures that differed from `ccpulse replay`).
+fn merge_ts(payload: Option<&[u8]>) -> Millis {
+    match payload.and_then(peek_ts) {
+        Some(ts) if ts <= jiff::Timestamp::now().as_millisecond() + MAX_FUTURE => ts,
+        _ => i64::MIN,
     }
 }

@@ -1,0 +1,796 @@
+//! End to end against a real broker: the `ccpulse` binary (`serve`, `replay`) with a Tansu
+//! broker process (Apache-Kafka-compatible, in-memory storage), one broker per test.
+//! Messages are produced here with rdkafka, from `ccpulse-sim` traffic plus hand-made
+//! invalid messages and duplicates; the figures `serve` publishes are held against
+//! `ccpulse replay` of the same messages, across restarts, across two instances of one
+//! consumer group, and the dead-letter topic is read back.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ccpulse_sim::{bulk_from, Message, SimConfig, Simulator};
+use ccpulse_tests::ccpulse_bin;
+use ccpulse_tests::tansu::{scratch_dir, sum_of, value_of, Broker, Sample, Service, DLQ_TOPIC, EVENT_TOPICS};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{DeliveryResult, Headers, OwnedMessage};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, ClientContext, Message as _};
+use serde_json::Value;
+
+const PARTITIONS: u32 = 4;
+const WINDOWS: [&str; 4] = ["5m", "15m", "1h", "today"];
+const READY: Duration = Duration::from_secs(30);
+const MINUTE: i64 = 60_000;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+// ---------------------------------------------------------------------------------------
+// Traffic
+
+/// `ccpulse_sim::bulk_from(seed, n, start_ms)`, plus the simulator's own invalid
+/// messages (`invalid_per_thousand` of the contact events, each next to the event it
+/// spoils, with its time): the same configuration and loop as `bulk_from`.
+fn sim_stream(seed: u64, n: usize, start_ms: i64, invalid_per_thousand: u32) -> Vec<Message> {
+    if invalid_per_thousand == 0 {
+        return bulk_from(seed, n, start_ms);
+    }
+    let cfg = SimConfig {
+        seed,
+        start_ms,
+        contacts_per_hour: 3000.0,
+        agents: 500,
+        teams: 20,
+        invalid_per_thousand,
+        ..SimConfig::default()
+    };
+    let mut now = cfg.start_ms;
+    let mut sim = Simulator::new(cfg);
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let Some(next) = sim.next_ts() else { break };
+        now = now.max(next) + 10 * MINUTE;
+        out.extend(sim.advance_to(now));
+    }
+    out.truncate(n);
+    out
+}
+
+/// [`sim_stream`] with its start moved back until the last event is before `end` (the
+/// simulator's traffic follows the time of day, so the span of n messages depends on
+/// where it starts).
+fn stream_ending_before(seed: u64, n: usize, end: i64, invalid_per_thousand: u32) -> Vec<Message> {
+    let mut start = end - 3 * 60 * MINUTE;
+    for _ in 0..40 {
+        let messages = sim_stream(seed, n, start, invalid_per_thousand);
+        let last = messages.iter().map(|m| m.ts).max().unwrap();
+        if last < end {
+            assert_eq!(messages.len(), n);
+            return messages;
+        }
+        start -= last - end + MINUTE;
+    }
+    panic!("could not place {n} simulated messages before {end}");
+}
+
+/// What was produced, and how much of it must be rejected or dropped.
+struct Traffic {
+    messages: Vec<Message>,
+    invalid: usize,
+    duplicates: usize,
+}
+
+/// Hand-made invalid messages, one of each kind, with the reason the service must give;
+/// the k-th (from 1) carries `"e2e-bad-k"` in its payload.
+fn hand_made_invalid(ts: i64) -> Vec<(Message, &'static str)> {
+    let future = now_ms() + 60 * MINUTE;
+    let msg = |topic: &'static str, key: &str, payload: String| Message {
+        topic,
+        key: key.to_owned(),
+        payload: payload.into_bytes(),
+        ts,
+        invalid: true,
+    };
+    vec![
+        (
+            msg(
+                "cc.voice",
+                "bad-k1",
+                r#"{"id":"e2e-bad-1","type":"contact.answ"#.to_owned(),
+            ),
+            "invalid_json",
+        ),
+        (
+            msg(
+                "cc.chat",
+                "bad-k2",
+                format!(r#"{{"id":"e2e-bad-2","type":"contact.teleported","ts":{ts},"contact_id":"e2e-c2"}}"#),
+            ),
+            "unknown_type",
+        ),
+        (
+            msg(
+                "cc.surveys",
+                "bad-k3",
+                format!(r#"{{"id":"e2e-bad-3","type":"survey.nps","ts":{ts},"contact_id":"e2e-c3","score":11}}"#),
+            ),
+            "score_out_of_range",
+        ),
+        (
+            msg(
+                "cc.voice",
+                "bad-k4",
+                format!(r#"{{"id":"e2e-bad-4","type":"contact.answered","ts":{ts},"contact_id":"e2e-c4"}}"#),
+            ),
+            "missing_field",
+        ),
+        (
+            msg(
+                "cc.email",
+                "bad-k5",
+                format!(
+                    r#"{{"id":"e2e-bad-5","type":"contact.offered","ts":{future},"contact_id":"e2e-c5","channel":"email","queue":"support"}}"#
+                ),
+            ),
+            "future_ts",
+        ),
+        (
+            msg("cc.agents", "bad-k6", r#"["e2e-bad-6",1,2]"#.to_owned()),
+            "not_an_object",
+        ),
+    ]
+}
+
+/// `n` simulated messages ending before now; with `noise`, the simulator's invalid
+/// messages (2 per thousand contact events), the hand-made ones spread through the
+/// stream (each with the time of the message before it), and copies of every 500th
+/// message.
+fn traffic(seed: u64, n: usize, noise: bool) -> Traffic {
+    let stream = stream_ending_before(seed, n, now_ms() - MINUTE, if noise { 2 } else { 0 });
+    let kinds = hand_made_invalid(0).len();
+    let every = n / (kinds + 1);
+    let mut messages = Vec::with_capacity(n + kinds + n / 500);
+    let mut duplicates = 0;
+    let mut made = 0;
+    for (i, m) in stream.iter().enumerate() {
+        messages.push(m.clone());
+        if !noise {
+            continue;
+        }
+        if i % 500 == 250 && !m.invalid {
+            // The same payload produced twice: the service must count it once.
+            messages.push(m.clone());
+            duplicates += 1;
+        }
+        if i % every == every - 1 && made < kinds {
+            messages.push(hand_made_invalid(m.ts).swap_remove(made).0);
+            made += 1;
+        }
+    }
+    let invalid = messages.iter().filter(|m| m.invalid).count();
+    assert!(!noise || invalid > kinds, "the simulator made no invalid message");
+    Traffic {
+        messages,
+        invalid,
+        duplicates,
+    }
+}
+
+/// Writes the messages as `key<TAB>payload` lines, as `kcat -K'\t'` would; for `replay`.
+fn write_events(dir: &Path, messages: &[Message]) -> PathBuf {
+    let mut text = Vec::new();
+    for m in messages {
+        assert!(!m.payload.contains(&b'\n') && !m.key.contains('\t'));
+        text.extend_from_slice(m.key.as_bytes());
+        text.push(b'\t');
+        text.extend_from_slice(&m.payload);
+        text.push(b'\n');
+    }
+    let path = dir.join("events.tsv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+// ---------------------------------------------------------------------------------------
+// Kafka client side
+
+#[derive(Default)]
+struct Deliveries {
+    ok: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => self.ok.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+/// Produces every message to its topic with its key, and waits until all are delivered.
+fn produce(brokers: &str, messages: &[Message]) {
+    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        // Retries must not reorder a partition: the replay relies on each topic-partition
+        // being in event-time order, as the producers of the contract keep it.
+        .set("max.in.flight.requests.per.connection", "1")
+        .create_with_context(Deliveries::default())
+        .unwrap();
+    for m in messages {
+        let mut record = BaseRecord::to(m.topic)
+            .key(m.key.as_str())
+            .payload(m.payload.as_slice());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => panic!("producing to {}: {e}", m.topic),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    let ctx = producer.context();
+    assert_eq!(
+        ctx.failed.load(Ordering::Relaxed),
+        0,
+        "some messages were not delivered"
+    );
+    assert_eq!(ctx.ok.load(Ordering::Relaxed), messages.len());
+}
+
+fn reader(brokers: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "e2e-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap()
+}
+
+/// Every message of `topic`: reads from the beginning of each partition until at least
+/// `expected` messages are in and every partition reported its end after that.
+fn read_topic(brokers: &str, topic: &str, expected: usize) -> Vec<OwnedMessage> {
+    let consumer = reader(brokers);
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS as i32 {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut at_end = [false; PARTITIONS as usize];
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while out.len() < expected || !at_end.iter().all(|&e| e) {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {expected} messages from {topic} in 30 s (partitions at end: {at_end:?})",
+            out.len()
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(m)) => {
+                at_end[m.partition() as usize] = false;
+                out.push(m.detach());
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => at_end[p as usize] = true,
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+        }
+    }
+    out
+}
+
+fn header(m: &OwnedMessage, name: &str) -> Option<String> {
+    let headers = m.headers()?;
+    headers
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+// ---------------------------------------------------------------------------------------
+// The figures
+
+/// `ccpulse replay --input FILE --window W`, parsed.
+fn replay(file: &Path, window: &str) -> Value {
+    let out = Command::new(ccpulse_bin())
+        .args(["replay", "--input"])
+        .arg(file)
+        .args(["--window", window])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ccpulse replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn queues(service: &Service, window: &str) -> Value {
+    serde_json::from_str(&service.get(&format!("/api/v1/queues?window={window}"))).unwrap()
+}
+
+/// Where `a` and `b` differ (at most `max` places), naming groups by queue and channel.
+fn differences(path: &str, a: &Value, b: &Value, out: &mut Vec<String>, max: usize) {
+    if out.len() >= max {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let (l, r) = (x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null));
+                differences(&format!("{path}.{k}"), l, r, out, max);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            let name = |v: &Value| format!("{}/{}", v["queue"], v["channel"]);
+            if x.len() != y.len() {
+                out.push(format!(
+                    "{path}: {} groups {:?} vs {} groups {:?}",
+                    x.len(),
+                    x.iter().map(name).collect::<Vec<_>>(),
+                    y.len(),
+                    y.iter().map(name).collect::<Vec<_>>()
+                ));
+                return;
+            }
+            for (l, r) in x.iter().zip(y) {
+                differences(&format!("{path}[{}]", name(l)), l, r, out, max);
+            }
+        }
+        _ if a == b => {}
+        _ => out.push(format!("{path}: {a} vs {b}")),
+    }
+}
+
+/// Panics with the first differences when `got` is not `expected`.
+fn assert_same(what: &str, got: &Value, expected: &Value) {
+    let mut diffs = Vec::new();
+    differences("", got, expected, &mut diffs, 12);
+    assert!(
+        diffs.is_empty(),
+        "{what} differ (left: got, right: expected) at\n  {}",
+        diffs.join("\n  ")
+    );
+}
+
+/// The service's queues answer equals `ccpulse replay`'s for each window.
+fn assert_same_as_replay(service: &Service, file: &Path, windows: &[&str]) {
+    let mut diffs = Vec::new();
+    for &w in windows {
+        let expected = replay(file, w);
+        let got = queues(service, w);
+        let max = diffs.len() + 8;
+        differences(&format!("queues?window={w}"), &got, &expected, &mut diffs, max);
+        assert!(
+            !expected["groups"].as_array().unwrap().is_empty(),
+            "replay of window {w} has no group: the comparison says nothing"
+        );
+    }
+    assert!(
+        diffs.is_empty(),
+        "serve (left) and replay (right) differ at\n  {}",
+        diffs.join("\n  ")
+    );
+}
+
+/// Every message was read, each invalid one rejected, each duplicate dropped, and no
+/// event was late or too old (each partition is replayed in event-time order).
+fn assert_ingested_all(service: &Service, t: &Traffic) {
+    let m = service.metrics();
+    let report = || {
+        m.iter()
+            .filter(|s| s.name.starts_with("ccpulse_events_") && s.value != 0.0)
+            .map(|s| format!("{} {:?} {}", s.name, s.labels, s.value))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        sum_of(&m, "ccpulse_events_ingested_total") as usize,
+        t.messages.len(),
+        "messages ingested:\n{}",
+        report()
+    );
+    assert_eq!(
+        sum_of(&m, "ccpulse_events_rejected_total") as usize,
+        t.invalid,
+        "{}",
+        report()
+    );
+    assert_eq!(
+        sum_of(&m, "ccpulse_events_duplicate_total") as usize,
+        t.duplicates,
+        "{}",
+        report()
+    );
+    assert_eq!(sum_of(&m, "ccpulse_events_too_old_total"), 0.0, "{}", report());
+    assert_eq!(sum_of(&m, "ccpulse_events_late_total"), 0.0, "{}", report());
+}
+
+fn count(v: &Value, field: &str) -> u64 {
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} is not a count in {v}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+/// 20 000 simulated messages with invalid ones and duplicates: every window of the live
+/// service equals `ccpulse replay` of the same messages; the channel figures add up.
+#[test]
+fn serve_publishes_the_figures_of_replay() {
+    let dir = scratch_dir("figures");
+    let broker = Broker::start(&dir);
+    broker.create_contract_topics(PARTITIONS);
+    let t = traffic(11, 20_000, true);
+    let file = write_events(&dir, &t.messages);
+    produce(&broker.bootstrap(), &t.messages);
+
+    let mut service = Service::start(&dir, &broker.bootstrap(), "e2e-figures", "event", &[]);
+    service.wait_ready(READY);
+    assert_ingested_all(&service, &t);
+    assert_same_as_replay(&service, &file, &WINDOWS);
+
+    for w in WINDOWS {
+        let channels: Value = serde_json::from_str(&service.get(&format!("/api/v1/channels?window={w}"))).unwrap();
+        let queue_groups = queues(&service, w);
+        let groups = channels["groups"].as_array().unwrap();
+        let names: Vec<&str> = groups.iter().map(|g| g["channel"].as_str().unwrap()).collect();
+        assert_eq!(names, ["voice", "chat", "email", "all"], "window {w}");
+        assert!(groups.iter().all(|g| g["queue"].is_null()), "window {w}: {channels}");
+        let all = &groups[3];
+        for field in ["offered", "answered", "abandoned", "handled", "answered_within"] {
+            let by_channel: u64 = groups[..3].iter().map(|g| count(g, field)).sum();
+            assert_eq!(
+                count(all, field),
+                by_channel,
+                "window {w}: all.{field} = sum of the channels"
+            );
+            for g in &groups[..3] {
+                let of_queues: u64 = queue_groups["groups"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|q| q["channel"] == g["channel"])
+                    .map(|q| count(q, field))
+                    .sum();
+                assert_eq!(
+                    count(g, field),
+                    of_queues,
+                    "window {w}: {}.{field} = sum of its queues",
+                    g["channel"]
+                );
+            }
+        }
+        assert!(count(all, "offered") > 0, "window {w}: nothing offered: {channels}");
+        assert_eq!(channels["window"], w);
+        assert_eq!(channels["from"], queue_groups["from"]);
+        assert_eq!(channels["to"], queue_groups["to"]);
+    }
+}
+
+/// SIGKILL and a restart in the same group publish the same figures; SIGTERM stops the
+/// service gracefully with exit code 0.
+#[test]
+fn a_restarted_service_publishes_the_same_figures() {
+    let dir = scratch_dir("restart");
+    let broker = Broker::start(&dir);
+    broker.create_contract_topics(PARTITIONS);
+    let t = traffic(22, 8_000, true);
+    produce(&broker.bootstrap(), &t.messages);
+    let group = "e2e-restart";
+    // A member killed with SIGKILL stays in the group until its session times out
+    // (librdkafka's default: 45 s), and the group waits for it before it assigns the
+    // partitions to the new member: the first instance gets a short session timeout.
+    let config = dir.join("short-session.toml");
+    std::fs::write(&config, "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n").unwrap();
+
+    let mut first = Service::start(
+        &dir,
+        &broker.bootstrap(),
+        group,
+        "event",
+        &["--config", config.to_str().unwrap()],
+    );
+    first.wait_ready(READY);
+    let before: Vec<Value> = WINDOWS.iter().map(|w| queues(&first, w)).collect();
+    assert!(!before[3]["groups"].as_array().unwrap().is_empty());
+    first.kill();
+
+    let mut second = Service::start(&dir, &broker.bootstrap(), group, "event", &[]);
+    second.wait_ready(READY);
+    for (w, before) in WINDOWS.iter().zip(&before) {
+        let after = queues(&second, w);
+        assert_same(&format!("queues?window={w} after and before a SIGKILL"), &after, before);
+    }
+
+    // SIGTERM: a graceful stop, exit code 0, and the member leaves the group.
+    let status = second
+        .terminate(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("no exit within 15 s of SIGTERM; log:\n{}", second.log_tail()));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit after SIGTERM; log:\n{}",
+        second.log_tail()
+    );
+    let log = second.log();
+    assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
+
+    // It left the group: a third instance (default session timeout, 45 s) does not wait
+    // for it.
+    let started = Instant::now();
+    let mut third = Service::start(&dir, &broker.bootstrap(), group, "event", &[]);
+    third.wait_ready(Duration::from_secs(20));
+    assert!(started.elapsed() < Duration::from_secs(20));
+    for (w, before) in WINDOWS.iter().zip(&before) {
+        let after = queues(&third, w);
+        assert_same(&format!("queues?window={w} after a SIGTERM and before"), &after, before);
+    }
+}
+
+/// The count gauges of `metrics` for the windows named, by (name, queue, channel, window);
+/// zeros left out (a group without traffic may have no series).
+fn counts(samples: &[Sample], windows: &[&str]) -> BTreeMap<(String, String, String, String), f64> {
+    const COUNTS: [&str; 6] = [
+        "ccpulse_contacts_offered",
+        "ccpulse_contacts_answered",
+        "ccpulse_contacts_abandoned",
+        "ccpulse_contacts_handled",
+        "ccpulse_sla_numerator",
+        "ccpulse_sla_denominator",
+    ];
+    let mut out = BTreeMap::new();
+    for s in samples {
+        if COUNTS.contains(&s.name.as_str()) && windows.contains(&s.label("window")) && s.value != 0.0 {
+            let key = (
+                s.name.clone(),
+                s.label("queue").to_owned(),
+                s.label("channel").to_owned(),
+                s.label("window").to_owned(),
+            );
+            *out.entry(key).or_insert(0.0) += s.value;
+        }
+    }
+    out
+}
+
+fn utc_day() -> i64 {
+    now_ms().div_euclid(24 * 60 * MINUTE)
+}
+
+/// Two instances in one consumer group split the partitions, and the sums of their
+/// count gauges are the figures of one instance alone.
+#[test]
+fn two_instances_split_the_partitions_and_sum_to_one() {
+    let dir = scratch_dir("group");
+    let broker = Broker::start(&dir);
+    broker.create_contract_topics(PARTITIONS);
+    // Wall clock: events of the last 45 minutes, all inside the 1h window for the
+    // duration of the test.
+    let day = utc_day();
+    let end = now_ms() - MINUTE;
+    let messages: Vec<Message> = bulk_from(33, 6_000, end - 44 * MINUTE)
+        .into_iter()
+        .filter(|m| m.ts < end)
+        .collect();
+    assert!(
+        messages.len() > 500,
+        "only {} messages in the last 45 minutes",
+        messages.len()
+    );
+    assert!(messages.iter().all(|m| m.ts < end && m.ts > end - 45 * MINUTE));
+    produce(&broker.bootstrap(), &messages);
+    let windows = ["1h", "today"];
+
+    let mut alone = Service::start(&dir, &broker.bootstrap(), "e2e-alone", "wall", &[]);
+    alone.wait_ready(READY);
+    let m = alone.metrics();
+    assert_eq!(sum_of(&m, "ccpulse_events_ingested_total") as usize, messages.len());
+    assert_eq!(value_of(&m, "ccpulse_partitions_assigned"), Some(f64::from(PARTITIONS)));
+    let reference = counts(&m, &windows);
+    assert!(
+        reference
+            .keys()
+            .any(|k| k.0 == "ccpulse_contacts_offered" && k.3 == "1h"),
+        "no offered contacts in the 1h window: {reference:?}"
+    );
+    alone.kill();
+
+    let mut a = Service::start(&dir, &broker.bootstrap(), "e2e-split", "wall", &[]);
+    let mut b = Service::start(&dir, &broker.bootstrap(), "e2e-split", "wall", &[]);
+    a.wait_ready(READY);
+    b.wait_ready(READY);
+    // Ready, split, and summing to the reference: rebalances may come and go while the
+    // second member joins, so the state is polled until it holds (or the deadline).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last;
+    loop {
+        let (ma, mb) = (a.metrics(), b.metrics());
+        let assigned = |m: &[Sample]| value_of(m, "ccpulse_partitions_assigned").unwrap_or(0.0);
+        let ready = |m: &[Sample]| value_of(m, "ccpulse_ready") == Some(1.0);
+        let (pa, pb) = (assigned(&ma), assigned(&mb));
+        let mut summed = counts(&ma, &windows);
+        for (k, v) in counts(&mb, &windows) {
+            *summed.entry(k).or_insert(0.0) += v;
+        }
+        let split = pa > 0.0 && pb > 0.0 && pa + pb == f64::from(PARTITIONS);
+        let both_ready = ready(&ma) && ready(&mb) && a.status("/readyz") == 200 && b.status("/readyz") == 200;
+        let mut expected = reference.clone();
+        if utc_day() != day {
+            // Midnight (UTC) passed since the reference: "today" is another day now.
+            expected.retain(|k, _| k.3 != "today");
+            summed.retain(|k, _| k.3 != "today");
+        }
+        if split && both_ready && summed == expected {
+            break;
+        }
+        last = format!(
+            "assigned {pa} + {pb}, ready {both_ready}; first difference of the sums: {:?}",
+            expected
+                .iter()
+                .find(|(k, v)| summed.get(*k) != Some(v))
+                .map(|(k, v)| (k, v, summed.get(k)))
+                .or_else(|| summed
+                    .iter()
+                    .find(|(k, _)| !expected.contains_key(*k))
+                    .map(|(k, v)| (k, v, None)))
+        );
+        assert!(
+            Instant::now() < deadline,
+            "two instances never split the partitions with the figures of one: {last}\n\
+             --- instance A:\n{}\n--- instance B:\n{}",
+            a.log_tail(),
+            b.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Invalid messages land in the dead-letter topic with their original bytes and the
+/// headers naming why and where from; nothing valid is lost.
+#[test]
+fn invalid_messages_reach_the_dead_letter_topic_and_nothing_valid_is_lost() {
+    let dir = scratch_dir("dlq");
+    let broker = Broker::start(&dir);
+    broker.create_contract_topics(PARTITIONS);
+    let t = traffic(44, 5_000, true);
+    let file = write_events(&dir, &t.messages);
+    produce(&broker.bootstrap(), &t.messages);
+    let invalid: Vec<&Message> = t.messages.iter().filter(|m| m.invalid).collect();
+    assert_eq!(invalid.len(), t.invalid);
+
+    let mut service = Service::start(&dir, &broker.bootstrap(), "e2e-dlq", "event", &[]);
+    service.wait_ready(READY);
+
+    assert_ingested_all(&service, &t);
+    let m = service.metrics();
+    for topic in EVENT_TOPICS {
+        let produced = t.messages.iter().filter(|m| m.topic == topic).count();
+        let ingested = m
+            .iter()
+            .find(|s| s.name == "ccpulse_events_ingested_total" && s.label("topic") == topic)
+            .map_or(0.0, |s| s.value);
+        assert_eq!(ingested as usize, produced, "ingested from {topic}");
+    }
+    assert_eq!(value_of(&m, "ccpulse_dlq_failures_total"), Some(0.0));
+    let hand_made = hand_made_invalid(0);
+    for (_, reason) in &hand_made {
+        let rejected = m
+            .iter()
+            .find(|s| s.name == "ccpulse_events_rejected_total" && s.label("reason") == *reason)
+            .map_or(0.0, |s| s.value);
+        assert!(rejected >= 1.0, "nothing rejected for {reason}");
+    }
+
+    let letters = read_topic(&broker.bootstrap(), DLQ_TOPIC, t.invalid);
+    assert_eq!(letters.len(), t.invalid, "dead letters");
+    // Every event topic read back whole (Tansu 0.6 answers a fetch from an offset inside
+    // a record batch with nothing, so the originals are not fetched one by one), to find
+    // the messages the headers point at.
+    let mut originals = BTreeMap::new();
+    for topic in EVENT_TOPICS {
+        let produced = t.messages.iter().filter(|m| m.topic == topic).count();
+        for m in read_topic(&broker.bootstrap(), topic, produced) {
+            originals.insert((topic.to_owned(), m.partition(), m.offset()), m);
+        }
+    }
+    let mut got: Vec<(String, Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut reasons = BTreeMap::new();
+    for l in &letters {
+        let h = |name: &str| header(l, name).unwrap_or_else(|| panic!("no header {name} on {l:?}"));
+        let (source, reason, error) = (h("ccpulse-source-topic"), h("ccpulse-reason"), h("ccpulse-error"));
+        assert!(!error.is_empty(), "empty error text on {l:?}");
+        let at = (
+            source.clone(),
+            h("ccpulse-source-partition").parse::<i32>().unwrap(),
+            h("ccpulse-source-offset").parse::<i64>().unwrap(),
+        );
+        let payload = l.payload().unwrap_or_default();
+        let original = originals
+            .get(&at)
+            .unwrap_or_else(|| panic!("the headers point at no message: {at:?}"));
+        assert_eq!(original.payload().unwrap_or_default(), payload, "payload of {at:?}");
+        assert_eq!(original.key(), l.key(), "key of {at:?}");
+        for k in 1..=hand_made.len() {
+            if String::from_utf8_lossy(payload).contains(&format!("\"e2e-bad-{k}\"")) {
+                reasons.insert(k, (reason.clone(), error.clone()));
+            }
+        }
+        got.push((source, l.key().unwrap_or_default().to_vec(), payload.to_vec()));
+    }
+    for (k, (_, want)) in hand_made.iter().enumerate() {
+        let (reason, error) = reasons
+            .get(&(k + 1))
+            .unwrap_or_else(|| panic!("hand-made invalid message e2e-bad-{} is not in the DLQ", k + 1));
+        assert_eq!(reason, want, "reason of e2e-bad-{}: {error}", k + 1);
+    }
+    let mut expected: Vec<(String, Vec<u8>, Vec<u8>)> = invalid
+        .iter()
+        .map(|m| (m.topic.to_owned(), m.key.clone().into_bytes(), m.payload.clone()))
+        .collect();
+    expected.sort();
+    got.sort();
+    let show = |v: &[(String, Vec<u8>, Vec<u8>)]| {
+        v.iter()
+            .map(|(t, k, p)| format!("{t} {} {}", String::from_utf8_lossy(k), String::from_utf8_lossy(p)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        show(&got),
+        show(&expected),
+        "the dead letters (left) are the invalid messages (right), byte for byte"
+    );
+    assert!(got == expected);
+
+    // Nothing valid lost: the figures are replay's of every message.
+    assert_same_as_replay(&service, &file, &["1h", "today"]);
+}
+
+/// Topics with different partition counts: `serve` refuses to start, exit code 2, and
+/// names the counts.
+#[test]
+fn topics_that_are_not_copartitioned_are_refused() {
+    let dir = scratch_dir("copartition");
+    let broker = Broker::start(&dir);
+    for t in EVENT_TOPICS {
+        broker.create_topic(t, if t == "cc.chat" { 2 } else { PARTITIONS });
+    }
+    broker.create_topic(DLQ_TOPIC, PARTITIONS);
+    let mut service = Service::start(&dir, &broker.bootstrap(), "e2e-refused", "event", &[]);
+    let status = service.wait_exit(Duration::from_secs(30)).unwrap_or_else(|| {
+        panic!(
+            "serve still runs on topics that are not co-partitioned:\n{}",
+            service.log_tail()
+        )
+    });
+    let log = service.log();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(log.contains("not co-partitioned"), "{log}");
+    assert!(log.contains("cc.chat: 2") && log.contains("cc.voice: 4"), "{log}");
+}
