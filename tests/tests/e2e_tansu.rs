@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ccpulse_sim::{bulk_from, Message, SimConfig, Simulator};
+use ccpulse_sim::{bulk_from, Message};
 use ccpulse_tests::ccpulse_bin;
 use ccpulse_tests::tansu::{scratch_dir, sum_of, value_of, Broker, Sample, Service, DLQ_TOPIC, EVENT_TOPICS};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -38,49 +38,9 @@ fn now_ms() -> i64 {
 // ---------------------------------------------------------------------------------------
 // Traffic
 
-/// `ccpulse_sim::bulk_from(seed, n, start_ms)`, plus the simulator's own invalid
-/// messages (`invalid_per_thousand` of the contact events, each next to the event it
-/// spoils, with its time): the same configuration and loop as `bulk_from`.
-fn sim_stream(seed: u64, n: usize, start_ms: i64, invalid_per_thousand: u32) -> Vec<Message> {
-    if invalid_per_thousand == 0 {
-        return bulk_from(seed, n, start_ms);
-    }
-    let cfg = SimConfig {
-        seed,
-        start_ms,
-        contacts_per_hour: 3000.0,
-        agents: 500,
-        teams: 20,
-        invalid_per_thousand,
-        ..SimConfig::default()
-    };
-    let mut now = cfg.start_ms;
-    let mut sim = Simulator::new(cfg);
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let Some(next) = sim.next_ts() else { break };
-        now = now.max(next) + 10 * MINUTE;
-        out.extend(sim.advance_to(now));
-    }
-    out.truncate(n);
-    out
-}
-
-/// [`sim_stream`] with its start moved back until the last event is before `end` (the
-/// simulator's traffic follows the time of day, so the span of n messages depends on
-/// where it starts).
 fn stream_ending_before(seed: u64, n: usize, end: i64, invalid_per_thousand: u32) -> Vec<Message> {
-    let mut start = end - 3 * 60 * MINUTE;
-    for _ in 0..40 {
-        let messages = sim_stream(seed, n, start, invalid_per_thousand);
-        let last = messages.iter().map(|m| m.ts).max().unwrap();
-        if last < end {
-            assert_eq!(messages.len(), n);
-            return messages;
-        }
-        start -= last - end + MINUTE;
-    }
-    panic!("could not place {n} simulated messages before {end}");
+    ccpulse_sim::bulk_ending_before(seed, n, end, invalid_per_thousand)
+        .unwrap_or_else(|| panic!("could not place {n} simulated messages before {end}"))
 }
 
 /// What was produced, and how much of it must be rejected or dropped.

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ccpulse_core::time::{format_rfc3339, HOUR};
+use ccpulse_core::time::format_rfc3339;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 
@@ -210,9 +210,8 @@ fn wait_ready(port: u16, limit: Duration) -> Result<()> {
 
 fn ingest(n: usize) -> Result<()> {
     let (_broker, brokers) = tansu(4)?;
-    let start = now_ms() - (n as i64 / 22_500 + 1) * 2 * HOUR;
     let t = Instant::now();
-    let messages = ccpulse_sim::bulk_from(1, n, start);
+    let messages = ccpulse_sim::bulk_ending_before(1, n, now_ms(), 0).ok_or("cannot place the stream before now")?;
     let gen = t.elapsed();
     let p = producer(&brokers)?;
     let t = Instant::now();

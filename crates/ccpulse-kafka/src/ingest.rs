@@ -79,7 +79,10 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
         .set("statistics.interval.ms", "5000")
         // A broker holds a fetch up to this long when it has nothing new; the default
         // (500 ms) would eat half of the one-second freshness budget.
-        .set("fetch.wait.max.ms", "100");
+        .set("fetch.wait.max.ms", "100")
+        // A crashed instance's partitions move to the others after this long (the
+        // librdkafka default, 45 s, is a long time for a wallboard to be frozen).
+        .set("session.timeout.ms", "10000");
     for (k, v) in &settings.properties {
         c.set(k, v);
     }

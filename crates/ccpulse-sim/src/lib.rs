@@ -208,12 +208,18 @@ pub fn bulk(seed: u64, n: usize) -> Vec<Message> {
 /// [`bulk`] with simulated time starting at `start_ms`. The stream covers about one
 /// simulated hour per 22 500 messages.
 pub fn bulk_from(seed: u64, n: usize, start_ms: i64) -> Vec<Message> {
+    bulk_stream(seed, n, start_ms, 0)
+}
+
+/// [`bulk_from`] with `invalid_per_thousand` deliberately invalid messages.
+pub fn bulk_stream(seed: u64, n: usize, start_ms: i64, invalid_per_thousand: u32) -> Vec<Message> {
     let cfg = SimConfig {
         seed,
         start_ms,
         contacts_per_hour: 3000.0,
         agents: 500,
         teams: 20,
+        invalid_per_thousand,
         ..SimConfig::default()
     };
     let mut now = cfg.start_ms;
@@ -226,4 +232,21 @@ pub fn bulk_from(seed: u64, n: usize, start_ms: i64) -> Vec<Message> {
     }
     out.truncate(n);
     out
+}
+
+/// A [`bulk_stream`] of `n` messages whose newest event is before `end_ms`: the start
+/// is moved back until the stream fits (traffic follows the time of day, so how much
+/// simulated time `n` messages cover depends on when they start). `None` when it
+/// cannot be placed.
+pub fn bulk_ending_before(seed: u64, n: usize, end_ms: i64, invalid_per_thousand: u32) -> Option<Vec<Message>> {
+    let mut start = end_ms - (n as i64 / 22_500 + 1) * 3_600_000;
+    for _ in 0..40 {
+        let messages = bulk_stream(seed, n, start, invalid_per_thousand);
+        let last = messages.iter().map(|m| m.ts).max()?;
+        if last < end_ms && messages.len() == n {
+            return Some(messages);
+        }
+        start -= (last - end_ms).max(0) + 60_000;
+    }
+    None
 }

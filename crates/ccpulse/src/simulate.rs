@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ccpulse_sim::{bulk_from, SimConfig, Simulator, MESSAGES_PER_CONTACT};
+use ccpulse_sim::{bulk_ending_before, SimConfig, Simulator, MESSAGES_PER_CONTACT};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 use tracing::{info, warn};
@@ -94,10 +94,9 @@ pub fn run(args: &SimulateArgs) -> Result<(), SimulateError> {
     let now = jiff::Timestamp::now().as_millisecond();
     let seed = args.seed.unwrap_or(now as u64);
     if let Some(n) = args.count {
-        // About 22 500 messages per simulated hour; start early enough that the whole
-        // stream is in the past (events more than 5 minutes ahead are invalid).
-        let hours = n as i64 / 22_500 + 1;
-        let messages = bulk_from(seed, n, now - hours * 2 * ccpulse_core::time::HOUR);
+        // Time-compressed traffic that ends before now (events ahead of the wall clock
+        // are invalid).
+        let messages = bulk_ending_before(seed, n, now, args.invalid_per_thousand).unwrap_or_default();
         send_all(&producer, &messages);
         producer.flush(Duration::from_secs(60))?;
         info!(messages = n, "produced");
