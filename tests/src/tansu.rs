@@ -298,15 +298,7 @@ impl Service {
             .status()
             .expect("running kill -TERM");
         assert!(sent.success(), "kill -TERM {} failed", self.pid());
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.exit = Some(status);
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        self.wait_exit(timeout)
     }
 
     /// Waits up to `timeout` for the process to exit by itself; returns its status.
