@@ -198,6 +198,15 @@ impl Worker {
             ..
         } = self;
         let queues: &Vec<TopicQueue> = queues;
+        let now_wall = jiff::Timestamp::now().as_millisecond();
+        let mut apply = Applier {
+            engine,
+            shared,
+            dlq,
+            metrics,
+            replay_from: *replay_from,
+            now_wall,
+        };
         let mut heads: Vec<Option<(Millis, Head<'_>)>> = kept
             .iter_mut()
             .map(|h| h.take().map(|(ts, m)| (ts, Head::Kept(m))))
@@ -212,7 +221,7 @@ impl Worker {
                 match q.queue.poll(Duration::ZERO) {
                     None => {}
                     Some(Ok(m)) => {
-                        let ts = merge_ts(m.payload());
+                        let ts = merge_ts(m.payload(), now_wall);
                         *head = Some((ts, Head::Borrowed(m)));
                         progressed = true;
                     }
@@ -242,8 +251,8 @@ impl Worker {
                 queues[i].ingested.inc();
                 progressed = true;
                 match &head {
-                    Head::Kept(m) => handle_message(engine, shared, dlq, metrics, *replay_from, m),
-                    Head::Borrowed(m) => handle_message(engine, shared, dlq, metrics, *replay_from, m),
+                    Head::Kept(m) => apply.message(m),
+                    Head::Borrowed(m) => apply.message(m),
                 }
             }
         }
@@ -262,6 +271,14 @@ impl Worker {
     /// Applies what the queues hold now, a batch per queue.
     fn live_step(&mut self) -> bool {
         let mut progressed = false;
+        let mut apply = Applier {
+            engine: &mut self.engine,
+            shared: &self.shared,
+            dlq: &self.dlq,
+            metrics: &self.metrics,
+            replay_from: None,
+            now_wall: jiff::Timestamp::now().as_millisecond(),
+        };
         for q in &self.queues {
             for _ in 0..BATCH {
                 match q.queue.poll(Duration::ZERO) {
@@ -269,7 +286,7 @@ impl Worker {
                     Some(Ok(m)) => {
                         progressed = true;
                         q.ingested.inc();
-                        handle_message(&mut self.engine, &self.shared, &self.dlq, &self.metrics, None, &m);
+                        apply.message(&m);
                     }
                     Some(Err(KafkaError::PartitionEOF(_))) => break,
                     Some(Err(e)) => {
@@ -283,52 +300,48 @@ impl Worker {
     }
 }
 
-/// [`handle`] for a Kafka message.
-fn handle_message(
-    engine: &mut Engine,
-    shared: &WorkerShared,
-    dlq: &DeadLetters,
-    metrics: &IngestMetrics,
+/// What applying a message needs besides the message: the engine, where its results
+/// go, and the wall clock (read once per batch, not per message).
+struct Applier<'w> {
+    engine: &'w mut Engine,
+    shared: &'w WorkerShared,
+    dlq: &'w DeadLetters,
+    metrics: &'w IngestMetrics,
+    /// During the replay: events before this are skipped.
     replay_from: Option<Millis>,
-    m: &impl Message,
-) {
-    let source = Source {
-        topic: m.topic(),
-        partition: m.partition(),
-        offset: m.offset(),
-        key: m.key(),
-    };
-    handle(engine, shared, dlq, metrics, replay_from, m.payload(), source);
+    now_wall: Millis,
 }
 
-/// Parses, validates and applies one message; invalid ones go to the DLQ.
-fn handle(
-    engine: &mut Engine,
-    shared: &WorkerShared,
-    dlq: &DeadLetters,
-    metrics: &IngestMetrics,
-    replay_from: Option<Millis>,
-    payload: Option<&[u8]>,
-    source: Source<'_>,
-) {
-    let payload = payload.unwrap_or_default();
-    let now_wall = jiff::Timestamp::now().as_millisecond();
-    match parse_event(payload, now_wall) {
-        Err(e) => dlq.send(payload, source, &e),
-        Ok(ev) => {
-            if replay_from.is_some_and(|from| ev.ts < from) {
-                return;
+impl Applier<'_> {
+    /// Parses, validates and applies one message; an invalid one goes to the DLQ.
+    fn message(&mut self, m: &impl Message) {
+        let payload = m.payload().unwrap_or_default();
+        match parse_event(payload, self.now_wall) {
+            Err(e) => {
+                let source = Source {
+                    topic: m.topic(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key(),
+                };
+                self.dlq.send(payload, source, &e);
             }
-            if engine.watermark().is_some_and(|w| ev.ts < w - engine.config().lateness) {
-                metrics.late.inc();
-            }
-            match engine.apply(&ev) {
-                Applied::Duplicate => metrics.duplicate.inc(),
-                Applied::TooOld => metrics.too_old.inc(),
-                Applied::Applied | Applied::AfterClose => {}
-            }
-            if let Some(w) = engine.watermark() {
-                shared.watermark.store(w, Ordering::Relaxed);
+            Ok(ev) => {
+                if self.replay_from.is_some_and(|from| ev.ts < from) {
+                    return;
+                }
+                let engine = &mut *self.engine;
+                if engine.watermark().is_some_and(|w| ev.ts < w - engine.config().lateness) {
+                    self.metrics.late.inc();
+                }
+                match engine.apply(&ev) {
+                    Applied::Duplicate => self.metrics.duplicate.inc(),
+                    Applied::TooOld => self.metrics.too_old.inc(),
+                    Applied::Applied | Applied::AfterClose => {}
+                }
+                if let Some(w) = engine.watermark() {
+                    self.shared.watermark.store(w, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -341,9 +354,9 @@ fn handle(
 /// its topic until the other topics were exhausted, and those would all be applied late
 /// and out of order (seen with one `future_ts` event on Tansu: thousands of late
 /// events and figures that differed from `ccpulse replay`).
-fn merge_ts(payload: Option<&[u8]>) -> Millis {
+fn merge_ts(payload: Option<&[u8]>, now_wall: Millis) -> Millis {
     match payload.and_then(peek_ts) {
-        Some(ts) if ts <= jiff::Timestamp::now().as_millisecond() + MAX_FUTURE => ts,
+        Some(ts) if ts <= now_wall + MAX_FUTURE => ts,
         _ => i64::MIN,
     }
 }
