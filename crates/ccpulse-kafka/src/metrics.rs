@@ -16,6 +16,8 @@ pub struct IngestMetrics {
     pub late: IntCounter,
     /// Events older than the dedupe horizon, dropped.
     pub too_old: IntCounter,
+    /// Lifecycle events for a contact already finished and forgotten, ignored.
+    pub after_close: IntCounter,
     /// Invalid events that could not be written to the DLQ.
     pub dlq_failures: IntCounter,
     /// Consumer lag per topic-partition.
@@ -52,6 +54,10 @@ impl IngestMetrics {
                 "ccpulse_events_too_old_total",
                 "Events older than the dedupe horizon (dropped).",
             )?,
+            after_close: IntCounter::new(
+                "ccpulse_events_after_close_total",
+                "Lifecycle events for a contact already finished and forgotten (ignored).",
+            )?,
             dlq_failures: IntCounter::new(
                 "ccpulse_dlq_failures_total",
                 "Invalid events that could not be written to the dead-letter topic.",
@@ -69,6 +75,7 @@ impl IngestMetrics {
         registry.register(Box::new(m.duplicate.clone()))?;
         registry.register(Box::new(m.late.clone()))?;
         registry.register(Box::new(m.too_old.clone()))?;
+        registry.register(Box::new(m.after_close.clone()))?;
         registry.register(Box::new(m.dlq_failures.clone()))?;
         registry.register(Box::new(m.lag.clone()))?;
         registry.register(Box::new(m.assigned.clone()))?;

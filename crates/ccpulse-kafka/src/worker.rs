@@ -337,7 +337,8 @@ impl Applier<'_> {
                 match engine.apply(&ev) {
                     Applied::Duplicate => self.metrics.duplicate.inc(),
                     Applied::TooOld => self.metrics.too_old.inc(),
-                    Applied::Applied | Applied::AfterClose => {}
+                    Applied::AfterClose => self.metrics.after_close.inc(),
+                    Applied::Applied => {}
                 }
                 if let Some(w) = engine.watermark() {
                     self.shared.watermark.store(w, Ordering::Relaxed);
