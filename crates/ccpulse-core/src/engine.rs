@@ -398,9 +398,13 @@ impl Engine {
         let cfg = &self.cfg;
         let mut evicted = 0;
         let (closed, closed_order) = (&mut self.closed, &mut self.closed_order);
+        // A finished contact keeps its events while its figures can still be in a
+        // window: a late event (even later than the allowed lateness) still changes
+        // them there. After that only what a late survey needs is remembered.
+        let keep_finished = cfg.lateness.max(cfg.longest_window());
         self.contacts.retain(|&key, c| {
             if c.terminal {
-                if c.last_ts < clock - cfg.lateness {
+                if c.last_ts < clock - keep_finished {
                     closed.insert(key, (c.last_ts, c.attribution));
                     closed_order.push(Reverse((c.last_ts, key)));
                     return false;

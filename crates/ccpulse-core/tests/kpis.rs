@@ -819,3 +819,36 @@ fn cardinality_cap_folds_the_least_busy_queues_into_other_with_exact_counts() {
     assert_eq!(w.queues[0].waiting, 2);
     assert_eq!(channel(&snap, "15m", "all").offered, 10, "totals unchanged");
 }
+
+#[test]
+fn an_answer_later_than_the_lateness_still_counts_in_the_windows_that_hold_it() {
+    let c = json!({"contact_id":"c1"});
+    let mut lines = vec![
+        ev(
+            "1",
+            "contact.offered",
+            "2026-11-22T09:00:00Z",
+            json!({"contact_id":"c1","channel":"voice","queue":"q"}),
+        ),
+        ev("3", "contact.ended", "2026-11-22T09:03:00Z", c.clone()),
+        ev("4", "contact.wrapped_up", "2026-11-22T09:03:30Z", c),
+    ];
+    // Other traffic moves event time 10 minutes on before the answer arrives.
+    lines.push(ev(
+        "x",
+        "contact.offered",
+        "2026-11-22T09:13:00Z",
+        json!({"contact_id":"c2","channel":"voice","queue":"q"}),
+    ));
+    lines.push(ev(
+        "2",
+        "contact.answered",
+        "2026-11-22T09:00:10Z",
+        json!({"contact_id":"c1","agent_id":"a"}),
+    ));
+    let s = run(&lines, "2026-11-22T09:14:00Z");
+    let g = queue(&s, "15m", "q", "voice");
+    assert_eq!((g.answered, g.handled), (1, 1), "the late answer changes c1's figures");
+    close(g.asa_seconds, 10.0);
+    close(g.aht_seconds, 200.0);
+}
