@@ -126,6 +126,9 @@ pub struct SimConfig {
     /// Deliberately invalid messages per thousand contact-event messages, added on the
     /// contact topics (0 = none, the default).
     pub invalid_per_thousand: u32,
+    /// Relative load the traffic never falls below (0..1; default 0, the plain
+    /// time-of-day curve). The demo sets it so that it is busy at any hour.
+    pub min_load: f64,
 }
 
 impl SimConfig {
@@ -174,6 +177,7 @@ impl Default for SimConfig {
             agents: 50,
             teams: 5,
             invalid_per_thousand: 0,
+            min_load: 0.0,
         }
     }
 }

@@ -362,6 +362,12 @@ impl Simulator {
         sim
     }
 
+    /// The arrival rate at `now` relative to the peak: the time-of-day curve, never
+    /// below the configured `min_load`.
+    fn load(&self, now: i64) -> f64 {
+        traffic_profile(now).max(self.cfg.min_load)
+    }
+
     /// The configuration it runs.
     pub fn config(&self) -> &SimConfig {
         &self.cfg
@@ -525,7 +531,7 @@ impl Simulator {
             Act::Staffing => self.staffing(now),
             Act::Arrival(q) => {
                 self.next_arrival(q, now);
-                if self.chance(traffic_profile(now)) {
+                if self.chance(self.load(now)) {
                     self.offer(q, None, now);
                 }
             }
@@ -762,7 +768,7 @@ impl Simulator {
     /// those on shift longest leave first (once their contact is done).
     fn staffing(&mut self, now: i64) {
         self.schedule(now + 15 * MINUTE, Act::Staffing);
-        let demand = traffic_profile(now).max(traffic_profile(now + 30 * MINUTE));
+        let demand = self.load(now).max(self.load(now + 30 * MINUTE));
         let share = (1.15 * demand).clamp(0.15, 1.0);
         let first = self
             .agents
@@ -1100,7 +1106,7 @@ impl Simulator {
         if let Some(gap) = self.exp_gap(self.relationship_rate) {
             self.schedule(now + gap, Act::RelationshipNps);
         }
-        if !self.chance(traffic_profile(now)) {
+        if !self.chance(self.load(now)) {
             return;
         }
         let customer = format!("k{}", self.rng.random_range(0..self.pool));
