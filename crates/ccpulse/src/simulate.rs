@@ -42,6 +42,9 @@ pub enum SimulateError {
     /// The Kafka client failed.
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// `--count` messages of simulated traffic could not be placed before now.
+    #[error("cannot place {0} simulated messages before now")]
+    Place(usize),
 }
 
 /// A producer for simulated traffic.
@@ -96,7 +99,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), SimulateError> {
     if let Some(n) = args.count {
         // Time-compressed traffic that ends before now (events ahead of the wall clock
         // are invalid).
-        let messages = bulk_ending_before(seed, n, now, args.invalid_per_thousand).unwrap_or_default();
+        let messages = bulk_ending_before(seed, n, now, args.invalid_per_thousand).ok_or(SimulateError::Place(n))?;
         send_all(&producer, &messages);
         producer.flush(Duration::from_secs(60))?;
         info!(messages = n, "produced");
