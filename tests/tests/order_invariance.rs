@@ -33,7 +33,7 @@ fn jitter_within_the_lateness_and_duplicates_change_nothing() {
     for m in &messages {
         let delay = (rng.next() % (5 * MINUTE as u64)) as i64;
         arrivals.push((m.ts + delay, line(m)));
-        if rng.next() % 10 == 0 {
+        if rng.next().is_multiple_of(10) {
             let again = (rng.next() % (5 * MINUTE as u64)) as i64;
             arrivals.push((m.ts + again, line(m)));
         }
