@@ -383,7 +383,7 @@ pub fn render_metrics(registry: &prometheus::Registry, published: Option<&Publis
     let mut families = registry.gather();
     if let Some(p) = published {
         let now = jiff::Timestamp::now().as_millisecond();
-        families.extend(kpi_families(&p.metrics, p, now));
+        families.extend(kpi_families(p.metrics(), p, now));
     }
     TextEncoder::new().encode_to_string(&families)
 }

@@ -13,9 +13,9 @@ use ccpulse_core::Snapshot;
 pub struct Published {
     /// The figures, for the API.
     pub snapshot: Snapshot,
-    /// The figures for `/metrics`: the same, or with queues and agents past the
-    /// cardinality cap folded into `_other`.
-    pub metrics: Arc<Snapshot>,
+    /// The figures for `/metrics` when queues or agents past the cardinality cap were
+    /// folded into `_other`; `None` when `snapshot` fits (see [`Published::metrics`]).
+    folded_metrics: Option<Snapshot>,
     /// Series folded into `_other`: (queues, agents).
     pub folded: (u64, u64),
     /// Wall-clock time it was published.
@@ -69,18 +69,19 @@ impl Published {
         published_at: Millis,
         ready: bool,
     ) -> Self {
-        let metrics = match metrics {
-            Some(m) => Arc::new(m),
-            None => Arc::new(snapshot.clone()),
-        };
         Published {
             snapshot,
-            metrics,
+            folded_metrics: metrics,
             folded,
             published_at,
             ready,
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The figures for `/metrics`: the folded snapshot, or the API's own.
+    pub fn metrics(&self) -> &Snapshot {
+        self.folded_metrics.as_ref().unwrap_or(&self.snapshot)
     }
 
     /// The cache entry for `key`; its bodies are serialised once per snapshot.
