@@ -35,6 +35,8 @@ pub struct Publisher {
     published: Arc<ArcSwapOption<Published>>,
     settings: PublisherSettings,
     breaches: BreachTracker,
+    /// Breach state of the folded `/metrics` snapshot (its groups differ from the API's).
+    folded_breaches: BreachTracker,
     tick_duration: Histogram,
     freshness: Histogram,
 }
@@ -67,6 +69,7 @@ impl Publisher {
             published,
             settings,
             breaches: BreachTracker::default(),
+            folded_breaches: BreachTracker::default(),
             tick_duration,
             freshness,
         })
@@ -88,13 +91,14 @@ impl Publisher {
         if !ready {
             // Breach state carried over from a partial replay would be wrong.
             self.breaches = BreachTracker::default();
+            self.folded_breaches = BreachTracker::default();
         }
         self.breaches.evaluate(&mut snapshot, &self.cfg.policies);
         let (metrics, folded) = match partial.fold_labels(self.settings.max_queues, self.settings.max_agents) {
             None => (None, (0, 0)),
             Some((p, q, a)) => {
                 let mut m = Snapshot::build(&p, &self.cfg);
-                BreachTracker::default().evaluate(&mut m, &self.cfg.policies);
+                self.folded_breaches.evaluate(&mut m, &self.cfg.policies);
                 (Some(m), (q, a))
             }
         };
