@@ -59,7 +59,9 @@ pub struct PublisherSection {
     pub max_agents: Option<usize>,
 }
 
-/// The whole file, as written.
+/// The whole file, as written. The engine's sections are listed again here rather
+/// than `#[serde(flatten)]`-ed from [`EngineSections`], because serde cannot combine
+/// `flatten` with `deny_unknown_fields`, and unknown keys must be refused.
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
