@@ -42,9 +42,14 @@ impl Dedupe {
         }
     }
 
-    /// Checks and records `id` of an event at `ts`, the watermark being `watermark`
-    /// (the newest event time, this event included).
-    pub fn check(&mut self, id: &str, ts: Millis, watermark: Millis) -> Seen {
+    /// The key of an event id: its 128-bit xxh3 hash.
+    pub fn key(id: &str) -> u128 {
+        xxh3_128(id.as_bytes())
+    }
+
+    /// Checks and records the id (by its [`Dedupe::key`]) of an event at `ts`, the
+    /// watermark being `watermark` (the newest event time, this event included).
+    pub fn check(&mut self, key: u128, ts: Millis, watermark: Millis) -> Seen {
         let rotated_at = *self.rotated_at.get_or_insert(watermark);
         if watermark - rotated_at >= self.horizon {
             self.previous = std::mem::take(&mut self.current);
@@ -53,7 +58,6 @@ impl Dedupe {
         if ts < watermark - self.horizon {
             return Seen::TooOld;
         }
-        let key = xxh3_128(id.as_bytes());
         if self.previous.contains(&key) || !self.current.insert(key) {
             return Seen::Duplicate;
         }
@@ -78,13 +82,17 @@ mod tests {
     #[test]
     fn remembers_for_the_horizon_and_forgets_after_two() {
         let mut d = Dedupe::new(100);
-        assert_eq!(d.check("a", 0, 0), Seen::New);
-        assert_eq!(d.check("a", 0, 50), Seen::Duplicate);
-        assert_eq!(d.check("b", 60, 60), Seen::New);
-        assert_eq!(d.check("a", 0, 100), Seen::Duplicate, "rotated, still in previous");
-        assert_eq!(d.check("c", 10, 120), Seen::TooOld);
-        assert_eq!(d.check("b", 60, 150), Seen::Duplicate);
-        assert_eq!(d.check("z", 200, 200), Seen::New);
+        assert_eq!(d.check(Dedupe::key("a"), 0, 0), Seen::New);
+        assert_eq!(d.check(Dedupe::key("a"), 0, 50), Seen::Duplicate);
+        assert_eq!(d.check(Dedupe::key("b"), 60, 60), Seen::New);
+        assert_eq!(
+            d.check(Dedupe::key("a"), 0, 100),
+            Seen::Duplicate,
+            "rotated, still in previous"
+        );
+        assert_eq!(d.check(Dedupe::key("c"), 10, 120), Seen::TooOld);
+        assert_eq!(d.check(Dedupe::key("b"), 60, 150), Seen::Duplicate);
+        assert_eq!(d.check(Dedupe::key("z"), 200, 200), Seen::New);
         assert!(d.len() <= 3, "the first generation is gone: {}", d.len());
     }
 }

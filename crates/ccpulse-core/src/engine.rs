@@ -180,7 +180,9 @@ impl Engine {
     pub fn apply(&mut self, ev: &Event<'_>) -> Applied {
         let ts = ev.ts;
         let wm = self.watermark.map_or(ts, |w| w.max(ts));
-        match self.dedupe.check(&ev.id, ts, wm) {
+        // One hash of the id serves the dedupe and the tie-break among equal times.
+        let id_key = Dedupe::key(&ev.id);
+        match self.dedupe.check(id_key, ts, wm) {
             Seen::Duplicate => {
                 self.stats.duplicates += 1;
                 return Applied::Duplicate;
@@ -197,7 +199,7 @@ impl Engine {
         if ts < wm - self.cfg.lateness {
             self.stats.late += 1;
         }
-        let tiebreak = xxh3_64(ev.id.as_bytes());
+        let tiebreak = id_key as u64;
         let outcome = self.apply_body(ev, tiebreak);
         if outcome == Applied::Applied {
             self.stats.applied += 1;
