@@ -18,12 +18,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ccpulse_core::time::format_rfc3339;
+use ccpulse_tests::free_port;
+use ccpulse_tests::tansu::{scratch_dir, Broker, Scratch};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 
 type Result<T> = std::result::Result<T, String>;
-
-const TOPICS: [&str; 5] = ["cc.voice", "cc.chat", "cc.email", "cc.surveys", "cc.agents"];
 
 /// A child process killed on drop.
 struct Proc(Child);
@@ -35,59 +35,19 @@ impl Drop for Proc {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
-
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// Starts Tansu with memory storage and creates the topics with `partitions` each.
-fn tansu(partitions: u32) -> Result<(Proc, String)> {
-    let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new("tansu")
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| {
-            format!("starting tansu (cargo install tansu --locked --version 0.6.0 --features dynostore): {e}")
-        })?;
-    let proc = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err("tansu did not listen within 20 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    for t in TOPICS.iter().chain(&["cc.dlq"]) {
-        let out = Command::new("tansu")
-            .args([
-                "topic",
-                "create",
-                t,
-                "--partitions",
-                &partitions.to_string(),
-                "--broker",
-                &url,
-            ])
-            .output()
-            .map_err(|e| format!("tansu topic create: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "tansu topic create {t}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-    }
-    Ok((proc, format!("127.0.0.1:{port}")))
+/// A Tansu broker (memory storage) with the contract's topics, `partitions` each,
+/// through the end-to-end tests' helper; returns it with its bootstrap address and the
+/// scratch directory of its log. Panics, with the broker's log, when it cannot start.
+fn tansu(partitions: u32) -> (Broker, String, Scratch) {
+    let dir = scratch_dir("load");
+    let broker = Broker::start(&dir);
+    broker.create_contract_topics(partitions);
+    let brokers = broker.bootstrap();
+    (broker, brokers, dir)
 }
 
 fn producer(brokers: &str) -> Result<ThreadedProducer<DefaultProducerContext>> {
@@ -209,7 +169,7 @@ fn wait_ready(port: u16, limit: Duration) -> Result<()> {
 }
 
 fn ingest(n: usize) -> Result<()> {
-    let (_broker, brokers) = tansu(4)?;
+    let (_broker, brokers, _dir) = tansu(4);
     let t = Instant::now();
     let messages = ccpulse_sim::bulk_ending_before(1, n, now_ms(), 0).ok_or("cannot place the stream before now")?;
     let gen = t.elapsed();
@@ -281,7 +241,7 @@ fn contact_events(i: u64, queue: u32, t: i64) -> [(String, Vec<u8>); 4] {
 }
 
 fn freshness(rate: u64, secs: u64) -> Result<()> {
-    let (_broker, brokers) = tansu(4)?;
+    let (_broker, brokers, _dir) = tansu(4);
     let (_svc, port) = serve(&brokers, "wall", &[])?;
     wait_ready(port, Duration::from_secs(60))?;
     let p = producer(&brokers)?;
@@ -331,7 +291,7 @@ fn freshness(rate: u64, secs: u64) -> Result<()> {
 
 fn api(queues: u32, rate: u64, secs: u64, gzip: bool) -> Result<()> {
     let encoding: &'static str = if gzip { "Accept-Encoding: gzip\r\n" } else { "" };
-    let (_broker, brokers) = tansu(4)?;
+    let (_broker, brokers, _dir) = tansu(4);
     let p = producer(&brokers)?;
     let t0 = now_ms() - 10 * 60_000;
     for i in 0..(u64::from(queues) * 10) {
