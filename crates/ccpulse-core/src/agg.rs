@@ -97,6 +97,8 @@ pub trait Aggregate: Default + Clone {
     fn merge(&mut self, other: &Self, sign: i64);
     /// Whether nothing is counted.
     fn is_zero(&self) -> bool;
+    /// Counts nothing again, keeping allocated capacity for reuse.
+    fn clear(&mut self);
 }
 
 macro_rules! counters {
@@ -265,6 +267,11 @@ impl Aggregate for QueueAgg {
     fn is_zero(&self) -> bool {
         self.c.is_zero() && self.wait.is_empty() && self.handle.is_empty()
     }
+    fn clear(&mut self) {
+        self.c = Counters::default();
+        self.wait.clear();
+        self.handle.clear();
+    }
 }
 
 /// An agent's aggregate.
@@ -305,5 +312,8 @@ impl Aggregate for AgentAgg {
     }
     fn is_zero(&self) -> bool {
         self.c.is_zero()
+    }
+    fn clear(&mut self) {
+        self.c = AgentCounters::default();
     }
 }

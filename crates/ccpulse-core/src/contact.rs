@@ -8,6 +8,8 @@
 //! ones. Events with equal `ts` are ordered by lifecycle rank, then by a hash of their
 //! id, which makes the order total and independent of arrival.
 
+use smallvec::SmallVec;
+
 use crate::agg::{Fact, FactKind, LeafKey, NameId};
 use crate::event::{Channel, CsatScale, SurveyAnswer};
 use crate::policy::{Measure, Policy};
@@ -182,6 +184,10 @@ pub struct Contact {
     pub terminal: bool,
     /// See [`Derived::attribution`].
     pub attribution: Attribution,
+    /// It has been entered in the FCR customer index.
+    pub fcr_indexed: bool,
+    /// The bucket of its current entry in the engine's eviction schedule.
+    pub scheduled: Option<i64>,
 }
 
 impl Contact {
@@ -259,7 +265,17 @@ struct LegPolicy {
 
 /// Derives a contact's facts from its sorted events.
 pub fn derive(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn PolicyLookup) -> Derived {
-    let mut legs: Vec<Leg> = Vec::with_capacity(2);
+    let mut out = Derived::default();
+    derive_into(events, fcr_repeat, policies, &mut out);
+    out
+}
+
+/// [`derive`] into `out`, reusing its allocation (the engine derives on every event).
+pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn PolicyLookup, out: &mut Derived) {
+    out.facts.clear();
+    out.waiting = None;
+    // Most contacts have one or two legs: keep them off the heap.
+    let mut legs: SmallVec<[Leg; 2]> = SmallVec::new();
     let mut segment = None;
     let mut first_offer = None;
     let mut repeat_field = None;
@@ -369,10 +385,7 @@ pub fn derive(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn Poli
         }
     }
 
-    let mut out = Derived {
-        first_offer,
-        ..Derived::default()
-    };
+    out.first_offer = first_offer;
     // A contact whose channel is known only from its first leg keeps it after transfers.
     let contact_channel = legs.iter().find_map(|l| l.channel);
     for leg in &mut legs {
@@ -522,7 +535,6 @@ pub fn derive(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn Poli
         out.facts
             .push(survey_fact(ts, answer, true, channel, queue, agent, out.attribution));
     }
-    out
 }
 
 /// The fact of a survey, attributed to `base` with explicit fields winning.

@@ -11,15 +11,21 @@ use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 use crate::agent::AgentRecord;
 use crate::agg::{AgentAgg, Aggregate, Fact, LeafKey, NameId, QueueAgg};
 use crate::config::EngineConfig;
-use crate::contact::{derive, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, PolicyLookup};
+use crate::contact::{
+    derive_into, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, Derived, FirstOffer, PolicyLookup,
+};
 use crate::dedupe::{Dedupe, Seen};
 use crate::event::{Body, Channel, Event};
 use crate::fcr::CustomerIndex;
 use crate::intern::Interner;
 use crate::partial::{AgentLive, AgentWindow, EngineStats, GroupKey, LiveLeaf, Partial};
 use crate::policy::{self, Policy};
+use crate::schedule::Schedule;
 use crate::time::{Millis, DAY, HOUR, MINUTE};
-use crate::window::{DayClock, Days, Ring};
+use crate::window::{DayClock, Days, Ring, SlicePool};
+
+/// How often idle groups and agents are swept (event time).
+const SWEEP_EVERY: Millis = 30 * MINUTE;
 
 /// The name of the calendar-day window.
 pub const TODAY: &str = "today";
@@ -73,6 +79,8 @@ struct Store {
     ring_cap: usize,
     leaves: FxHashMap<LeafKey, Leaf>,
     agents: FxHashMap<NameId, AgentRecord>,
+    leaf_slices: SlicePool<QueueAgg>,
+    agent_slices: SlicePool<AgentAgg>,
     days: DayClock,
     slice_floor: i64,
     day_floor: Millis,
@@ -91,7 +99,7 @@ impl Store {
                 days: Days::default(),
             });
             if in_ring {
-                if let Some(s) = leaf.ring.slot_mut(idx) {
+                if let Some(s) = leaf.ring.slot_mut(idx, &mut self.leaf_slices) {
                     s.apply(&f.kind, sign);
                 }
             }
@@ -102,7 +110,7 @@ impl Store {
         if let Some(agent) = f.agent {
             let a = self.agents.entry(agent).or_insert_with(|| AgentRecord::new(cap));
             if in_ring {
-                if let Some(s) = a.ring.slot_mut(idx) {
+                if let Some(s) = a.ring.slot_mut(idx, &mut self.agent_slices) {
                     s.apply(&f.kind, sign);
                 }
             }
@@ -121,6 +129,10 @@ pub struct Engine {
     policy_cache: FxHashMap<(Channel, NameId, Option<NameId>), Option<u16>>,
     dedupe: Dedupe,
     contacts: FxHashMap<u128, Contact>,
+    /// Contacts by the minute they are due for eviction; see [`contact_due`].
+    schedule: Schedule,
+    /// Scratch space for deriving a contact, reused across events.
+    derived: Derived,
     closed: FxHashMap<u128, (Millis, Attribution)>,
     /// Finished contacts by their last event time (a min-heap), for eviction in
     /// O(evicted · log n).
@@ -147,6 +159,8 @@ impl Engine {
                 ring_cap,
                 leaves: FxHashMap::default(),
                 agents: FxHashMap::default(),
+                leaf_slices: SlicePool::default(),
+                agent_slices: SlicePool::default(),
                 days: DayClock::new(cfg.time_zone.clone()),
                 slice_floor: i64::MIN,
                 day_floor: Millis::MIN,
@@ -156,6 +170,8 @@ impl Engine {
             names: Interner::default(),
             policy_cache: FxHashMap::default(),
             contacts: FxHashMap::default(),
+            schedule: Schedule::default(),
+            derived: Derived::default(),
             closed: FxHashMap::default(),
             closed_order: BinaryHeap::new(),
             customers: CustomerIndex::default(),
@@ -331,60 +347,68 @@ impl Engine {
 
     /// Re-derives a contact's facts and applies the difference.
     fn rederive(&mut self, key: u128) {
-        let mut pending = vec![key];
-        while let Some(key) = pending.pop() {
-            let Some(contact) = self.contacts.get_mut(&key) else {
-                continue;
-            };
-            let mut lookup = Policies {
-                list: &self.cfg.policies,
-                names: &self.names,
-                cache: &mut self.policy_cache,
-            };
-            let mut d = derive(&contact.events, contact.fcr_repeat, &mut lookup);
-            let mut changed = Vec::new();
-            if let Some(first) = d.first_offer {
-                if let Some(customer) = first.customer {
-                    let (repeat, others) =
-                        self.customers
-                            .offer(customer, key, first.ts, first.topic, self.cfg.fcr_horizon);
+        let mut pending = vec![];
+        let mut key = key;
+        loop {
+            if let Some(contact) = self.contacts.get_mut(&key) {
+                let mut lookup = Policies {
+                    list: &self.cfg.policies,
+                    names: &self.names,
+                    cache: &mut self.policy_cache,
+                };
+                let d = &mut self.derived;
+                derive_into(&contact.events, contact.fcr_repeat, &mut lookup, d);
+                // A contact is entered in the customer index once, with its first offer.
+                if let Some(FirstOffer {
+                    ts,
+                    customer: Some(customer),
+                    topic,
+                }) = d.first_offer.filter(|_| !contact.fcr_indexed)
+                {
+                    contact.fcr_indexed = true;
+                    let (repeat, others) = self.customers.offer(customer, key, ts, topic, self.cfg.fcr_horizon);
                     if repeat != contact.fcr_repeat {
                         contact.fcr_repeat = repeat;
-                        d = derive(&contact.events, repeat, &mut lookup);
+                        derive_into(&contact.events, repeat, &mut lookup, d);
                     }
-                    changed = others;
+                    pending.extend(others);
+                }
+                // Apply the difference between the facts counted and the facts that hold.
+                let old = &contact.facts;
+                if old.len() > 128 {
+                    // Too many to match with the bitmask: retract all, add all.
+                    old.iter().for_each(|o| self.store.apply(o, -1));
+                    d.facts.iter().for_each(|f| self.store.apply(f, 1));
+                } else {
+                    let mut matched: u128 = 0;
+                    for f in &d.facts {
+                        match (0..old.len()).find(|&i| matched & (1 << i) == 0 && old[i] == *f) {
+                            Some(i) => matched |= 1 << i,
+                            None => self.store.apply(f, 1),
+                        }
+                    }
+                    for (i, o) in old.iter().enumerate() {
+                        if matched & (1 << i) == 0 {
+                            self.store.apply(o, -1);
+                        }
+                    }
+                }
+                std::mem::swap(&mut contact.facts, &mut d.facts);
+                contact.waiting = d.waiting;
+                contact.terminal = d.terminal;
+                contact.attribution = d.attribution;
+                let due = Schedule::bucket(contact_due(&self.cfg, contact));
+                if contact.scheduled.is_none_or(|s| due < s) {
+                    contact.scheduled = Some(due);
+                    self.schedule.push(due, key);
                 }
             }
-            // Apply the difference between the facts counted and the facts that hold.
-            let old = std::mem::take(&mut contact.facts);
-            if old.len() > 128 {
-                // Too many to match with the bitmask: retract all, add all.
-                old.iter().for_each(|o| self.store.apply(o, -1));
-                d.facts.iter().for_each(|f| self.store.apply(f, 1));
-            } else {
-                let mut matched: u128 = 0;
-                for f in &d.facts {
-                    match (0..old.len()).find(|&i| matched & (1 << i) == 0 && old[i] == *f) {
-                        Some(i) => matched |= 1 << i,
-                        None => self.store.apply(f, 1),
-                    }
-                }
-                for (i, o) in old.iter().enumerate() {
-                    if matched & (1 << i) == 0 {
-                        self.store.apply(o, -1);
-                    }
-                }
+            let Some(next) = pending.pop() else { break };
+            match self.contacts.get_mut(&next) {
+                Some(c) => c.fcr_repeat = true,
+                None => continue,
             }
-            contact.facts = d.facts;
-            contact.waiting = d.waiting;
-            contact.terminal = d.terminal;
-            contact.attribution = d.attribution;
-            for other in changed {
-                if let Some(c) = self.contacts.get_mut(&other) {
-                    c.fcr_repeat = true;
-                    pending.push(other);
-                }
-            }
+            key = next;
         }
     }
 
@@ -403,27 +427,31 @@ impl Engine {
         // A finished contact keeps its events while its figures can still be in a
         // window: a late event (even later than the allowed lateness) still changes
         // them there. After that only what a late survey needs is remembered.
-        let keep_finished = cfg.lateness.max(cfg.longest_window());
-        self.contacts.retain(|&key, c| {
-            if c.terminal {
-                if c.last_ts < clock - keep_finished {
+        // Only contacts scheduled in a minute that ended are visited. An entry is
+        // current when it matches the contact's `scheduled`; a contact whose events
+        // moved its due time is scheduled again.
+        while let Some((bucket, keys)) = self.schedule.pop_ended(clock) {
+            for key in keys {
+                let Some(c) = self.contacts.get_mut(&key) else { continue };
+                if c.scheduled != Some(bucket) {
+                    continue;
+                }
+                let due = contact_due(cfg, c);
+                if due >= clock {
+                    let later = Schedule::bucket(due);
+                    c.scheduled = Some(later);
+                    self.schedule.push(later, key);
+                    continue;
+                }
+                if c.terminal {
                     closed.insert(key, (c.last_ts, c.attribution));
                     closed_order.push(Reverse((c.last_ts, key)));
-                    return false;
+                } else {
+                    evicted += 1;
                 }
-                return true;
+                self.contacts.remove(&key);
             }
-            let channel = c
-                .attribution
-                .channel
-                .or(c.waiting.and_then(|w| w.leaf.channel))
-                .unwrap_or(Channel::Voice);
-            if c.last_ts < clock - cfg.open_timeout(channel) {
-                evicted += 1;
-                return false;
-            }
-            true
-        });
+        }
         self.stats.evicted_open += evicted;
         while let Some(&Reverse((ts, key))) = self.closed_order.peek() {
             if ts >= clock - cfg.survey_horizon {
@@ -433,22 +461,26 @@ impl Engine {
             self.closed.remove(&key);
         }
         self.customers.evict_before(clock - cfg.fcr_horizon - cfg.lateness);
-        // Slices and agent histories only need trimming every few minutes.
+        // A ring drops old slices itself as it slides, so sweeping every group and agent
+        // (cold memory, whose cost grows with time, not traffic) is needed only to free
+        // the idle ones: every half hour is enough.
         let slice_floor = self.store.slice_floor;
-        if slice_floor.saturating_sub(self.evicted_slices_at) < 5 * MINUTE / self.store.slice {
+        if slice_floor.saturating_sub(self.evicted_slices_at) < SWEEP_EVERY / self.store.slice {
             return;
         }
         self.evicted_slices_at = slice_floor;
         let day_floor = self.store.day_floor;
-        self.store.leaves.retain(|_, l| {
-            l.ring.evict_before(slice_floor);
+        let store = &mut self.store;
+        let (leaf_slices, agent_slices) = (&mut store.leaf_slices, &mut store.agent_slices);
+        store.leaves.retain(|_, l| {
+            l.ring.evict_before(slice_floor, leaf_slices);
             l.days.evict_before(day_floor);
             !(l.ring.is_empty() && l.days.is_empty())
         });
-        let today = self.store.days.bounds(clock).0;
+        let today = store.days.bounds(clock).0;
         let keep_states = today.min(clock - cfg.longest_window()) - cfg.lateness;
-        self.store.agents.retain(|_, a| {
-            a.ring.evict_before(slice_floor);
+        store.agents.retain(|_, a| {
+            a.ring.evict_before(slice_floor, agent_slices);
             a.days.evict_before(day_floor);
             a.evict_before(keep_states);
             !a.is_idle()
@@ -547,6 +579,24 @@ impl Engine {
             ..self.stats.clone()
         }
     }
+}
+
+/// When a contact stops being needed: a finished one keeps its events while its figures
+/// can still be in a window (a late event, even later than the allowed lateness, still
+/// changes them there), and after that only what a late survey needs is remembered; an
+/// open one is evicted after its channel's open timeout.
+fn contact_due(cfg: &EngineConfig, c: &Contact) -> Millis {
+    let keep = if c.terminal {
+        cfg.lateness.max(cfg.longest_window())
+    } else {
+        let channel = c
+            .attribution
+            .channel
+            .or(c.waiting.and_then(|w| w.leaf.channel))
+            .unwrap_or(Channel::Voice);
+        cfg.open_timeout(channel)
+    };
+    c.last_ts.saturating_add(keep)
 }
 
 /// Every window's `(name, from, to)` for `now`: sliding windows ending at `now` rounded

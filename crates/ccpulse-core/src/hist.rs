@@ -102,6 +102,11 @@ impl SparseHist {
         self.buckets.iter().map(|&(_, c)| c).sum()
     }
 
+    /// Empties the histogram, keeping its capacity.
+    pub fn clear(&mut self) {
+        self.buckets.clear();
+    }
+
     /// Whether it holds no observation.
     pub fn is_empty(&self) -> bool {
         self.buckets.is_empty()

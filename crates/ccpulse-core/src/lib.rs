@@ -23,6 +23,7 @@ pub mod intern;
 pub mod partial;
 pub mod policy;
 pub mod replay;
+pub mod schedule;
 pub mod snapshot;
 pub mod time;
 pub mod window;

@@ -12,6 +12,50 @@ use jiff::tz::TimeZone;
 use crate::agg::Aggregate;
 use crate::time::Millis;
 
+/// Slices a ring let go of, kept for reuse: a ring slides by one slice every few
+/// seconds per group, and without the pool every slide frees one slice and the next
+/// fact allocates another (with its histograms). Bounded by [`SlicePool::MAX`].
+#[derive(Debug)]
+pub struct SlicePool<A> {
+    free: Vec<Box<A>>,
+}
+
+impl<A> Default for SlicePool<A> {
+    fn default() -> Self {
+        SlicePool { free: Vec::new() }
+    }
+}
+
+impl<A: Aggregate> SlicePool<A> {
+    /// The most slices kept for reuse; beyond that they are freed.
+    pub const MAX: usize = 4096;
+
+    fn take(&mut self) -> Box<A> {
+        self.free.pop().unwrap_or_default()
+    }
+
+    fn give(&mut self, mut slice: Box<A>) {
+        if self.free.len() < Self::MAX {
+            slice.clear();
+            self.free.push(slice);
+        }
+    }
+
+    fn give_all(&mut self, slots: impl Iterator<Item = Option<Box<A>>>) {
+        slots.flatten().for_each(|s| self.give(s));
+    }
+
+    /// Slices waiting for reuse.
+    pub fn len(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Whether no slice waits for reuse.
+    pub fn is_empty(&self) -> bool {
+        self.free.is_empty()
+    }
+}
+
 /// A ring of slices of width `slice`, indexed by `ts.div_euclid(slice)`.
 #[derive(Clone, Debug)]
 pub struct Ring<A> {
@@ -30,9 +74,10 @@ impl<A: Aggregate> Ring<A> {
         }
     }
 
-    /// The slice for index `idx`, created if needed; `None` when it is older than the
-    /// ring still holds.
-    pub fn slot_mut(&mut self, idx: i64) -> Option<&mut A> {
+    /// The slice for index `idx`, created if needed (from `pool` when it has one);
+    /// `None` when it is older than the ring still holds. Slices the ring slides past go
+    /// back to `pool`.
+    pub fn slot_mut(&mut self, idx: i64, pool: &mut SlicePool<A>) -> Option<&mut A> {
         if self.slots.is_empty() {
             self.base = idx;
         }
@@ -53,11 +98,11 @@ impl<A: Aggregate> Ring<A> {
             // Newer than the ring reaches: slide forward, dropping the oldest slices.
             let shift = pos + 1 - self.cap;
             if shift >= self.slots.len() {
-                self.slots.clear();
+                pool.give_all(self.slots.drain(..));
                 self.base = idx;
                 pos = 0;
             } else {
-                self.slots.drain(..shift);
+                pool.give_all(self.slots.drain(..shift));
                 self.base += shift as i64;
                 pos -= shift;
             }
@@ -65,7 +110,7 @@ impl<A: Aggregate> Ring<A> {
         while self.slots.len() <= pos {
             self.slots.push_back(None);
         }
-        Some(self.slots[pos].get_or_insert_with(Default::default))
+        Some(self.slots[pos].get_or_insert_with(|| pool.take()))
     }
 
     /// The slice for index `idx` if it exists.
@@ -88,11 +133,11 @@ impl<A: Aggregate> Ring<A> {
         }
     }
 
-    /// Drops slices with index below `idx`.
-    pub fn evict_before(&mut self, idx: i64) {
+    /// Drops slices with index below `idx`, giving them back to `pool`.
+    pub fn evict_before(&mut self, idx: i64, pool: &mut SlicePool<A>) {
         if idx > self.base {
             let n = ((idx - self.base) as usize).min(self.slots.len());
-            self.slots.drain(..n);
+            pool.give_all(self.slots.drain(..n));
             self.base += n as i64;
         }
         while matches!(self.slots.front(), Some(None)) {
@@ -196,7 +241,7 @@ mod tests {
     use crate::time::{parse_rfc3339, HOUR};
 
     fn handled(ring: &mut Ring<AgentAgg>, idx: i64) -> bool {
-        match ring.slot_mut(idx) {
+        match ring.slot_mut(idx, &mut SlicePool::default()) {
             Some(a) => {
                 a.apply(
                     &FactKind::Handled {
@@ -231,8 +276,15 @@ mod tests {
         assert_eq!(total(&r, 11, 13), 1);
         assert!(handled(&mut r, 100));
         assert_eq!(total(&r, 0, 200), 1);
-        r.evict_before(101);
+        let mut pool = SlicePool::default();
+        r.evict_before(101, &mut pool);
         assert!(r.is_empty());
+        assert_eq!(pool.len(), 1, "the evicted slice is kept for reuse");
+        assert!(handled(&mut r, 101));
+        let mut again = Ring::new(4);
+        let reused = again.slot_mut(7, &mut pool).expect("in range");
+        assert!(reused.is_zero(), "a reused slice starts empty");
+        assert!(pool.is_empty());
     }
 
     #[test]

@@ -1,0 +1,34 @@
+//! Parse + apply of the benchmark stream in a loop, and nothing else, for a profiler:
+//! `cargo build --profile bench -p ccpulse-benches --example profile_apply` then
+//! `perf record --call-graph dwarf target/release/examples/profile_apply 20`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ccpulse_benches::stream;
+use ccpulse_core::{parse_event, Engine, EngineConfig};
+
+fn main() {
+    let rounds: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let (messages, wall) = stream(200_000);
+    let cfg = Arc::new(EngineConfig::default());
+    let mut best = f64::MAX;
+    let mut applied = 0;
+    for _ in 0..rounds {
+        let mut engine = Engine::new(cfg.clone());
+        let started = Instant::now();
+        for m in &messages {
+            if let Ok(ev) = parse_event(&m.payload, wall) {
+                engine.apply(&ev);
+            }
+        }
+        best = best.min(started.elapsed().as_secs_f64());
+        applied = engine.stats().applied;
+    }
+    let n = messages.len() as f64;
+    println!(
+        "{applied} applied per round; best round {:.0} events/s ({:.0} ns/event)",
+        n / best,
+        best * 1e9 / n
+    );
+}
