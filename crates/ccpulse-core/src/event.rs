@@ -1,8 +1,10 @@
 //! The event contract of `spec/events.md`: typed events, parsing and validation.
 //!
 //! Parsing borrows from the input where it can (`Cow`), so the hot path allocates only
-//! for strings with JSON escapes. A failed parse is parsed a second time with
-//! `serde_path_to_error`, only to name the offending field in the error.
+//! for strings with JSON escapes. The common shape of a message is read by a fast path
+//! ([`scan`]); anything else by serde_json, which is the authority on what is valid. A
+//! failed parse is parsed a second time with `serde_path_to_error`, only to name the
+//! offending field in the error.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -273,8 +275,10 @@ impl Event<'_> {
     }
 }
 
+mod scan;
+
 /// `ts` as written: epoch milliseconds or an RFC 3339 string.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum RawTs<'a> {
     Millis(i64),
     Text(Cow<'a, str>),
@@ -309,7 +313,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawTs<'a> {
 
 /// The JSON object as it arrives; every field optional so that validation, not serde,
 /// says what is missing.
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, Default, PartialEq)]
 struct RawEvent<'a> {
     #[serde(borrow)]
     id: Option<Cow<'a, str>>,
@@ -385,9 +389,13 @@ pub fn parse_event(bytes: &[u8], now_wall: Millis) -> Result<Event<'_>, EventErr
     }
     // One UTF-8 check of the whole message is cheaper than serde_json's per string.
     let text = std::str::from_utf8(bytes).map_err(|e| EventError::Json(format!("invalid UTF-8: {e}")))?;
-    let raw: RawEvent<'_> = match serde_json::from_str(text) {
-        Ok(raw) => raw,
-        Err(e) => return Err(describe_json_error(bytes, e)),
+    // The fast path reads the common shape of a message; serde_json reads the rest.
+    let raw = match scan::scan(text) {
+        Some(raw) => raw,
+        None => match serde_json::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => return Err(describe_json_error(bytes, e)),
+        },
     };
     validate(raw, now_wall)
 }

@@ -1,0 +1,466 @@
+//! The fast path of event parsing: the common shape of a message, read directly.
+//!
+//! Reading through serde_json's derive machinery cost about 400 ns of the 1.2 µs an
+//! event cost end to end (measured with `perf`; see BENCHMARKS.md), most of it generic
+//! visitor work for nineteen optional fields. Producers write nearly every message in
+//! one shape: a flat object whose values are plain strings, integers, booleans, `null`,
+//! or (for `queues`) an array of plain strings. This reader takes exactly that shape,
+//! strictly, and gives up — returns `None` — on anything else: an escape or control
+//! character in a string, a number with a fraction or exponent, a nested value, a
+//! known field given twice, any syntax error. The caller then parses with serde_json,
+//! which stays the authority. So the fast path yields either the very `RawEvent`
+//! serde_json would, or nothing; a property test checks that on random and mutated
+//! messages.
+
+use std::borrow::Cow;
+
+use super::{RawEvent, RawTs};
+
+/// Reads `text` when it has the common shape; `None` means "ask serde_json".
+pub(super) fn scan(text: &str) -> Option<RawEvent<'_>> {
+    let mut c = Cursor {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
+    let mut raw = RawEvent::default();
+    let mut seen: u32 = 0;
+    c.ws();
+    c.eat(b'{')?;
+    c.ws();
+    if c.eat(b'}').is_none() {
+        loop {
+            let key = c.string()?;
+            c.ws();
+            c.eat(b':')?;
+            c.ws();
+            let bit = match key {
+                "id" => 0,
+                "type" => 1,
+                "ts" => 2,
+                "contact_id" => 3,
+                "channel" => 4,
+                "queue" => 5,
+                "customer_id" => 6,
+                "topic" => 7,
+                "segment" => 8,
+                "repeat" => 9,
+                "agent_id" => 10,
+                "to_queue" => 11,
+                "resolved" => 12,
+                "score" => 13,
+                "scale" => 14,
+                "state" => 15,
+                "team" => 16,
+                "queues" => 17,
+                _ => {
+                    c.skip_value()?;
+                    32
+                }
+            };
+            if bit < 32 {
+                if seen & (1 << bit) != 0 {
+                    // serde_json reports a repeated field; let it.
+                    return None;
+                }
+                seen |= 1 << bit;
+                match bit {
+                    0 => raw.id = c.opt_str()?,
+                    1 => raw.kind = c.opt_str()?,
+                    2 => raw.ts = c.opt_ts()?,
+                    3 => raw.contact_id = c.opt_str()?,
+                    4 => raw.channel = c.opt_str()?,
+                    5 => raw.queue = c.opt_str()?,
+                    6 => raw.customer_id = c.opt_str()?,
+                    7 => raw.topic = c.opt_str()?,
+                    8 => raw.segment = c.opt_str()?,
+                    9 => raw.repeat = c.opt_bool()?,
+                    10 => raw.agent_id = c.opt_str()?,
+                    11 => raw.to_queue = c.opt_str()?,
+                    12 => raw.resolved = c.opt_bool()?,
+                    13 => raw.score = c.opt_int()?,
+                    14 => raw.scale = c.opt_str()?,
+                    15 => raw.state = c.opt_str()?,
+                    16 => raw.team = c.opt_str()?,
+                    _ => raw.queues = c.opt_str_array()?,
+                }
+            }
+            c.ws();
+            if c.eat(b',').is_some() {
+                c.ws();
+                continue;
+            }
+            c.eat(b'}')?;
+            break;
+        }
+    }
+    c.ws();
+    (c.pos == c.bytes.len()).then_some(raw)
+}
+
+/// A position in the message. Every method returns `None` when the input leaves the
+/// fast path's shape.
+struct Cursor<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    /// Skips JSON whitespace (which is only these four).
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        if self.bytes.get(self.pos..self.pos + word.len())? == word {
+            self.pos += word.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// A string without escapes or control characters, borrowed from the message.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        loop {
+            match self.peek()? {
+                b'"' => break,
+                b'\\' | 0..=0x1f => return None,
+                _ => self.pos += 1,
+            }
+        }
+        // Both ends are at an ASCII quote, so the slice is on character boundaries.
+        let s = self.text.get(start..self.pos)?;
+        self.pos += 1;
+        Some(s)
+    }
+
+    /// `null` → `Some(None)`; a value read by `read` → `Some(Some(v))`.
+    fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        if self.peek()? == b'n' {
+            self.literal(b"null")?;
+            return Some(None);
+        }
+        read(self).map(Some)
+    }
+
+    fn opt_str(&mut self) -> Option<Option<Cow<'a, str>>> {
+        self.nullable(|c| c.string().map(Cow::Borrowed))
+    }
+
+    fn opt_bool(&mut self) -> Option<Option<bool>> {
+        self.nullable(|c| match c.peek()? {
+            b't' => c.literal(b"true").map(|_| true),
+            b'f' => c.literal(b"false").map(|_| false),
+            _ => None,
+        })
+    }
+
+    fn opt_int(&mut self) -> Option<Option<i64>> {
+        self.nullable(Self::integer)
+    }
+
+    fn opt_ts(&mut self) -> Option<Option<RawTs<'a>>> {
+        self.nullable(|c| {
+            if c.peek()? == b'"' {
+                c.string().map(|s| RawTs::Text(Cow::Borrowed(s)))
+            } else {
+                c.integer().map(RawTs::Millis)
+            }
+        })
+    }
+
+    fn opt_str_array(&mut self) -> Option<Option<Vec<Cow<'a, str>>>> {
+        self.nullable(|c| {
+            c.eat(b'[')?;
+            c.ws();
+            let mut out = Vec::new();
+            if c.eat(b']').is_some() {
+                return Some(out);
+            }
+            loop {
+                out.push(Cow::Borrowed(c.string()?));
+                c.ws();
+                if c.eat(b',').is_some() {
+                    c.ws();
+                    continue;
+                }
+                c.eat(b']')?;
+                return Some(out);
+            }
+        })
+    }
+
+    /// An integer as JSON writes it, with at most 18 digits (so it fits an `i64`
+    /// whatever they are); a fraction, an exponent or `-0` leaves the fast path.
+    fn integer(&mut self) -> Option<i64> {
+        let negative = self.eat(b'-').is_some();
+        let start = self.pos;
+        let mut value: i64 = 0;
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            if self.pos - start == 18 {
+                return None;
+            }
+            value = value * 10 + i64::from(d - b'0');
+            self.pos += 1;
+        }
+        let digits = self.pos - start;
+        let leading_zero = digits > 1 && self.bytes.get(start) == Some(&b'0');
+        // serde_json reads `-0` as a float, which the integer fields refuse.
+        let minus_zero = negative && value == 0;
+        if digits == 0 || leading_zero || minus_zero || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        Some(if negative { -value } else { value })
+    }
+
+    /// The value of a field the contract does not name: a plain string, a number,
+    /// `true`, `false`, `null` or an array of plain strings. Anything else (objects,
+    /// other arrays) leaves the fast path.
+    fn skip_value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'[' => self.opt_str_array().map(drop),
+            b'"' => self.string().map(drop),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number(),
+        }
+    }
+
+    /// Any JSON number: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    fn number(&mut self) -> Option<()> {
+        let _ = self.eat(b'-');
+        match self.peek()? {
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.eat(b'.').is_some() {
+            self.some_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            self.some_digits()?;
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.pos;
+        self.digits();
+        (self.pos > start).then_some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KEYS: &[&str] = &[
+        "id",
+        "type",
+        "ts",
+        "contact_id",
+        "channel",
+        "queue",
+        "customer_id",
+        "topic",
+        "segment",
+        "repeat",
+        "agent_id",
+        "to_queue",
+        "resolved",
+        "score",
+        "scale",
+        "state",
+        "team",
+        "queues",
+        "extra",
+        "Id",
+    ];
+
+    /// Values the fast path must read itself.
+    const PLAIN: &[&str] = &[
+        r#""a1""#,
+        r#""""#,
+        r#""contact.offered""#,
+        r#""2026-11-22T09:00:00.120Z""#,
+        r#""é€ 漢""#,
+        "0",
+        "7",
+        "-3",
+        "1795338903120",
+        "999999999999999999",
+        "true",
+        "false",
+        "null",
+        r#"["billing", "sales"]"#,
+        "[]",
+        r#"[ "a" ]"#,
+    ];
+
+    /// Values that may or may not be on the fast path, including invalid JSON.
+    const HAZARDS: &[&str] = &[
+        r#""a\"b""#,
+        r#""a\\b""#,
+        r#""\u0069d""#,
+        "\"tab\there\"",
+        "-0",
+        "01",
+        "1.5",
+        "1e3",
+        "-0.0",
+        "1E+2",
+        "1.",
+        ".5",
+        "-",
+        "9999999999999999999",
+        "18446744073709551616",
+        "tru",
+        "nul",
+        "True",
+        r#"{"a": 1}"#,
+        "[1]",
+        r#"["a",]"#,
+        r#"["a" "b"]"#,
+        "[",
+        "\"unterminated",
+        "",
+    ];
+
+    /// JSON whitespace.
+    fn space() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["", "", "", " ", "\n", "\t", "\r\n "])
+    }
+
+    fn member(values: &'static [&'static str]) -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(KEYS),
+            space(),
+            space(),
+            prop::sample::select(values),
+        )
+            .prop_map(|(k, s1, s2, v)| format!("\"{k}\"{s1}:{s2}{v}"))
+    }
+
+    /// A hazard: a value off the common shape, an escaped key, or a form feed (which JSON
+    /// does not count as whitespace).
+    fn hazard() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => member(HAZARDS),
+            1 => prop::sample::select(KEYS).prop_map(|k| format!("\"{}\":1", k.replacen('d', "\\u0064", 1))),
+            1 => member(PLAIN).prop_map(|m| format!("\u{c}{m}")),
+        ]
+    }
+
+    /// An object of plain members.
+    fn object() -> impl Strategy<Value = String> {
+        (prop::collection::vec((member(PLAIN), space()), 0..8), space(), space()).prop_map(
+            |(members, before, after)| {
+                let body: Vec<String> = members.into_iter().map(|(m, s)| format!("{m}{s}")).collect();
+                format!("{before}{{{}}}{after}", body.join(","))
+            },
+        )
+    }
+
+    /// Plain members with at most one hazard among them, then perhaps cut short, a byte
+    /// inserted, or something appended.
+    fn message() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(member(PLAIN), 0..6),
+            prop::option::weighted(0.7, (hazard(), any::<prop::sample::Index>())),
+            0usize..6,
+            any::<prop::sample::Index>(),
+            prop::sample::select(vec!["x", ",", "}", "]", "\"", " {}", "\\", ":", "\u{0}"]),
+        )
+            .prop_map(|(mut members, hazard, how, at, junk)| {
+                if let Some((h, i)) = hazard {
+                    members.insert(i.index(members.len() + 1), h);
+                }
+                let text = format!("{{{}}}", members.join(","));
+                let mut cut = at.index(text.len() + 1);
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                match how {
+                    3 => text[..cut].to_owned(),
+                    4 => format!("{}{junk}{}", &text[..cut], &text[cut..]),
+                    5 => format!("{text}{junk}"),
+                    _ => text,
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// Whatever the fast path reads, serde_json reads the same way.
+        #[test]
+        fn agrees_with_serde_json(text in message()) {
+            if let Some(fast) = scan(&text) {
+                let slow: Result<RawEvent<'_>, _> = serde_json::from_str(&text);
+                prop_assert_eq!(Some(fast), slow.ok(), "{}", text);
+            }
+        }
+
+        /// Messages of the common shape that serde_json reads never leave the fast path
+        /// (serde_json refuses a repeated field, and so does the fast path).
+        #[test]
+        fn reads_the_common_shape(text in object()) {
+            if let Ok(slow) = serde_json::from_str::<RawEvent<'_>>(&text) {
+                prop_assert_eq!(scan(&text), Some(slow), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn hand_picked_cases() {
+        let ok = r#" {"id":"e1","type":"agent.state","ts":1795338903120,"queues":["a", "b"],"extra":1.5e3,"x":null} "#;
+        let raw = scan(ok).expect("common shape");
+        assert_eq!(raw.id.as_deref(), Some("e1"));
+        assert_eq!(raw.ts, Some(RawTs::Millis(1_795_338_903_120)));
+        assert_eq!(raw.queues.map(|q| q.len()), Some(2));
+        for fallback in [
+            r#"{"id":"e\"1"}"#,
+            r#"{"id":"e1","id":"e2"}"#,
+            r#"{"score":-0}"#,
+            r#"{"score":5.0}"#,
+            r#"{"extra":{"nested":true}}"#,
+            r#"{"id":"e1"} x"#,
+            r#"{"id":"e1",}"#,
+            "[]",
+        ] {
+            assert!(scan(fallback).is_none(), "{fallback}");
+        }
+    }
+}
