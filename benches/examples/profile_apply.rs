@@ -1,6 +1,7 @@
 //! Parse + apply of the benchmark stream in a loop, and nothing else, for a profiler:
 //! `cargo build --profile bench -p ccpulse-benches --example profile_apply` then
-//! `perf record --call-graph dwarf target/release/examples/profile_apply 20`.
+//! `perf record --call-graph dwarf target/release/examples/profile_apply 20`
+//! (add `apply-only` after the rounds for the engine alone, events parsed beforehand).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,8 +11,32 @@ use ccpulse_core::{parse_event, Engine, EngineConfig};
 
 fn main() {
     let rounds: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let apply_only = std::env::args().nth(2).is_some_and(|a| a == "apply-only");
     let (messages, wall) = stream(200_000);
     let cfg = Arc::new(EngineConfig::default());
+    if apply_only {
+        // The engine alone: events parsed beforehand.
+        let events: Vec<_> = messages
+            .iter()
+            .filter_map(|m| parse_event(&m.payload, wall).ok())
+            .collect();
+        let mut best = f64::MAX;
+        for _ in 0..rounds {
+            let mut engine = Engine::new(cfg.clone());
+            let started = Instant::now();
+            for ev in &events {
+                engine.apply(ev);
+            }
+            best = best.min(started.elapsed().as_secs_f64());
+        }
+        let n = events.len() as f64;
+        println!(
+            "apply only: best round {:.0} events/s ({:.0} ns/event)",
+            n / best,
+            best * 1e9 / n
+        );
+        return;
+    }
     let mut best = f64::MAX;
     let mut applied = 0;
     for _ in 0..rounds {

@@ -2,7 +2,7 @@
 //!
 //! Parsing borrows from the input where it can (`Cow`), so the hot path allocates only
 //! for strings with JSON escapes. The common shape of a message is read by a fast path
-//! ([`scan`]); anything else by serde_json, which is the authority on what is valid. A
+//! (the `scan` module); anything else by serde_json, which is the authority on what is valid. A
 //! failed parse is parsed a second time with `serde_path_to_error`, only to name the
 //! offending field in the error.
 

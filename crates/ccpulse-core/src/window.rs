@@ -3,7 +3,7 @@
 //! A fact lands in the slice of its event time, O(1). A window `[to − W, to)` is the
 //! fold of its W/slice slices at snapshot time. The ring keeps a bounded number of
 //! slices behind the newest one, so memory per group is O(window / slice) whatever the
-//! traffic; a slice holds nothing until a fact lands in it.
+//! traffic; a slice takes no memory until a fact lands in it.
 
 use std::collections::VecDeque;
 
@@ -13,11 +13,11 @@ use crate::agg::Aggregate;
 use crate::time::Millis;
 
 /// Slices a ring let go of, kept for reuse: a ring slides by one slice every few
-/// seconds per group, and without the pool every slide frees one slice and the next
-/// fact allocates another (with its histograms). Bounded by [`SlicePool::MAX`].
+/// seconds per group, and a new slice's histograms would otherwise allocate again what
+/// the dropped slice's held. Bounded by [`SlicePool::MAX`].
 #[derive(Debug)]
 pub struct SlicePool<A> {
-    free: Vec<Box<A>>,
+    free: Vec<A>,
 }
 
 impl<A> Default for SlicePool<A> {
@@ -27,22 +27,18 @@ impl<A> Default for SlicePool<A> {
 }
 
 impl<A: Aggregate> SlicePool<A> {
-    /// The most slices kept for reuse; beyond that they are freed.
+    /// The most slices kept for reuse; beyond that they are dropped.
     pub const MAX: usize = 4096;
 
-    fn take(&mut self) -> Box<A> {
+    fn take(&mut self) -> A {
         self.free.pop().unwrap_or_default()
     }
 
-    fn give(&mut self, mut slice: Box<A>) {
+    fn give(&mut self, mut slice: A) {
         if self.free.len() < Self::MAX {
             slice.clear();
             self.free.push(slice);
         }
-    }
-
-    fn give_all(&mut self, slots: impl Iterator<Item = Option<Box<A>>>) {
-        slots.flatten().for_each(|s| self.give(s));
     }
 
     /// Slices waiting for reuse.
@@ -56,107 +52,93 @@ impl<A: Aggregate> SlicePool<A> {
     }
 }
 
-/// A ring of slices of width `slice`, indexed by `ts.div_euclid(slice)`.
+/// A ring of slices of width `slice`, indexed by `ts.div_euclid(slice)`: the slices a
+/// fact landed in, in index order, spanning at most `cap` indexes back from the newest.
+/// Only slices that hold something take memory, so a group or an agent with a fact
+/// every few minutes holds a few slices, not `cap`.
 #[derive(Clone, Debug)]
 pub struct Ring<A> {
-    base: i64,
-    slots: VecDeque<Option<Box<A>>>,
-    cap: usize,
+    slices: VecDeque<(i64, A)>,
+    cap: i64,
 }
 
 impl<A: Aggregate> Ring<A> {
-    /// A ring holding at most `cap` slices.
+    /// A ring spanning at most `cap` slice indexes.
     pub fn new(cap: usize) -> Self {
         Ring {
-            base: 0,
-            slots: VecDeque::new(),
-            cap: cap.max(1),
+            slices: VecDeque::new(),
+            cap: cap.max(1) as i64,
         }
     }
 
     /// The slice for index `idx`, created if needed (from `pool` when it has one);
-    /// `None` when it is older than the ring still holds. Slices the ring slides past go
-    /// back to `pool`.
+    /// `None` when it is older than the ring spans. Slices the ring slides past go back
+    /// to `pool`.
     pub fn slot_mut(&mut self, idx: i64, pool: &mut SlicePool<A>) -> Option<&mut A> {
-        if self.slots.is_empty() {
-            self.base = idx;
-        }
-        if idx < self.base {
-            // Older than the ring holds; room can be made at the front only while the
-            // ring is not full (the front is the oldest slice).
-            let missing = (self.base - idx) as usize;
-            if self.slots.len() + missing > self.cap {
-                return None;
+        let newest = match self.slices.back() {
+            None => {
+                self.slices.push_back((idx, pool.take()));
+                return self.slices.back_mut().map(|(_, a)| a);
             }
-            for _ in 0..missing {
-                self.slots.push_front(None);
+            Some(&(newest, _)) => newest,
+        };
+        if idx > newest {
+            // Newer than any slice: slide forward, dropping what falls out of the span.
+            while self.slices.front().is_some_and(|&(i, _)| i <= idx - self.cap) {
+                if let Some((_, a)) = self.slices.pop_front() {
+                    pool.give(a);
+                }
             }
-            self.base = idx;
+            self.slices.push_back((idx, pool.take()));
+            return self.slices.back_mut().map(|(_, a)| a);
         }
-        let mut pos = (idx - self.base) as usize;
-        if pos >= self.cap {
-            // Newer than the ring reaches: slide forward, dropping the oldest slices.
-            let shift = pos + 1 - self.cap;
-            if shift >= self.slots.len() {
-                pool.give_all(self.slots.drain(..));
-                self.base = idx;
-                pos = 0;
-            } else {
-                pool.give_all(self.slots.drain(..shift));
-                self.base += shift as i64;
-                pos -= shift;
-            }
-        }
-        while self.slots.len() <= pos {
-            self.slots.push_back(None);
-        }
-        Some(self.slots[pos].get_or_insert_with(|| pool.take()))
-    }
-
-    /// The slice for index `idx` if it exists.
-    pub fn slot(&self, idx: i64) -> Option<&A> {
-        let pos = idx.checked_sub(self.base)?;
-        if pos < 0 {
+        if idx <= newest - self.cap {
             return None;
         }
-        self.slots.get(pos as usize)?.as_deref()
+        let pos = match self.slices.binary_search_by_key(&idx, |&(i, _)| i) {
+            Ok(pos) => pos,
+            Err(pos) => {
+                self.slices.insert(pos, (idx, pool.take()));
+                pos
+            }
+        };
+        self.slices.get_mut(pos).map(|(_, a)| a)
+    }
+
+    /// The slice for index `idx`, if it holds anything.
+    pub fn slot(&self, idx: i64) -> Option<&A> {
+        let pos = self.slices.binary_search_by_key(&idx, |&(i, _)| i).ok()?;
+        self.slices.get(pos).map(|(_, a)| a)
     }
 
     /// Adds the slices with index in `[from, to)` into `out`.
     pub fn fold_into(&self, from: i64, to: i64, out: &mut A) {
-        let lo = (from - self.base).max(0);
-        let hi = (to - self.base).min(self.slots.len() as i64);
-        for pos in lo..hi {
-            if let Some(Some(slot)) = self.slots.get(pos as usize) {
-                out.merge(slot, 1);
+        let lo = self.slices.partition_point(|&(i, _)| i < from);
+        for (i, a) in self.slices.range(lo..) {
+            if *i >= to {
+                break;
             }
+            out.merge(a, 1);
         }
     }
 
     /// Drops slices with index below `idx`, giving them back to `pool`.
     pub fn evict_before(&mut self, idx: i64, pool: &mut SlicePool<A>) {
-        if idx > self.base {
-            let n = ((idx - self.base) as usize).min(self.slots.len());
-            pool.give_all(self.slots.drain(..n));
-            self.base += n as i64;
-        }
-        while matches!(self.slots.front(), Some(None)) {
-            self.slots.pop_front();
-            self.base += 1;
-        }
-        if self.slots.is_empty() {
-            self.base = idx;
+        while self.slices.front().is_some_and(|&(i, _)| i < idx) {
+            if let Some((_, a)) = self.slices.pop_front() {
+                pool.give(a);
+            }
         }
     }
 
     /// Whether the ring holds no slice.
     pub fn is_empty(&self) -> bool {
-        self.slots.iter().all(Option::is_none)
+        self.slices.is_empty()
     }
 
-    /// Number of allocated slices (for memory accounting).
+    /// How many slices are allocated (for the memory gauges).
     pub fn allocated(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+        self.slices.len()
     }
 }
 
