@@ -43,7 +43,7 @@ impl AgentRecord {
         tiebreak: u64,
         state: AgentState,
         team: Option<NameId>,
-        queues: Option<Vec<NameId>>,
+        queues: Option<&[NameId]>,
     ) {
         let key = (ts, tiebreak);
         let pos = self.transitions.partition_point(|&(t, b, _)| (t, b) <= key);
@@ -54,8 +54,17 @@ impl AgentRecord {
             }
         }
         if let Some(queues) = queues {
-            if self.queues.as_ref().is_none_or(|(t, _)| ts >= *t) {
-                self.queues = Some((ts, queues));
+            match &mut self.queues {
+                // Usually the same queues again: no allocation.
+                Some((t, held)) if ts >= *t => {
+                    *t = ts;
+                    if held.as_slice() != queues {
+                        held.clear();
+                        held.extend_from_slice(queues);
+                    }
+                }
+                Some(_) => {}
+                None => self.queues = Some((ts, queues.to_vec())),
             }
         }
     }
@@ -117,7 +126,7 @@ mod tests {
         a.state_change(100, 0, AgentState::Busy, Some(1), None);
         a.state_change(0, 0, AgentState::Available, None, None);
         a.state_change(300, 0, AgentState::Available, None, None);
-        a.state_change(250, 0, AgentState::Acw, Some(2), Some(vec![5]));
+        a.state_change(250, 0, AgentState::Acw, Some(2), Some(&[5]));
         let t = a.time_in_states(50, 400);
         assert_eq!(t[AgentState::Available as usize], 50 + 100);
         assert_eq!(t[AgentState::Busy as usize], 150);

@@ -193,9 +193,19 @@ pub struct Contact {
 impl Contact {
     /// Inserts an event in order.
     pub fn insert(&mut self, ev: ContactEvent) {
+        // A contact has a handful of events: one allocation for them, not three.
+        if self.events.is_empty() {
+            self.events.reserve_exact(8);
+        }
         let key = ev.sort_key();
-        let pos = self.events.partition_point(|e| e.sort_key() <= key);
-        self.events.insert(pos, ev);
+        match self.events.last() {
+            // Events mostly arrive in order.
+            Some(last) if last.sort_key() > key => {
+                let pos = self.events.partition_point(|e| e.sort_key() <= key);
+                self.events.insert(pos, ev);
+            }
+            _ => self.events.push(ev),
+        }
         if self.events.len() == 1 || ev.ts > self.last_ts {
             self.last_ts = ev.ts;
         }

@@ -52,7 +52,9 @@ impl Dedupe {
     pub fn check(&mut self, key: u128, ts: Millis, watermark: Millis) -> Seen {
         let rotated_at = *self.rotated_at.get_or_insert(watermark);
         if watermark - rotated_at >= self.horizon {
-            self.previous = std::mem::take(&mut self.current);
+            // The old generation's table is cleared and reused, not freed and regrown.
+            std::mem::swap(&mut self.previous, &mut self.current);
+            self.current.clear();
             self.rotated_at = Some(watermark);
         }
         if ts < watermark - self.horizon {

@@ -2,10 +2,12 @@
 //! tick it yields a [`Partial`]. Pure and single-threaded: no IO, no locks.
 
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 
 use crate::agent::AgentRecord;
@@ -244,13 +246,14 @@ impl Engine {
             } => {
                 let agent = names.intern(agent_id);
                 let team = team.as_deref().map(|t| names.intern(t));
-                let queues = queues.as_ref().map(|qs| qs.iter().map(|q| names.intern(q)).collect());
+                let queues: Option<SmallVec<[NameId; 8]>> =
+                    queues.as_ref().map(|qs| qs.iter().map(|q| names.intern(q)).collect());
                 let cap = self.store.ring_cap;
                 self.store
                     .agents
                     .entry(agent)
                     .or_insert_with(|| AgentRecord::new(cap))
-                    .state_change(ev.ts, tiebreak, *state, team, queues);
+                    .state_change(ev.ts, tiebreak, *state, team, queues.as_deref());
                 return Applied::Applied;
             }
             Body::Survey {
@@ -320,27 +323,34 @@ impl Engine {
             return Applied::Applied;
         };
         let key = xxh3_128(contact_id.as_bytes());
-        if let Some(&(_, attribution)) = self.closed.get(&key) {
-            // Finished and forgotten: a survey is still attributed; anything else is late.
-            if let ContactEventKind::Survey {
-                answer,
-                channel,
-                queue,
-                agent,
-            } = kind
-            {
-                let f = survey_fact(ev.ts, answer, true, channel, queue, agent, attribution);
-                self.store.apply(&f, 1);
-                return Applied::Applied;
-            }
-            return Applied::AfterClose;
-        }
-        let contact = self.contacts.entry(key).or_default();
-        contact.insert(ContactEvent {
+        let event = ContactEvent {
             ts: ev.ts,
             tiebreak,
             kind,
-        });
+        };
+        // A contact is either open (or recently finished) or forgotten, never both, so
+        // the forgotten ones are looked up only for contacts not held.
+        match self.contacts.entry(key) {
+            Entry::Occupied(held) => held.into_mut().insert(event),
+            Entry::Vacant(vacant) => {
+                if let Some(&(_, attribution)) = self.closed.get(&key) {
+                    // Finished and forgotten: a survey is still attributed; anything else is late.
+                    if let ContactEventKind::Survey {
+                        answer,
+                        channel,
+                        queue,
+                        agent,
+                    } = kind
+                    {
+                        let f = survey_fact(ev.ts, answer, true, channel, queue, agent, attribution);
+                        self.store.apply(&f, 1);
+                        return Applied::Applied;
+                    }
+                    return Applied::AfterClose;
+                }
+                vacant.insert(Contact::default()).insert(event);
+            }
+        }
         self.rederive(key);
         Applied::Applied
     }
