@@ -390,9 +390,12 @@ impl Engine {
                     old.iter().for_each(|o| self.store.apply(o, -1));
                     d.facts.iter().for_each(|f| self.store.apply(f, 1));
                 } else {
-                    let mut matched: u128 = 0;
-                    for f in &d.facts {
-                        match (0..old.len()).find(|&i| matched & (1 << i) == 0 && old[i] == *f) {
+                    // A derivation lists facts in a stable order and a new event mostly
+                    // adds facts at the end, so the common prefix is matched first.
+                    let same = old.iter().zip(&d.facts).take_while(|(o, f)| o == f).count();
+                    let mut matched: u128 = if same == 128 { u128::MAX } else { (1u128 << same) - 1 };
+                    for f in &d.facts[same..] {
+                        match (same..old.len()).find(|&i| matched & (1 << i) == 0 && old[i] == *f) {
                             Some(i) => matched |= 1 << i,
                             None => self.store.apply(f, 1),
                         }

@@ -19,10 +19,74 @@ pub const DAY: Millis = 24 * HOUR;
 /// Parses an RFC 3339 timestamp with an offset (`2026-11-22T09:15:03.120Z`,
 /// `2026-11-22T10:15:03+01:00`) into epoch milliseconds.
 pub fn parse_rfc3339(s: &str) -> Option<Millis> {
+    if let Some(ms) = parse_utc_fast(s.as_bytes()) {
+        return Some(ms);
+    }
     // jiff's Timestamp parser accepts RFC 3339 (and a little more of ISO 8601); it
     // requires an offset, which is what the contract asks for.
     let ts: jiff::Timestamp = s.parse().ok()?;
     Some(ts.as_millisecond())
+}
+
+/// The form nearly every producer writes, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with a year
+/// from 1970, read directly: jiff's general parser cost about 40 ns per event (a twentieth
+/// of the whole, measured with `perf`). Anything else (other offsets, leap seconds,
+/// lowercase letters, invalid dates) gives `None`, and jiff decides. A property test
+/// checks that both agree.
+fn parse_utc_fast(b: &[u8]) -> Option<Millis> {
+    let (date_time, rest) = b.split_at_checked(19)?;
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', n0, n1, b':', s0, s1] = *date_time else {
+        return None;
+    };
+    let digit = |c: u8| c.is_ascii_digit().then(|| i64::from(c - b'0'));
+    let two = |a: u8, b: u8| Some(digit(a)? * 10 + digit(b)?);
+    let year = two(y0, y1)? * 100 + two(y2, y3)?;
+    let (month, day) = (two(m0, m1)?, two(d0, d1)?);
+    let (hour, minute, second) = (two(h0, h1)?, two(n0, n1)?, two(s0, s1)?);
+    if year < 1970 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Milliseconds from the fraction, truncated (as jiff's `as_millisecond` does for
+    // times after the epoch); at most nine digits, as jiff allows.
+    let mut millis = 0;
+    match rest {
+        [b'Z'] => {}
+        [b'.', fraction @ .., b'Z'] if (1..=9).contains(&fraction.len()) => {
+            for (i, &c) in fraction.iter().enumerate() {
+                let d = digit(c)?;
+                if i < 3 {
+                    millis += d * [100, 10, 1][i];
+                }
+            }
+        }
+        _ => return None,
+    }
+    let days = days_from_civil(year, month, day);
+    Some((((days * 24 + hour) * 60 + minute) * 60 + second) * SECOND + millis)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Formats epoch milliseconds as RFC 3339 in UTC (`2026-11-22T09:00:00Z`, with
@@ -134,7 +198,36 @@ pub fn human_delta(ms: Millis) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn jiff_millis(s: &str) -> Option<Millis> {
+        s.parse::<jiff::Timestamp>().ok().map(|t| t.as_millisecond())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        /// The fast path agrees with jiff, and takes every plain UTC time from 1970.
+        #[test]
+        fn fast_path_agrees_with_jiff(
+            y in 1960i64..2110, m in 0i64..14,
+            d in prop_oneof![0i64..33, 27i64..33], // month ends, twice as often
+            h in 0i64..25, n in 0i64..61, sec in 0i64..62,
+            fraction in prop::sample::select(vec!["", ".", ".1", ".12", ".123", ".1234", ".999999999", ".1234567890", ".x"]),
+            zone in prop_oneof![6 => Just("Z"), 1 => prop::sample::select(vec!["z", "+00:00", "+01:30", "-05:00", ""])],
+            sep in prop_oneof![6 => Just("T"), 1 => prop::sample::select(vec!["t", " "])],
+        ) {
+            let text = format!("{y:04}-{m:02}-{d:02}{sep}{h:02}:{n:02}:{sec:02}{fraction}{zone}");
+            let expected = jiff_millis(&text);
+            prop_assert_eq!(parse_rfc3339(&text), expected, "{}", text);
+            let plain = zone == "Z" && sep == "T" && y >= 1970 && sec < 60;
+            if plain && expected.is_some() {
+                prop_assert_eq!(parse_utc_fast(text.as_bytes()), expected, "{}", text);
+            }
+        }
+    }
 
     #[test]
     fn parses_both_offsets() {
