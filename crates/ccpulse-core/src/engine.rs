@@ -406,7 +406,10 @@ impl Engine {
                         }
                     }
                 }
-                std::mem::swap(&mut contact.facts, &mut d.facts);
+                // Copied, not swapped: the scratch buffer keeps its capacity, and the
+                // contact's grows only when it has more facts than before.
+                contact.facts.clear();
+                contact.facts.extend_from_slice(&d.facts);
                 contact.waiting = d.waiting;
                 contact.terminal = d.terminal;
                 contact.attribution = d.attribution;

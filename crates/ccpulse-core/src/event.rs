@@ -433,9 +433,9 @@ fn strip_position(msg: &str) -> String {
 
 fn validate(raw: RawEvent<'_>, now_wall: Millis) -> Result<Event<'_>, EventError> {
     let id = required(raw.id, "id")?;
-    let id_len = id.chars().count();
-    if id_len == 0 || id_len > 128 {
-        return Err(EventError::BadId(id_len));
+    // Characters are counted only when the bytes could be too many.
+    if id.is_empty() || (id.len() > 128 && id.chars().count() > 128) {
+        return Err(EventError::BadId(id.chars().count()));
     }
     let kind = required(raw.kind, "type")?;
     let ts = match raw.ts.ok_or(EventError::MissingField("ts"))? {
@@ -663,6 +663,12 @@ mod tests {
         assert_eq!(
             err(r#"{"id":"","type":"contact.ended","ts":0,"contact_id":"c"}"#),
             "id must be 1..128 characters, got 0"
+        );
+        let with_id = |id: &str| format!(r#"{{"id":"{id}","type":"contact.ended","ts":0,"contact_id":"c"}}"#);
+        assert_eq!(err(&with_id(&"é".repeat(129))), "id must be 1..128 characters, got 129");
+        assert!(
+            parse_event(with_id(&"é".repeat(128)).as_bytes(), now()).is_ok(),
+            "128 characters (256 bytes) are allowed"
         );
         assert!(err(r#"[1,2]"#).starts_with("event is not a JSON object"));
         assert!(err(r#"{"id":"e""#).starts_with("invalid JSON"));

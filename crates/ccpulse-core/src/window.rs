@@ -178,26 +178,30 @@ impl<A: Aggregate> Days<A> {
     }
 }
 
-/// Local-day boundaries in a time zone, with the current day cached.
+/// Local-day boundaries in a time zone, with the last two days looked up cached
+/// (around midnight, facts of both days arrive interleaved).
 #[derive(Clone, Debug)]
 pub struct DayClock {
     tz: TimeZone,
-    cached: (Millis, Millis),
+    cached: [(Millis, Millis); 2],
 }
 
 impl DayClock {
     /// A clock for `tz`.
     pub fn new(tz: TimeZone) -> Self {
-        DayClock { tz, cached: (0, 0) }
+        DayClock {
+            tz,
+            cached: [(0, 0); 2],
+        }
     }
 
     /// `[start, end)` of the local day containing `ts` (23 or 25 hours long on DST days).
     pub fn bounds(&mut self, ts: Millis) -> (Millis, Millis) {
-        if ts >= self.cached.0 && ts < self.cached.1 {
-            return self.cached;
+        if let Some(&hit) = self.cached.iter().find(|(s, e)| ts >= *s && ts < *e) {
+            return hit;
         }
         let b = day_bounds(&self.tz, ts);
-        self.cached = b;
+        self.cached = [b, self.cached[0]];
         b
     }
 }
@@ -285,5 +289,7 @@ mod tests {
         let mut clock = DayClock::new(tz);
         assert_eq!(clock.bounds(ts), (s, e));
         assert_eq!(clock.bounds(e), (e, e + 24 * HOUR));
+        assert_eq!(clock.bounds(ts), (s, e), "the day before is still cached");
+        assert_eq!(clock.bounds(e + HOUR), (e, e + 24 * HOUR));
     }
 }
