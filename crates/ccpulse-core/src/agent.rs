@@ -46,8 +46,14 @@ impl AgentRecord {
         queues: Option<&[NameId]>,
     ) {
         let key = (ts, tiebreak);
-        let pos = self.transitions.partition_point(|&(t, b, _)| (t, b) <= key);
-        self.transitions.insert(pos, (ts, tiebreak, state));
+        match self.transitions.last() {
+            // Changes mostly arrive in order: no search through the day's history.
+            Some(&(t, b, _)) if (t, b) > key => {
+                let pos = self.transitions.partition_point(|&(t, b, _)| (t, b) <= key);
+                self.transitions.insert(pos, (ts, tiebreak, state));
+            }
+            _ => self.transitions.push((ts, tiebreak, state)),
+        }
         if let Some(team) = team {
             if self.team.is_none_or(|(t, _)| ts >= t) {
                 self.team = Some((ts, team));

@@ -123,6 +123,36 @@ impl Store {
     }
 }
 
+/// The event and fact buffers of forgotten contacts, kept for new ones: a contact lives
+/// about an hour, so every new one would otherwise allocate what an old one frees.
+#[derive(Debug, Default)]
+struct SpareContacts {
+    events: Vec<Vec<ContactEvent>>,
+    facts: Vec<Vec<Fact>>,
+}
+
+impl SpareContacts {
+    /// The most buffers of each kind kept.
+    const MAX: usize = 1024;
+
+    fn give(&mut self, mut c: Contact) {
+        if self.events.len() < Self::MAX {
+            c.events.clear();
+            c.facts.clear();
+            self.events.push(c.events);
+            self.facts.push(c.facts);
+        }
+    }
+
+    fn contact(&mut self) -> Contact {
+        Contact {
+            events: self.events.pop().unwrap_or_default(),
+            facts: self.facts.pop().unwrap_or_default(),
+            ..Contact::default()
+        }
+    }
+}
+
 /// The per-partition KPI engine.
 #[derive(Debug)]
 pub struct Engine {
@@ -135,6 +165,8 @@ pub struct Engine {
     schedule: Schedule,
     /// Scratch space for deriving a contact, reused across events.
     derived: Derived,
+    /// Buffers of forgotten contacts, for new ones.
+    spare: SpareContacts,
     closed: FxHashMap<u128, (Millis, Attribution)>,
     /// Finished contacts by their last event time (a min-heap), for eviction in
     /// O(evicted · log n).
@@ -174,6 +206,7 @@ impl Engine {
             contacts: FxHashMap::default(),
             schedule: Schedule::default(),
             derived: Derived::default(),
+            spare: SpareContacts::default(),
             closed: FxHashMap::default(),
             closed_order: BinaryHeap::new(),
             customers: CustomerIndex::default(),
@@ -348,7 +381,7 @@ impl Engine {
                     }
                     return Applied::AfterClose;
                 }
-                vacant.insert(Contact::default()).insert(event);
+                vacant.insert(self.spare.contact()).insert(event);
             }
         }
         self.rederive(key);
@@ -465,7 +498,9 @@ impl Engine {
                 } else {
                     evicted += 1;
                 }
-                self.contacts.remove(&key);
+                if let Some(gone) = self.contacts.remove(&key) {
+                    self.spare.give(gone);
+                }
             }
         }
         self.stats.evicted_open += evicted;

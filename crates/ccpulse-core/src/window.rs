@@ -95,7 +95,20 @@ impl<A: Aggregate> Ring<A> {
         if idx <= newest - self.cap {
             return None;
         }
-        let pos = match self.slices.binary_search_by_key(&idx, |&(i, _)| i) {
+        // Facts mostly land in one of the newest slices: look there before searching.
+        let recent = self.slices.iter().rev().take(4).position(|&(i, _)| i <= idx);
+        let found = match recent {
+            Some(back) => {
+                let pos = self.slices.len() - 1 - back;
+                if self.slices.get(pos).is_some_and(|&(i, _)| i == idx) {
+                    Ok(pos)
+                } else {
+                    Err(pos + 1)
+                }
+            }
+            None => self.slices.binary_search_by_key(&idx, |&(i, _)| i),
+        };
+        let pos = match found {
             Ok(pos) => pos,
             Err(pos) => {
                 self.slices.insert(pos, (idx, pool.take()));
@@ -260,6 +273,11 @@ mod tests {
         assert_eq!(total(&r, 0, 20), 3);
         assert!(!handled(&mut r, 9), "older than the ring holds");
         assert_eq!(total(&r, 11, 13), 1);
+        assert!(handled(&mut r, 12), "between two slices");
+        assert!(handled(&mut r, 12), "the same slice again");
+        assert_eq!(total(&r, 12, 13), 2);
+        assert_eq!(total(&r, 10, 14), 5);
+        assert_eq!(r.allocated(), 4, "10, 11, 12, 13");
         assert!(handled(&mut r, 100));
         assert_eq!(total(&r, 0, 200), 1);
         let mut pool = SlicePool::default();
