@@ -140,17 +140,14 @@ impl<'a> Cursor<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.pos;
-        loop {
-            match self.peek()? {
-                b'"' => break,
-                b'\\' | 0..=0x1f => return None,
-                _ => self.pos += 1,
-            }
+        let rest = self.bytes.get(start..)?;
+        let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest.get(len) != Some(&b'"') {
+            return None;
         }
+        self.pos = start + len + 1;
         // Both ends are at an ASCII quote, so the slice is on character boundaries.
-        let s = self.text.get(start..self.pos)?;
-        self.pos += 1;
-        Some(s)
+        self.text.get(start..start + len)
     }
 
     /// `null` → `Some(None)`; a value read by `read` → `Some(Some(v))`.
