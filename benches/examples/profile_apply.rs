@@ -1,7 +1,8 @@
 //! Parse + apply of the benchmark stream in a loop, and nothing else, for a profiler:
 //! `cargo build --profile bench -p ccpulse-benches --example profile_apply` then
 //! `perf record --call-graph dwarf target/release/examples/profile_apply 20`
-//! (add `apply-only` after the rounds for the engine alone, events parsed beforehand).
+//! (add `apply-only` after the rounds for the engine alone, events parsed beforehand;
+//! `parse-only` for parsing alone; `warm` for an engine that has seen the stream's first half).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,6 +45,22 @@ fn main() {
         return;
     }
     let (messages, wall) = stream(200_000);
+    if mode == "parse-only" {
+        let started = Instant::now();
+        let mut ok = 0;
+        for _ in 0..rounds {
+            ok += messages
+                .iter()
+                .filter(|m| parse_event(&m.payload, wall).is_ok())
+                .count();
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "parse only: {ok} valid, {:.0} ns/message",
+            secs * 1e9 / (rounds * messages.len()) as f64
+        );
+        return;
+    }
     if apply_only {
         // The engine alone: events parsed beforehand.
         // SKIP=agent (or contact, survey) leaves those events out, to see what they cost.
