@@ -3,6 +3,7 @@
 
 use crate::agg::{AgentAgg, NameId};
 use crate::event::AgentState;
+use crate::sorted::insert_sorted;
 use crate::time::Millis;
 use crate::window::{Days, Ring};
 
@@ -45,15 +46,7 @@ impl AgentRecord {
         team: Option<NameId>,
         queues: Option<&[NameId]>,
     ) {
-        let key = (ts, tiebreak);
-        match self.transitions.last() {
-            // Changes mostly arrive in order: no search through the day's history.
-            Some(&(t, b, _)) if (t, b) > key => {
-                let pos = self.transitions.partition_point(|&(t, b, _)| (t, b) <= key);
-                self.transitions.insert(pos, (ts, tiebreak, state));
-            }
-            _ => self.transitions.push((ts, tiebreak, state)),
-        }
+        insert_sorted(&mut self.transitions, (ts, tiebreak, state), |&(t, b, _)| (t, b));
         if let Some(team) = team {
             if self.team.is_none_or(|(t, _)| ts >= t) {
                 self.team = Some((ts, team));

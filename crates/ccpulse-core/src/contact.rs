@@ -13,6 +13,7 @@ use smallvec::SmallVec;
 use crate::agg::{Fact, FactKind, LeafKey, NameId};
 use crate::event::{Channel, CsatScale, SurveyAnswer};
 use crate::policy::{Measure, Policy};
+use crate::sorted::insert_sorted;
 use crate::time::Millis;
 
 /// A contact event, reduced to what the lifecycle needs.
@@ -197,15 +198,7 @@ impl Contact {
         if self.events.is_empty() {
             self.events.reserve_exact(8);
         }
-        let key = ev.sort_key();
-        match self.events.last() {
-            // Events mostly arrive in order.
-            Some(last) if last.sort_key() > key => {
-                let pos = self.events.partition_point(|e| e.sort_key() <= key);
-                self.events.insert(pos, ev);
-            }
-            _ => self.events.push(ev),
-        }
+        insert_sorted(&mut self.events, ev, ContactEvent::sort_key);
         if self.events.len() == 1 || ev.ts > self.last_ts {
             self.last_ts = ev.ts;
         }

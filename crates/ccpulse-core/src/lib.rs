@@ -25,6 +25,7 @@ pub mod policy;
 pub mod replay;
 pub mod schedule;
 pub mod snapshot;
+pub mod sorted;
 pub mod time;
 pub mod window;
 
