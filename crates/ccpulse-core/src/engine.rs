@@ -473,15 +473,15 @@ impl Engine {
         let cfg = &self.cfg;
         let mut evicted = 0;
         let (closed, closed_order) = (&mut self.closed, &mut self.closed_order);
-        // A finished contact keeps its events while its figures can still be in a
-        // window: a late event (even later than the allowed lateness) still changes
-        // them there. After that only what a late survey needs is remembered.
-        // Only contacts scheduled in a minute that ended are visited. An entry is
-        // current when it matches the contact's `scheduled`; a contact whose events
-        // moved its due time is scheduled again.
+        // Only contacts scheduled in a minute that ended are visited (when a contact is
+        // due: see `contact_due`). An entry is current when it matches the contact's
+        // `scheduled`; a contact whose events moved its due time is scheduled again.
         while let Some((bucket, keys)) = self.schedule.pop_ended(clock) {
             for key in keys {
-                let Some(c) = self.contacts.get_mut(&key) else { continue };
+                let Entry::Occupied(mut held) = self.contacts.entry(key) else {
+                    continue;
+                };
+                let c = held.get_mut();
                 if c.scheduled != Some(bucket) {
                     continue;
                 }
@@ -498,9 +498,7 @@ impl Engine {
                 } else {
                     evicted += 1;
                 }
-                if let Some(gone) = self.contacts.remove(&key) {
-                    self.spare.give(gone);
-                }
+                self.spare.give(held.remove());
             }
         }
         self.stats.evicted_open += evicted;
