@@ -14,16 +14,15 @@
 
 use std::borrow::Cow;
 
-use super::{RawEvent, RawTs};
+use super::{QueueNames, RawEvent, RawTs};
 
 /// Reads `text` when it has the common shape; `None` means "ask serde_json".
-pub(super) fn scan(text: &str) -> Option<RawEvent<'_>> {
+pub(super) fn scan<'a>(text: &'a str, raw: &mut RawEvent<'a>) -> Option<()> {
     let mut c = Cursor {
         text,
         bytes: text.as_bytes(),
         pos: 0,
     };
-    let mut raw = RawEvent::default();
     let mut seen: u32 = 0;
     c.ws();
     c.eat(b'{')?;
@@ -95,7 +94,7 @@ pub(super) fn scan(text: &str) -> Option<RawEvent<'_>> {
         }
     }
     c.ws();
-    (c.pos == c.bytes.len()).then_some(raw)
+    (c.pos == c.bytes.len()).then_some(())
 }
 
 /// A position in the message. Every method returns `None` when the input leaves the
@@ -185,11 +184,11 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    fn opt_str_array(&mut self) -> Option<Option<Vec<Cow<'a, str>>>> {
+    fn opt_str_array(&mut self) -> Option<Option<QueueNames<'a>>> {
         self.nullable(|c| {
             c.eat(b'[')?;
             c.ws();
-            let mut out = Vec::new();
+            let mut out = QueueNames::new();
             if c.eat(b']').is_some() {
                 return Some(out);
             }
@@ -282,6 +281,12 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// The fast path into a fresh raw event.
+    fn scan(text: &str) -> Option<RawEvent<'_>> {
+        let mut raw = RawEvent::default();
+        super::scan(text, &mut raw).map(|()| raw)
+    }
 
     const KEYS: &[&str] = &[
         "id",
