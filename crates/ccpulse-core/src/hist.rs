@@ -7,6 +7,8 @@
 //! of buckets, not by traffic, and it supports removal, which retraction of
 //! out-of-order facts needs and hdrhistogram does not offer.
 
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use hdrhistogram::Histogram;
@@ -29,10 +31,56 @@ pub fn bucket_of(ms: Millis) -> u64 {
     reference().lowest_equivalent(ms.clamp(0, MAX_TRACKED) as u64)
 }
 
-/// A histogram of durations as sorted `(bucket, count)` pairs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Past this many buckets a histogram moves from a sorted vector to a B-tree. A slice
+/// holds a few dozen buckets, where a vector is the smallest and fastest; but a day's
+/// histogram gathers thousands, and inserting into the middle of a vector that size
+/// moved about a kilobyte per event on average (measured on the benchmark stream:
+/// 12 M bucket pairs shifted per 200 000 events).
+const VEC_MAX: usize = 64;
+
+#[derive(Clone, Debug)]
+enum Buckets {
+    /// Sorted by bucket key.
+    Few(Vec<(u64, i64)>),
+    Many(BTreeMap<u64, i64>),
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        Buckets::Few(Vec::new())
+    }
+}
+
+/// A histogram of durations as `(bucket, count)` pairs in bucket order; no count is zero.
+#[derive(Clone, Debug, Default)]
 pub struct SparseHist {
-    buckets: Vec<(u64, i64)>,
+    buckets: Buckets,
+}
+
+/// Equal when they hold the same counts, however they are stored.
+impl PartialEq for SparseHist {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for SparseHist {}
+
+/// The `(bucket, count)` pairs of a [`SparseHist`], in bucket order.
+enum Iter<'a> {
+    Few(std::slice::Iter<'a, (u64, i64)>),
+    Many(std::collections::btree_map::Iter<'a, u64, i64>),
+}
+
+impl Iterator for Iter<'_> {
+    type Item = (u64, i64);
+
+    fn next(&mut self) -> Option<(u64, i64)> {
+        match self {
+            Iter::Few(it) => it.next().copied(),
+            Iter::Many(it) => it.next().map(|(&k, &c)| (k, c)),
+        }
+    }
 }
 
 impl SparseHist {
@@ -41,34 +89,63 @@ impl SparseHist {
         self.add_bucket(bucket_of(ms), n);
     }
 
+    fn iter(&self) -> Iter<'_> {
+        match &self.buckets {
+            Buckets::Few(v) => Iter::Few(v.iter()),
+            Buckets::Many(m) => Iter::Many(m.iter()),
+        }
+    }
+
     fn add_bucket(&mut self, key: u64, n: i64) {
-        match self.buckets.binary_search_by_key(&key, |&(k, _)| k) {
-            Ok(i) => {
-                self.buckets[i].1 += n;
-                if self.buckets[i].1 == 0 {
-                    self.buckets.remove(i);
+        match &mut self.buckets {
+            Buckets::Few(v) => match v.binary_search_by_key(&key, |&(k, _)| k) {
+                Ok(i) => {
+                    v[i].1 += n;
+                    if v[i].1 == 0 {
+                        v.remove(i);
+                    }
                 }
-            }
-            Err(i) => {
-                if n != 0 {
-                    self.buckets.insert(i, (key, n));
+                Err(_) if n == 0 => {}
+                Err(i) if v.len() < VEC_MAX => v.insert(i, (key, n)),
+                Err(_) => {
+                    let mut many: BTreeMap<u64, i64> = v.drain(..).collect();
+                    many.insert(key, n);
+                    self.buckets = Buckets::Many(many);
                 }
-            }
+            },
+            Buckets::Many(m) => match m.entry(key) {
+                Entry::Occupied(mut e) => {
+                    *e.get_mut() += n;
+                    if *e.get() == 0 {
+                        e.remove();
+                    }
+                }
+                Entry::Vacant(e) => {
+                    if n != 0 {
+                        e.insert(n);
+                    }
+                }
+            },
         }
     }
 
     /// Adds every observation of `other`, times `sign`.
     pub fn merge(&mut self, other: &SparseHist, sign: i64) {
-        if other.buckets.is_empty() {
+        let (Buckets::Few(a), Buckets::Few(b)) = (&mut self.buckets, &other.buckets) else {
+            for (key, c) in other.iter() {
+                self.add_bucket(key, sign * c);
+            }
+            return;
+        };
+        if b.is_empty() {
             return;
         }
-        if self.buckets.is_empty() && sign == 1 {
-            self.buckets.clone_from(&other.buckets);
+        if a.is_empty() && sign == 1 {
+            a.clone_from(b);
             return;
         }
-        let mut out = Vec::with_capacity(self.buckets.len() + other.buckets.len());
+        let mut out = Vec::with_capacity(a.len() + b.len());
         let (mut i, mut j) = (0, 0);
-        let (a, b) = (&self.buckets, &other.buckets);
         while i < a.len() || j < b.len() {
             let next = match (a.get(i), b.get(j)) {
                 (Some(&(ka, ca)), Some(&(kb, cb))) if ka == kb => {
@@ -94,27 +171,37 @@ impl SparseHist {
                 out.push(next);
             }
         }
-        self.buckets = out;
+        self.buckets = if out.len() > VEC_MAX {
+            Buckets::Many(out.into_iter().collect())
+        } else {
+            Buckets::Few(out)
+        };
     }
 
     /// Number of observations.
     pub fn count(&self) -> i64 {
-        self.buckets.iter().map(|&(_, c)| c).sum()
+        self.iter().map(|(_, c)| c).sum()
     }
 
-    /// Empties the histogram, keeping its capacity.
+    /// Empties the histogram, keeping a small one's capacity for reuse.
     pub fn clear(&mut self) {
-        self.buckets.clear();
+        match &mut self.buckets {
+            Buckets::Few(v) => v.clear(),
+            Buckets::Many(_) => self.buckets = Buckets::default(),
+        }
     }
 
     /// Whether it holds no observation.
     pub fn is_empty(&self) -> bool {
-        self.buckets.is_empty()
+        self.len() == 0
     }
 
     /// Number of distinct buckets held (for memory accounting).
     pub fn len(&self) -> usize {
-        self.buckets.len()
+        match &self.buckets {
+            Buckets::Few(v) => v.len(),
+            Buckets::Many(m) => m.len(),
+        }
     }
 
     /// The value at quantile `q` (0..1), by nearest rank as hdrhistogram's
@@ -127,15 +214,15 @@ impl SparseHist {
         }
         let rank = ((q * n as f64) - 1e-9).ceil().max(1.0) as i64;
         let mut seen = 0;
-        for &(key, c) in &self.buckets {
+        let mut last = None;
+        for (key, c) in self.iter() {
             seen += c;
+            last = Some(key);
             if seen >= rank {
-                return Some(reference().highest_equivalent(key) as Millis);
+                break;
             }
         }
-        self.buckets
-            .last()
-            .map(|&(k, _)| reference().highest_equivalent(k) as Millis)
+        last.map(|k| reference().highest_equivalent(k) as Millis)
     }
 }
 
@@ -173,6 +260,41 @@ mod tests {
         two.record(100, 1);
         assert_eq!(two.quantile(0.5), Some(10));
         assert_eq!(two.quantile(0.51), Some(100));
+    }
+
+    proptest::proptest! {
+        /// Whatever their storage (a vector up to `VEC_MAX` buckets, a B-tree past it),
+        /// histograms hold exactly the counts of a naive map, and equal counts compare
+        /// equal however they were built.
+        #[test]
+        fn small_and_large_agree_with_a_naive_map(
+            ops in proptest::collection::vec((0i64..400, -2i64..=3, proptest::bool::ANY), 0..600),
+        ) {
+            use std::collections::BTreeMap;
+            let (mut a, mut b) = (SparseHist::default(), SparseHist::default());
+            let mut naive: BTreeMap<u64, i64> = BTreeMap::new();
+            for &(v, n, to_a) in &ops {
+                let ms = v * 37;
+                if to_a { a.record(ms, n) } else { b.record(ms, n) }
+                *naive.entry(bucket_of(ms)).or_default() += n;
+            }
+            naive.retain(|_, c| *c != 0);
+            let mut merged = a.clone();
+            merged.merge(&b, 1);
+            proptest::prop_assert!(merged.iter().eq(naive.iter().map(|(&k, &c)| (k, c))));
+            proptest::prop_assert_eq!(merged.len(), naive.len());
+            // Rebuilt one bucket at a time, so a vector where `merged` may be a tree.
+            let mut rebuilt = SparseHist::default();
+            for (&k, &c) in naive.iter().rev() {
+                rebuilt.add_bucket(k, c);
+            }
+            proptest::prop_assert_eq!(&rebuilt, &merged);
+            merged.merge(&b, -1);
+            proptest::prop_assert_eq!(&merged, &a);
+            for q in [0.5, 0.9, 0.99] {
+                proptest::prop_assert_eq!(merged.quantile(q), a.quantile(q));
+            }
+        }
     }
 
     #[test]
