@@ -129,28 +129,37 @@ impl SparseHist {
         }
     }
 
-    /// Adds every observation of `other`, times `sign`.
+    /// Adds every observation of `other`, times `sign`. Into a vector this is one linear
+    /// merge, whatever the size of the result: the folds of a snapshot build their
+    /// sums this way, and stay vectors (a B-tree is only for histograms that grow one
+    /// observation at a time).
     pub fn merge(&mut self, other: &SparseHist, sign: i64) {
-        let (Buckets::Few(a), Buckets::Few(b)) = (&mut self.buckets, &other.buckets) else {
-            for (key, c) in other.iter() {
-                self.add_bucket(key, sign * c);
+        let a = match &mut self.buckets {
+            Buckets::Many(_) => {
+                for (key, c) in other.iter() {
+                    self.add_bucket(key, sign * c);
+                }
+                return;
             }
-            return;
+            Buckets::Few(a) => a,
         };
-        if b.is_empty() {
+        if other.is_empty() {
             return;
         }
         if a.is_empty() && sign == 1 {
-            a.clone_from(b);
-            return;
+            if let Buckets::Few(b) = &other.buckets {
+                a.clone_from(b);
+                return;
+            }
         }
-        let mut out = Vec::with_capacity(a.len() + b.len());
-        let (mut i, mut j) = (0, 0);
-        while i < a.len() || j < b.len() {
-            let next = match (a.get(i), b.get(j)) {
+        let mut out = Vec::with_capacity(a.len() + other.len());
+        let mut i = 0;
+        let mut b = other.iter().peekable();
+        loop {
+            let next = match (a.get(i), b.peek()) {
                 (Some(&(ka, ca)), Some(&(kb, cb))) if ka == kb => {
                     i += 1;
-                    j += 1;
+                    b.next();
                     (ka, ca + sign * cb)
                 }
                 (Some(&(ka, ca)), Some(&(kb, _))) if ka < kb => {
@@ -162,7 +171,7 @@ impl SparseHist {
                     x
                 }
                 (_, Some(&(kb, cb))) => {
-                    j += 1;
+                    b.next();
                     (kb, sign * cb)
                 }
                 (None, None) => break,
@@ -171,11 +180,7 @@ impl SparseHist {
                 out.push(next);
             }
         }
-        self.buckets = if out.len() > VEC_MAX {
-            Buckets::Many(out.into_iter().collect())
-        } else {
-            Buckets::Few(out)
-        };
+        *a = out;
     }
 
     /// Number of observations.
