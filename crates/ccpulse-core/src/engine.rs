@@ -4,17 +4,19 @@
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::BinaryHeap;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
-use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
+use xxhash_rust::xxh3::xxh3_128;
 
 use crate::agent::AgentRecord;
 use crate::agg::{AgentAgg, Aggregate, Fact, LeafKey, NameId, QueueAgg};
 use crate::config::EngineConfig;
 use crate::contact::{
-    derive_into, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, Derived, FirstOffer, PolicyLookup,
+    derive_into, key64, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, Derived, FirstOffer,
+    PolicyLookup,
 };
 use crate::dedupe::{Dedupe, Seen};
 use crate::event::{Body, Channel, Event};
@@ -326,8 +328,8 @@ impl Engine {
                 channel: *channel,
                 queue: names.intern(queue),
                 segment: segment.as_deref().map(|s| names.intern(s)),
-                customer: customer_id.as_deref().map(|c| xxh3_128(c.as_bytes())),
-                topic: topic.as_deref().map(|t| xxh3_64(t.as_bytes())),
+                customer: customer_id.as_deref().map(key64),
+                topic: topic.as_deref().map(key64),
                 repeat: *repeat,
             },
             Body::Answered {
@@ -409,7 +411,10 @@ impl Engine {
                 }) = d.first_offer.filter(|_| !contact.fcr_indexed)
                 {
                     contact.fcr_indexed = true;
-                    let (repeat, others) = self.customers.offer(customer, key, ts, topic, self.cfg.fcr_horizon);
+                    let topic = topic.map(NonZeroU64::get);
+                    let (repeat, others) = self
+                        .customers
+                        .offer(customer.get(), key, ts, topic, self.cfg.fcr_horizon);
                     if repeat != contact.fcr_repeat {
                         contact.fcr_repeat = repeat;
                         derive_into(&contact.events, repeat, &mut lookup, d);

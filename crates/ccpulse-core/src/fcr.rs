@@ -24,10 +24,10 @@ struct Offer {
 /// The customer index.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerIndex {
-    customers: FxHashMap<u128, Vec<Offer>>,
+    customers: FxHashMap<u64, Vec<Offer>>,
     /// Customers by the time of their offers (a min-heap), for eviction in
     /// O(evicted · log n).
-    order: BinaryHeap<Reverse<(Millis, u128)>>,
+    order: BinaryHeap<Reverse<(Millis, u64)>>,
     offers: usize,
 }
 
@@ -36,7 +36,7 @@ impl CustomerIndex {
     /// contact whose verdict turned to "repeat" because of it.
     pub fn offer(
         &mut self,
-        customer: u128,
+        customer: u64,
         contact: u128,
         ts: Millis,
         topic: Option<u64>,
