@@ -28,8 +28,10 @@ use crate::schedule::Schedule;
 use crate::time::{Millis, DAY, HOUR, MINUTE};
 use crate::window::{DayClock, Days, Ring, SlicePool};
 
-/// How often idle groups and agents are swept (event time).
-const SWEEP_EVERY: Millis = 30 * MINUTE;
+/// How often idle groups and agents are swept (event time). A sweep visits every group
+/// and agent, about five cache misses each (`callgrind`); the rings bound what an idle
+/// one holds in between.
+const SWEEP_EVERY: Millis = HOUR;
 
 /// The name of the calendar-day window.
 pub const TODAY: &str = "today";
@@ -517,7 +519,7 @@ impl Engine {
         self.customers.evict_before(clock - cfg.fcr_horizon - cfg.lateness);
         // A ring drops old slices itself as it slides, so sweeping every group and agent
         // (cold memory, whose cost grows with time, not traffic) is needed only to free
-        // the idle ones: every half hour is enough.
+        // the idle ones: every hour is enough.
         let slice_floor = self.store.slice_floor;
         if slice_floor.saturating_sub(self.evicted_slices_at) < SWEEP_EVERY / self.store.slice {
             return;
