@@ -1,6 +1,8 @@
 //! One agent: state history (for occupancy and the live state), team and queues, and
 //! the handled-contact aggregates.
 
+use smallvec::SmallVec;
+
 use crate::agg::{AgentAgg, NameId};
 use crate::event::AgentState;
 use crate::sorted::insert_sorted;
@@ -17,8 +19,10 @@ pub struct AgentRecord {
     transitions: Vec<(Millis, u64, AgentState)>,
     /// Team from the newest `agent.state` that named one, with its time.
     team: Option<(Millis, NameId)>,
-    /// Queues from the newest `agent.state` that listed them, with its time.
-    queues: Option<(Millis, Vec<NameId>)>,
+    /// Queues from the newest `agent.state` that listed them, with its time. Held in
+    /// the record up to six, where comparing them with the next event's costs no read
+    /// of another allocation.
+    queues: Option<(Millis, SmallVec<[NameId; 6]>)>,
     /// Handled contacts by slice.
     pub ring: Ring<AgentAgg>,
     /// Handled contacts by local day.
@@ -63,7 +67,7 @@ impl AgentRecord {
                     }
                 }
                 Some(_) => {}
-                None => self.queues = Some((ts, queues.to_vec())),
+                None => self.queues = Some((ts, SmallVec::from_slice(queues))),
             }
         }
     }
