@@ -668,7 +668,12 @@ pub fn window_bounds(cfg: &EngineConfig, now: Millis) -> Vec<(String, Millis, Mi
 /// `today` = the day's sum minus the slices at or after `to` (events ahead of the
 /// rounded now).
 fn today_of<A: Aggregate>(ring: &Ring<A>, days: &Days<A>, day_start: Millis, to_idx: i64, end_idx: i64) -> A {
-    let mut agg = days.day(day_start).cloned().unwrap_or_default();
+    // Merged into an empty sum rather than cloned: a day's large histograms are pages,
+    // and a merge into a vector reads them without allocating a copy of each page.
+    let mut agg = A::default();
+    if let Some(day) = days.day(day_start) {
+        agg.merge(day, 1);
+    }
     let mut ahead = A::default();
     ring.fold_into(to_idx, end_idx, &mut ahead);
     if !ahead.is_zero() {
