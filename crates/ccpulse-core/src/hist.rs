@@ -3,9 +3,10 @@
 //! A slice of a sliding window sees a few dozen waits; a dense hdrhistogram per slice
 //! would cost tens of kilobytes each. So a [`SparseHist`] keeps `(bucket, count)` pairs,
 //! the bucket being hdrhistogram's lowest equivalent value at 3 significant digits
-//! (relative error ≤ 0.1 %, and exact below 2048 ms). Its size is bounded by the number
-//! of buckets, not by traffic, and it supports removal, which retraction of
-//! out-of-order facts needs and hdrhistogram does not offer.
+//! (relative error ≤ 0.1 %, and exact below 2048 ms): in a sorted vector while they are
+//! few, in pages of counts by bucket position once they are many (a day's histogram).
+//! Its size is bounded by the number of buckets, not by traffic, and it supports
+//! removal, which retraction of out-of-order facts needs and hdrhistogram does not offer.
 
 use std::sync::OnceLock;
 
@@ -91,6 +92,7 @@ impl Paged {
 enum Buckets {
     /// Sorted by bucket key.
     Few(Vec<(u64, i64)>),
+    /// Past [`VEC_MAX`] buckets.
     Many(Paged),
 }
 
