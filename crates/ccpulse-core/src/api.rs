@@ -1,4 +1,4 @@
-//! The response bodies of `spec/api.md`, built from a [`Snapshot`].
+//! The response bodies of `spec/api.md`, built from a [`Snapshot`](crate::snapshot::Snapshot).
 
 use serde::Serialize;
 

@@ -285,7 +285,7 @@ pub fn derive(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn Poli
     out
 }
 
-/// [`derive`] into `out`, reusing its allocation (the engine derives on every event).
+/// [`derive()`] into `out`, reusing its allocation (the engine derives on every event).
 pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn PolicyLookup, out: &mut Derived) {
     out.facts.clear();
     out.waiting = None;
