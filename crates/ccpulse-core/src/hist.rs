@@ -25,14 +25,21 @@ fn reference() -> &'static Histogram<u64> {
     })
 }
 
-/// The bucket key of a duration: hdrhistogram's lowest equivalent value.
+/// The bucket key of a duration: hdrhistogram's lowest equivalent value, computed from
+/// its position (a property test checks it against hdrhistogram's own).
 pub fn bucket_of(ms: Millis) -> u64 {
-    reference().lowest_equivalent(ms.clamp(0, MAX_TRACKED) as u64)
+    key_of(position_of(ms))
 }
 
-/// hdrhistogram's position of a bucket key (at 3 significant digits from 1: 2048
-/// sub-buckets, then each bucket the upper 1024 of twice the width), from 0 to about
-/// 22 700 for [`MAX_TRACKED`]. A property test checks it against hdrhistogram.
+/// The position of a duration's bucket, clamped to what is tracked.
+fn position_of(ms: Millis) -> usize {
+    index_of(ms.clamp(0, MAX_TRACKED) as u64)
+}
+
+/// hdrhistogram's position of a bucket key, or of any value in the bucket (at 3
+/// significant digits from 1: 2048 sub-buckets, then each bucket the upper 1024 of
+/// twice the width), from 0 to about 22 700 for [`MAX_TRACKED`]. A property test checks
+/// it against hdrhistogram.
 fn index_of(key: u64) -> usize {
     let bucket = 53 - (key | 2047).leading_zeros();
     ((bucket as usize) << 10) + (key >> bucket) as usize
@@ -69,7 +76,10 @@ struct Paged {
 
 impl Paged {
     fn add(&mut self, key: u64, n: i64) {
-        let index = index_of(key);
+        self.add_at(index_of(key), n);
+    }
+
+    fn add_at(&mut self, index: usize, n: i64) {
         let p = index / PAGE;
         if self.pages.len() <= p {
             self.pages.resize_with(p + 1, || None);
@@ -151,7 +161,13 @@ impl Iterator for Iter<'_> {
 impl SparseHist {
     /// Adds `n` (may be negative) observations of duration `ms`.
     pub fn record(&mut self, ms: Millis, n: i64) {
-        self.add_bucket(bucket_of(ms), n);
+        // The position serves both storages: pages are indexed by it, and a vector is
+        // sorted by the key at it.
+        let index = position_of(ms);
+        match &mut self.buckets {
+            Buckets::Many(m) => m.add_at(index, n),
+            Buckets::Few(_) => self.add_bucket(key_of(index), n),
+        }
     }
 
     fn iter(&self) -> Iter<'_> {
@@ -364,6 +380,7 @@ mod tests {
         #[test]
         fn positions_are_hdrhistograms(ms in 0..MAX_TRACKED) {
             let key = bucket_of(ms);
+            proptest::prop_assert_eq!(key, reference().lowest_equivalent(ms as u64));
             proptest::prop_assert_eq!(key_of(index_of(key)), key);
             proptest::prop_assert_eq!(index_of(ms as u64), index_of(key));
             proptest::prop_assert!(index_of(key) < index_of(bucket_of(MAX_TRACKED)) + 1);
@@ -372,6 +389,8 @@ mod tests {
 
     #[test]
     fn positions_are_dense_and_ordered() {
+        assert_eq!(bucket_of(-5), 0, "clamped to what is tracked");
+        assert_eq!(bucket_of(2 * MAX_TRACKED), bucket_of(MAX_TRACKED));
         let last = index_of(bucket_of(MAX_TRACKED));
         for i in 1..=last {
             assert!(key_of(i) > key_of(i - 1), "{i}");
