@@ -12,7 +12,7 @@ use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::agent::AgentRecord;
-use crate::agg::{AgentAgg, Aggregate, Fact, LeafKey, NameId, QueueAgg};
+use crate::agg::{AgentAgg, Aggregate, Fact, LeafKey, NameId, QueueAgg, QueueSlice};
 use crate::config::EngineConfig;
 use crate::contact::{
     derive_into, key64, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, Derived, FirstOffer,
@@ -51,7 +51,7 @@ pub enum Applied {
 
 #[derive(Debug, Clone)]
 struct Leaf {
-    ring: Ring<QueueAgg>,
+    ring: Ring<QueueSlice>,
     days: Days<QueueAgg>,
 }
 
@@ -85,7 +85,7 @@ struct Store {
     ring_cap: usize,
     leaves: FxHashMap<LeafKey, Leaf>,
     agents: FxHashMap<NameId, AgentRecord>,
-    leaf_slices: SlicePool<QueueAgg>,
+    leaf_slices: SlicePool<QueueSlice>,
     agent_slices: SlicePool<AgentAgg>,
     days: DayClock,
     slice_floor: i64,
@@ -667,14 +667,14 @@ pub fn window_bounds(cfg: &EngineConfig, now: Millis) -> Vec<(String, Millis, Mi
 
 /// `today` = the day's sum minus the slices at or after `to` (events ahead of the
 /// rounded now).
-fn today_of<A: Aggregate>(ring: &Ring<A>, days: &Days<A>, day_start: Millis, to_idx: i64, end_idx: i64) -> A {
+fn today_of<S: crate::window::Slice>(ring: &Ring<S>, days: &Days<S::Sum>, day_start: Millis, to_idx: i64, end_idx: i64) -> S::Sum {
     // Merged into an empty sum rather than cloned: a day's large histograms are pages,
     // and a merge into a vector reads them without allocating a copy of each page.
-    let mut agg = A::default();
+    let mut agg = S::Sum::default();
     if let Some(day) = days.day(day_start) {
         agg.merge(day, 1);
     }
-    let mut ahead = A::default();
+    let mut ahead = S::Sum::default();
     ring.fold_into(to_idx, end_idx, &mut ahead);
     if !ahead.is_zero() {
         agg.merge(&ahead, -1);

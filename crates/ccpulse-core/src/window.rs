@@ -12,6 +12,19 @@ use jiff::tz::TimeZone;
 use crate::agg::Aggregate;
 use crate::time::Millis;
 
+/// What a ring holds per slice: something facts are applied to, that a window adds into
+/// its sum, and that can be cleared for reuse.
+pub trait Slice: Default {
+    /// The sum a window folds slices into.
+    type Sum: Aggregate;
+    /// Adds what the slice counts into `sum`.
+    fn add_to(&self, sum: &mut Self::Sum);
+    /// Whether nothing is counted.
+    fn is_zero(&self) -> bool;
+    /// Counts nothing again.
+    fn clear(&mut self);
+}
+
 /// Slices a ring let go of, kept for reuse: a ring slides by one slice every few
 /// seconds per group, and a new slice (with its histograms) would otherwise allocate
 /// again what the dropped one held. Bounded by [`SlicePool::MAX`].
@@ -26,7 +39,7 @@ impl<A> Default for SlicePool<A> {
     }
 }
 
-impl<A: Aggregate> SlicePool<A> {
+impl<A: Slice> SlicePool<A> {
     /// The most slices kept for reuse; beyond that they are dropped.
     pub const MAX: usize = 4096;
 
@@ -71,7 +84,7 @@ pub struct Ring<A> {
     cap: i64,
 }
 
-impl<A: Aggregate> Ring<A> {
+impl<A: Slice> Ring<A> {
     /// A ring spanning at most `cap` slice indexes.
     pub fn new(cap: usize) -> Self {
         Ring {
@@ -127,20 +140,14 @@ impl<A: Aggregate> Ring<A> {
         self.slices.get_mut(pos).map(|(_, a)| &mut **a)
     }
 
-    /// The slice for index `idx`, if it holds anything.
-    pub fn slot(&self, idx: i64) -> Option<&A> {
-        let pos = self.slices.binary_search_by_key(&idx, |&(i, _)| i).ok()?;
-        self.slices.get(pos).map(|(_, a)| &**a)
-    }
-
     /// Adds the slices with index in `[from, to)` into `out`.
-    pub fn fold_into(&self, from: i64, to: i64, out: &mut A) {
+    pub fn fold_into(&self, from: i64, to: i64, out: &mut A::Sum) {
         let lo = self.slices.partition_point(|&(i, _)| i < from);
         for (i, a) in self.slices.range(lo..) {
             if *i >= to {
                 break;
             }
-            out.merge(a, 1);
+            a.add_to(out);
         }
     }
 
@@ -296,7 +303,7 @@ mod tests {
         assert!(handled(&mut r, 101));
         let mut again = Ring::new(4);
         let reused = again.slot_mut(7, &mut pool).expect("in range");
-        assert!(reused.is_zero(), "a reused slice starts empty");
+        assert!(Slice::is_zero(reused), "a reused slice starts empty");
         assert!(pool.is_empty());
     }
 
