@@ -294,7 +294,6 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
     let mut segment = None;
     let mut first_offer = None;
     let mut repeat_field = None;
-    let mut surveys = Vec::new();
 
     for ev in events {
         let ts = ev.ts;
@@ -389,14 +388,8 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                     }
                 }
             }
-            ContactEventKind::Survey {
-                answer,
-                channel,
-                queue,
-                agent,
-            } => {
-                surveys.push((ts, answer, channel, queue, agent));
-            }
+            // Read again once the attribution is known, below.
+            ContactEventKind::Survey { .. } => {}
         }
     }
 
@@ -546,9 +539,17 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
             agent: None,
         },
     };
-    for (ts, answer, channel, queue, agent) in surveys {
-        out.facts
-            .push(survey_fact(ts, answer, true, channel, queue, agent, out.attribution));
+    for ev in events {
+        if let ContactEventKind::Survey {
+            answer,
+            channel,
+            queue,
+            agent,
+        } = ev.kind
+        {
+            let f = survey_fact(ev.ts, answer, true, channel, queue, agent, out.attribution);
+            out.facts.push(f);
+        }
     }
 }
 

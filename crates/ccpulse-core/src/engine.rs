@@ -449,14 +449,17 @@ impl Engine {
                 // Copied, not swapped: the scratch buffer keeps its capacity, and the
                 // contact's grows only when it has more facts than before.
                 contact.facts.clear();
+                if contact.facts.capacity() == 0 {
+                    // A contact has a handful of facts: one allocation for them, not two.
+                    contact.facts.reserve_exact(8);
+                }
                 contact.facts.extend_from_slice(&d.facts);
                 contact.waiting = d.waiting;
                 contact.terminal = d.terminal;
                 contact.attribution = d.attribution;
-                let due = Schedule::bucket(contact_due(&self.cfg, contact));
-                if contact.scheduled.is_none_or(|s| due < s) {
-                    contact.scheduled = Some(due);
-                    self.schedule.push(due, key);
+                let due = contact_due(&self.cfg, contact);
+                if contact.scheduled.is_none_or(|s| self.schedule.bucket(due) < s) {
+                    contact.scheduled = Some(self.schedule.push(due, key));
                 }
             }
             let Some(next) = pending.pop() else { break };
@@ -484,7 +487,7 @@ impl Engine {
         // due: see `contact_due`). An entry is current when it matches the contact's
         // `scheduled`; a contact whose events moved its due time is scheduled again.
         while let Some((bucket, keys)) = self.schedule.pop_ended(clock) {
-            for key in keys {
+            for &key in &keys {
                 let Entry::Occupied(mut held) = self.contacts.entry(key) else {
                     continue;
                 };
@@ -494,9 +497,7 @@ impl Engine {
                 }
                 let due = contact_due(cfg, c);
                 if due >= clock {
-                    let later = Schedule::bucket(due);
-                    c.scheduled = Some(later);
-                    self.schedule.push(later, key);
+                    c.scheduled = Some(self.schedule.push(due, key));
                     continue;
                 }
                 if c.terminal {
@@ -507,6 +508,7 @@ impl Engine {
                 }
                 self.spare.give(held.remove());
             }
+            self.schedule.recycle(keys);
         }
         self.stats.evicted_open += evicted;
         while let Some(&Reverse((ts, key))) = self.closed_order.peek() {
