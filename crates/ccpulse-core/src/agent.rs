@@ -2,12 +2,26 @@
 //! the handled-contact aggregates.
 
 use smallvec::SmallVec;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 use crate::agg::{AgentAgg, NameId};
 use crate::event::AgentState;
 use crate::sorted::insert_sorted;
 use crate::time::Millis;
 use crate::window::{Days, Ring};
+
+/// The key of a name as an event wrote it: its 64-bit xxh3 hash. A team recognised by
+/// its key is taken to be the one held; two names share a key with probability 2^-64.
+pub fn name_key(name: &str) -> u64 {
+    xxh3_64(name.as_bytes())
+}
+
+/// The key of a list of names, order and boundaries included: each name's hash seeded
+/// with the previous one, from the number of names.
+pub fn names_key<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> u64 {
+    let n = names.len() as u64;
+    names.fold(n, |seed, name| xxh3_64_with_seed(name.as_bytes(), seed))
+}
 
 /// Milliseconds spent in each state, indexed by `AgentState as usize`.
 pub type StateTimes = [Millis; 5];
@@ -17,12 +31,13 @@ pub type StateTimes = [Millis; 5];
 pub struct AgentRecord {
     /// State changes sorted by `(ts, tiebreak)`.
     transitions: Vec<(Millis, u64, AgentState)>,
-    /// Team from the newest `agent.state` that named one, with its time.
-    team: Option<(Millis, NameId)>,
-    /// Queues from the newest `agent.state` that listed them, with its time. Held in
-    /// the record up to six, where comparing them with the next event's costs no read
-    /// of another allocation.
-    queues: Option<(Millis, SmallVec<[NameId; 6]>)>,
+    /// Team from the newest `agent.state` that named one, with its time and the key of
+    /// its name (see [`AgentRecord::team_named`]).
+    team: Option<(Millis, NameId, u64)>,
+    /// Queues from the newest `agent.state` that listed them, with its time and the key
+    /// of the list. Held in the record up to six, where comparing them with the next
+    /// event's costs no read of another allocation.
+    queues: Option<(Millis, SmallVec<[NameId; 6]>, u64)>,
     /// Handled contacts by slice.
     pub ring: Ring<AgentAgg>,
     /// Handled contacts by local day.
@@ -41,45 +56,41 @@ impl AgentRecord {
         }
     }
 
-    /// Records an `agent.state` event.
-    pub fn state_change(
-        &mut self,
-        ts: Millis,
-        tiebreak: u64,
-        state: AgentState,
-        team: Option<NameId>,
-        queues: Option<&[NameId]>,
-    ) {
+    /// Records the state change of an `agent.state` event.
+    pub fn state_change(&mut self, ts: Millis, tiebreak: u64, state: AgentState) {
         insert_sorted(&mut self.transitions, (ts, tiebreak, state), |&(t, b, _)| (t, b));
-        if let Some(team) = team {
-            if self.team.is_none_or(|(t, _)| ts >= t) {
-                self.team = Some((ts, team));
-            }
+    }
+
+    /// Records the team an `agent.state` event at `ts` named. `key` is the key of the
+    /// name as written ([`name_key`]); the name is interned (`intern`) only when it is
+    /// not the team held, which it nearly always is: an agent's events repeat their
+    /// team and queues, and interning them again cost a hash lookup per name.
+    pub fn team_named(&mut self, ts: Millis, key: u64, intern: impl FnOnce() -> NameId) {
+        match self.team {
+            Some((t, _, _)) if ts < t => {}
+            Some((_, id, k)) if k == key => self.team = Some((ts, id, k)),
+            _ => self.team = Some((ts, intern(), key)),
         }
-        if let Some(queues) = queues {
-            match &mut self.queues {
-                // Usually the same queues again: no allocation.
-                Some((t, held)) if ts >= *t => {
-                    *t = ts;
-                    if held.as_slice() != queues {
-                        held.clear();
-                        held.extend_from_slice(queues);
-                    }
-                }
-                Some(_) => {}
-                None => self.queues = Some((ts, SmallVec::from_slice(queues))),
-            }
+    }
+
+    /// Records the queues an `agent.state` event at `ts` listed, as
+    /// [`AgentRecord::team_named`] does the team; `key` is [`names_key`] of the list.
+    pub fn queues_listed<I: IntoIterator<Item = NameId>>(&mut self, ts: Millis, key: u64, intern: impl FnOnce() -> I) {
+        match &mut self.queues {
+            Some((t, _, _)) if ts < *t => {}
+            Some((t, _, k)) if *k == key => *t = ts,
+            _ => self.queues = Some((ts, intern().into_iter().collect(), key)),
         }
     }
 
     /// The team, if any `agent.state` named one.
     pub fn team(&self) -> Option<NameId> {
-        self.team.map(|(_, t)| t)
+        self.team.map(|(_, t, _)| t)
     }
 
     /// The queues from the newest `agent.state` that listed them.
     pub fn queues(&self) -> &[NameId] {
-        self.queues.as_ref().map_or(&[], |(_, q)| q.as_slice())
+        self.queues.as_ref().map_or(&[], |(_, q, _)| q.as_slice())
     }
 
     /// The state at `now` and since when, from the last change at or before `now`.
@@ -135,10 +146,13 @@ mod tests {
     fn time_in_states_and_occupancy() {
         let mut a = AgentRecord::new(10);
         // available 0..100, busy 100..250, acw 250..300, available 300..
-        a.state_change(100, 0, AgentState::Busy, Some(1), None);
-        a.state_change(0, 0, AgentState::Available, None, None);
-        a.state_change(300, 0, AgentState::Available, None, None);
-        a.state_change(250, 0, AgentState::Acw, Some(2), Some(&[5]));
+        a.state_change(100, 0, AgentState::Busy);
+        a.team_named(100, name_key("t1"), || 1);
+        a.state_change(0, 0, AgentState::Available);
+        a.state_change(300, 0, AgentState::Available);
+        a.state_change(250, 0, AgentState::Acw);
+        a.team_named(250, name_key("t2"), || 2);
+        a.queues_listed(250, names_key(["q5"].into_iter()), || [5]);
         let t = a.time_in_states(50, 400);
         assert_eq!(t[AgentState::Available as usize], 50 + 100);
         assert_eq!(t[AgentState::Busy as usize], 150);
@@ -147,6 +161,15 @@ mod tests {
         assert_eq!(a.state_at(-1), None);
         assert_eq!(a.team(), Some(2), "newest team wins");
         assert_eq!(a.queues(), &[5]);
+        let unused = || -> [NameId; 1] { panic!("a name held is not interned again") };
+        a.team_named(200, name_key("t3"), || panic!("an older team is ignored"));
+        a.team_named(260, name_key("t2"), || panic!("the team held is not interned again"));
+        a.queues_listed(260, names_key(["q5"].into_iter()), unused);
+        a.queues_listed(270, names_key(["q5", "q6"].into_iter()), || [5, 6]);
+        a.team_named(270, name_key("t1"), || 1);
+        assert_eq!((a.team(), a.queues()), (Some(1), &[5, 6][..]), "the newest names win");
+        assert_ne!(names_key(["ab", "c"].into_iter()), names_key(["a", "bc"].into_iter()));
+        assert_ne!(names_key(["a"].into_iter()), names_key(["a", ""].into_iter()));
         a.evict_before(100);
         assert_eq!(a.time_in_states(0, 400), t_all(&a), "nothing before 100 but the state at 100");
         a.evict_before(260);

@@ -8,10 +8,9 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
-use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::agent::AgentRecord;
+use crate::agent::{name_key, names_key, AgentRecord};
 use crate::agg::{AgentAgg, Aggregate, Fact, LeafKey, NameId, QueueAgg, QueueSlice};
 use crate::config::EngineConfig;
 use crate::contact::{
@@ -282,15 +281,16 @@ impl Engine {
                 queues,
             } => {
                 let agent = names.intern(agent_id);
-                let team = team.as_deref().map(|t| names.intern(t));
-                let queues: Option<SmallVec<[NameId; 8]>> =
-                    queues.as_ref().map(|qs| qs.iter().map(|q| names.intern(q)).collect());
                 let cap = self.store.ring_cap;
-                self.store
-                    .agents
-                    .entry(agent)
-                    .or_insert_with(|| AgentRecord::new(cap))
-                    .state_change(ev.ts, tiebreak, *state, team, queues.as_deref());
+                let record = self.store.agents.entry(agent).or_insert_with(|| AgentRecord::new(cap));
+                record.state_change(ev.ts, tiebreak, *state);
+                if let Some(team) = team.as_deref() {
+                    record.team_named(ev.ts, name_key(team), || names.intern(team));
+                }
+                if let Some(qs) = queues {
+                    let key = names_key(qs.iter().map(|q| q.as_ref()));
+                    record.queues_listed(ev.ts, key, || qs.iter().map(|q| names.intern(q)));
+                }
                 return Applied::Applied;
             }
             Body::Survey {
