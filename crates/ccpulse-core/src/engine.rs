@@ -4,7 +4,6 @@
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::BinaryHeap;
-use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -413,7 +412,6 @@ impl Engine {
                 }) = d.first_offer.filter(|_| !contact.fcr_indexed)
                 {
                     contact.fcr_indexed = true;
-                    let topic = topic.map(NonZeroU64::get);
                     let (repeat, others) = self
                         .customers
                         .offer(customer.get(), key, ts, topic, self.cfg.fcr_horizon);

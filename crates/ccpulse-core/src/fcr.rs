@@ -8,23 +8,36 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::num::NonZeroU64;
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use crate::time::Millis;
 
+/// One offer: 32 bytes (the contact key as two halves, so that it needs no 16-byte
+/// alignment, and the topic's 0 standing for "no topic").
 #[derive(Debug, Clone, Copy)]
 struct Offer {
     ts: Millis,
-    topic: Option<u64>,
-    contact: u128,
+    topic: u64,
+    contact: [u64; 2],
     repeat: bool,
 }
+
+/// A contact key as [`Offer`] holds it.
+fn halves(key: u128) -> [u64; 2] {
+    [(key >> 64) as u64, key as u64]
+}
+
+/// A customer's offers: nearly always one within the horizon, held in the map's entry,
+/// not in an allocation of its own (which was one allocation per customer).
+type Offers = SmallVec<[Offer; 1]>;
 
 /// The customer index.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerIndex {
-    customers: FxHashMap<u64, Vec<Offer>>,
+    customers: FxHashMap<u64, Offers>,
     /// Customers by the time of their offers (a min-heap), for eviction in
     /// O(evicted · log n).
     order: BinaryHeap<Reverse<(Millis, u64)>>,
@@ -39,10 +52,11 @@ impl CustomerIndex {
         customer: u64,
         contact: u128,
         ts: Millis,
-        topic: Option<u64>,
+        topic: Option<NonZeroU64>,
         horizon: Millis,
     ) -> (bool, Vec<u128>) {
         let offers = self.customers.entry(customer).or_default();
+        let (contact, topic) = (halves(contact), topic.map_or(0, NonZeroU64::get));
         if let Some(o) = offers.iter().find(|o| o.contact == contact) {
             return (o.repeat, Vec::new());
         }
@@ -58,7 +72,7 @@ impl CustomerIndex {
         for o in offers.iter_mut() {
             if !o.repeat && o.topic == topic && repeats(o, ts) {
                 o.repeat = true;
-                changed.push(o.contact);
+                changed.push((u128::from(o.contact[0]) << 64) | u128::from(o.contact[1]));
             }
         }
         let pos = offers.partition_point(|o| o.ts <= ts);
@@ -103,18 +117,22 @@ mod tests {
 
     const H: Millis = 1000;
 
+    fn t(topic: u64) -> Option<NonZeroU64> {
+        NonZeroU64::new(topic)
+    }
+
     #[test]
     fn same_topic_within_horizon_is_a_repeat() {
         let mut idx = CustomerIndex::default();
-        assert_eq!(idx.offer(1, 10, 100, Some(7), H), (false, vec![]));
-        assert_eq!(idx.offer(1, 11, 500, Some(8), H), (false, vec![]), "other topic");
-        assert_eq!(idx.offer(1, 12, 600, Some(7), H), (true, vec![]));
+        assert_eq!(idx.offer(1, 10, 100, t(7), H), (false, vec![]));
+        assert_eq!(idx.offer(1, 11, 500, t(8), H), (false, vec![]), "other topic");
+        assert_eq!(idx.offer(1, 12, 600, t(7), H), (true, vec![]));
         assert_eq!(
-            idx.offer(1, 13, 1100, Some(7), H),
+            idx.offer(1, 13, 1100, t(7), H),
             (true, vec![]),
             "600 is < 1000 before"
         );
-        assert_eq!(idx.offer(2, 14, 600, Some(7), H), (false, vec![]), "other customer");
+        assert_eq!(idx.offer(2, 14, 600, t(7), H), (false, vec![]), "other customer");
         assert_eq!(idx.offer(3, 15, 0, None, H), (false, vec![]));
         assert_eq!(
             idx.offer(3, 16, 1000, None, H),
@@ -127,10 +145,10 @@ mod tests {
     #[test]
     fn a_late_earlier_contact_turns_later_ones_into_repeats() {
         let mut idx = CustomerIndex::default();
-        assert_eq!(idx.offer(1, 20, 500, Some(1), H), (false, vec![]));
-        assert_eq!(idx.offer(1, 21, 100, Some(1), H), (false, vec![20]));
+        assert_eq!(idx.offer(1, 20, 500, t(1), H), (false, vec![]));
+        assert_eq!(idx.offer(1, 21, 100, t(1), H), (false, vec![20]));
         assert_eq!(
-            idx.offer(1, 22, 100, Some(1), H),
+            idx.offer(1, 22, 100, t(1), H),
             (false, vec![]),
             "same ts is not earlier"
         );
