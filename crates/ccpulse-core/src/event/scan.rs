@@ -18,10 +18,23 @@ use super::{QueueNames, RawEvent, RawTs};
 
 /// Reads `text` when it has the common shape; `None` means "ask serde_json".
 pub(super) fn scan<'a>(text: &'a str, raw: &mut RawEvent<'a>) -> Option<()> {
+    // A backslash (an escape) anywhere leaves the fast path, and in a message without
+    // control characters (nearly all: they are only allowed as whitespace between tokens)
+    // a string ends at the next quote. Both are known from one pass over the message,
+    // which the compiler vectorises; looking for all three kinds of byte in every string
+    // instead was 15 % of parsing's instructions (`callgrind`), and parsing took 7 % less
+    // time without it. (`memchr` for the quote was slower: strings are short.)
+    let (backslash, control) = text
+        .bytes()
+        .fold((false, false), |(bs, ctl), b| (bs | (b == b'\\'), ctl | (b < 0x20)));
+    if backslash {
+        return None;
+    }
     let mut c = Cursor {
         text,
         bytes: text.as_bytes(),
         pos: 0,
+        plain: !control,
     };
     let mut seen: u32 = 0;
     c.ws();
@@ -103,6 +116,8 @@ struct Cursor<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    /// The message has no control character: a string ends at the next quote.
+    plain: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -140,10 +155,17 @@ impl<'a> Cursor<'a> {
         self.eat(b'"')?;
         let start = self.pos;
         let rest = self.bytes.get(start..)?;
-        let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        if rest.get(len) != Some(&b'"') {
-            return None;
-        }
+        // The message has no escape (see `scan`); without control characters either, the
+        // next quote ends the string.
+        let len = if self.plain {
+            rest.iter().position(|&b| b == b'"')?
+        } else {
+            let len = rest.iter().position(|&b| b == b'"' || b < 0x20)?;
+            if rest.get(len) != Some(&b'"') {
+                return None;
+            }
+            len
+        };
         self.pos = start + len + 1;
         // Both ends are at an ASCII quote, so the slice is on character boundaries.
         self.text.get(start..start + len)
