@@ -1,5 +1,6 @@
 //! Event time: epoch milliseconds, RFC 3339 parsing and human durations (`5m`, `1h`, `7d`).
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serializer};
@@ -35,17 +36,23 @@ pub fn parse_rfc3339(s: &str) -> Option<Millis> {
 /// checks that both agree.
 fn parse_utc_fast(b: &[u8]) -> Option<Millis> {
     let (date_time, rest) = b.split_at_checked(19)?;
-    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', n0, n1, b':', s0, s1] = *date_time else {
+    let (date, time) = date_time.split_at(10);
+    let [b'T', h0, h1, b':', n0, n1, b':', s0, s1] = *time else {
         return None;
     };
     let digit = |c: u8| c.is_ascii_digit().then(|| i64::from(c - b'0'));
     let two = |a: u8, b: u8| Some(digit(a)? * 10 + digit(b)?);
-    let year = two(y0, y1)? * 100 + two(y2, y3)?;
-    let (month, day) = (two(m0, m1)?, two(d0, d1)?);
+    let days = match LAST_DATE.get() {
+        (last, days) if last == date => days,
+        _ => {
+            let days = days_of_date(date)?;
+            if let Ok(date) = date.try_into() {
+                LAST_DATE.set((date, days));
+            }
+            days
+        }
+    };
     let (hour, minute, second) = (two(h0, h1)?, two(n0, n1)?, two(s0, s1)?);
-    if year < 1970 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
@@ -64,8 +71,30 @@ fn parse_utc_fast(b: &[u8]) -> Option<Millis> {
         }
         _ => return None,
     }
-    let days = days_from_civil(year, month, day);
     Some((((days * 24 + hour) * 60 + minute) * 60 + second) * SECOND + millis)
+}
+
+thread_local! {
+    /// The date part (`YYYY-MM-DD`) of the last timestamp read on this thread, with its
+    /// days since the epoch: the events of a stream nearly all share their date, and
+    /// reading and checking it again was a third of a timestamp's instructions. A cache
+    /// only: the result is the same with it or without it.
+    static LAST_DATE: Cell<([u8; 10], i64)> = const { Cell::new((*b"1970-01-01", 0)) };
+}
+
+/// Days since the epoch of a `YYYY-MM-DD` date from 1970 on; `None` for anything else.
+fn days_of_date(date: &[u8]) -> Option<i64> {
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *date else {
+        return None;
+    };
+    let digit = |c: u8| c.is_ascii_digit().then(|| i64::from(c - b'0'));
+    let two = |a: u8, b: u8| Some(digit(a)? * 10 + digit(b)?);
+    let year = two(y0, y1)? * 100 + two(y2, y3)?;
+    let (month, day) = (two(m0, m1)?, two(d0, d1)?);
+    if year < 1970 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day))
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
@@ -222,11 +251,29 @@ mod tests {
             let text = format!("{y:04}-{m:02}-{d:02}{sep}{h:02}:{n:02}:{sec:02}{fraction}{zone}");
             let expected = jiff_millis(&text);
             prop_assert_eq!(parse_rfc3339(&text), expected, "{}", text);
+            prop_assert_eq!(parse_rfc3339(&text), expected, "{} (its date cached)", text);
             let plain = zone == "Z" && sep == "T" && y >= 1970 && sec < 60;
             if plain && expected.is_some() {
                 prop_assert_eq!(parse_utc_fast(text.as_bytes()), expected, "{}", text);
             }
         }
+    }
+
+    #[test]
+    fn the_cached_date_is_the_date_read() {
+        for (text, day) in [
+            ("2026-11-22T09:00:00Z", 22),
+            ("2026-11-22T23:59:59.999Z", 22),
+            ("2026-11-23T00:00:00Z", 23),
+            ("2026-11-22T09:00:00Z", 22),
+            ("2026-12-22T09:00:00Z", 52),
+        ] {
+            let expected = parse_rfc3339("2026-11-01T00:00:00Z").unwrap() + (day - 1) * DAY;
+            let got = parse_rfc3339(text).unwrap();
+            assert_eq!(got.div_euclid(DAY) * DAY, expected, "{text}");
+        }
+        assert_eq!(parse_rfc3339("\0\0\0\0\0\0\0\0\0\0T00:00:00Z"), None, "not the initial date");
+        assert_eq!(parse_rfc3339("2026-02-29T00:00:00Z"), None, "after a valid date of the month");
     }
 
     #[test]
