@@ -171,7 +171,11 @@ mod tests {
         assert_ne!(names_key(["ab", "c"].into_iter()), names_key(["a", "bc"].into_iter()));
         assert_ne!(names_key(["a"].into_iter()), names_key(["a", ""].into_iter()));
         a.evict_before(100);
-        assert_eq!(a.time_in_states(0, 400), t_all(&a), "nothing before 100 but the state at 100");
+        assert_eq!(
+            a.time_in_states(0, 400),
+            t_all(&a),
+            "nothing before 100 but the state at 100"
+        );
         a.evict_before(260);
         assert_eq!(a.state_at(260), Some((AgentState::Acw, 250)));
         assert_eq!(a.time_in_states(0, 400)[AgentState::Busy as usize], 0);

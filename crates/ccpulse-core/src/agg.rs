@@ -509,10 +509,16 @@ mod tests {
         let handled = |talk| FactKind::Handled { talk, hold: 0, acw: 0 };
         slice.apply(&FactKind::Offered, 1);
         slice.apply(&FactKind::Offered, 1);
-        assert!(matches!(slice, QueueSlice::Few { len: 1, .. }), "the same fact twice is one pair");
+        assert!(
+            matches!(slice, QueueSlice::Few { len: 1, .. }),
+            "the same fact twice is one pair"
+        );
         slice.apply(&handled(1_000), 1);
         slice.apply(&FactKind::Offered, -2);
-        assert!(matches!(slice, QueueSlice::Few { len: 1, .. }), "a fact retracted to zero is removed");
+        assert!(
+            matches!(slice, QueueSlice::Few { len: 1, .. }),
+            "a fact retracted to zero is removed"
+        );
         for talk in 2..=FEW as i64 + 1 {
             slice.apply(&handled(talk * 1_000), 1);
         }

@@ -667,7 +667,13 @@ pub fn window_bounds(cfg: &EngineConfig, now: Millis) -> Vec<(String, Millis, Mi
 
 /// `today` = the day's sum minus the slices at or after `to` (events ahead of the
 /// rounded now).
-fn today_of<S: crate::window::Slice>(ring: &Ring<S>, days: &Days<S::Sum>, day_start: Millis, to_idx: i64, end_idx: i64) -> S::Sum {
+fn today_of<S: crate::window::Slice>(
+    ring: &Ring<S>,
+    days: &Days<S::Sum>,
+    day_start: Millis,
+    to_idx: i64,
+    end_idx: i64,
+) -> S::Sum {
     // Merged into an empty sum rather than cloned: a day's large histograms are pages,
     // and a merge into a vector reads them without allocating a copy of each page.
     let mut agg = S::Sum::default();

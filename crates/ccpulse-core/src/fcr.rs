@@ -127,11 +127,7 @@ mod tests {
         assert_eq!(idx.offer(1, 10, 100, t(7), H), (false, vec![]));
         assert_eq!(idx.offer(1, 11, 500, t(8), H), (false, vec![]), "other topic");
         assert_eq!(idx.offer(1, 12, 600, t(7), H), (true, vec![]));
-        assert_eq!(
-            idx.offer(1, 13, 1100, t(7), H),
-            (true, vec![]),
-            "600 is < 1000 before"
-        );
+        assert_eq!(idx.offer(1, 13, 1100, t(7), H), (true, vec![]), "600 is < 1000 before");
         assert_eq!(idx.offer(2, 14, 600, t(7), H), (false, vec![]), "other customer");
         assert_eq!(idx.offer(3, 15, 0, None, H), (false, vec![]));
         assert_eq!(

@@ -114,7 +114,11 @@ mod tests {
         assert_eq!(s.pop_ended(2 * MINUTE), Some((1, vec![1, 2])));
         assert_eq!(s.pop_ended(2 * MINUTE), None);
         assert_eq!(s.len(), 1);
-        assert_eq!(s.push(5, 4), 2, "a due time already past goes to the oldest bucket left");
+        assert_eq!(
+            s.push(5, 4),
+            2,
+            "a due time already past goes to the oldest bucket left"
+        );
         let (bucket, keys) = s.pop_ended(10 * MINUTE).expect("minute 2 ended");
         assert_eq!((bucket, keys.as_slice()), (2, &[4][..]));
         s.recycle(keys);

@@ -272,8 +272,16 @@ mod tests {
             let got = parse_rfc3339(text).unwrap();
             assert_eq!(got.div_euclid(DAY) * DAY, expected, "{text}");
         }
-        assert_eq!(parse_rfc3339("\0\0\0\0\0\0\0\0\0\0T00:00:00Z"), None, "not the initial date");
-        assert_eq!(parse_rfc3339("2026-02-29T00:00:00Z"), None, "after a valid date of the month");
+        assert_eq!(
+            parse_rfc3339("\0\0\0\0\0\0\0\0\0\0T00:00:00Z"),
+            None,
+            "not the initial date"
+        );
+        assert_eq!(
+            parse_rfc3339("2026-02-29T00:00:00Z"),
+            None,
+            "after a valid date of the month"
+        );
     }
 
     #[test]
