@@ -63,6 +63,10 @@ impl Schedule {
             self.buckets.push_back(keys);
         }
         if let Some(keys) = self.buckets.get_mut(i) {
+            if keys.capacity() == 0 {
+                // A minute's bucket gathers tens to thousands of keys: start at 32, not 4.
+                keys.reserve_exact(32);
+            }
             keys.push(key);
         }
         bucket
