@@ -28,8 +28,14 @@ pub struct LeafKey {
 /// What one fact contributes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FactKind {
-    /// A leg was offered to the queue.
-    Offered,
+    /// A leg was offered to the queue; for a contact's first leg, opened by a
+    /// `contact.offered` that names a customer or says `repeat`, also its FCR verdict
+    /// (`Some(repeat)`). One fact, not two: they land in the same slice, and a fact costs
+    /// a lookup of its group and its slice.
+    Offered {
+        /// The contact's FCR verdict, when its first leg is judged: it is a repeat.
+        fcr: Option<bool>,
+    },
     /// A leg was answered; `wait` is unknown when the offer was never seen; `met` when
     /// its policy's measure is `answer` and wait ≤ T.
     Answered {
@@ -60,11 +66,6 @@ pub enum FactKind {
     },
     /// A leg met a `resolve` policy (counted at `ended.ts`).
     ResolvedMet,
-    /// A contact was judged for FCR.
-    Fcr {
-        /// It is a repeat contact.
-        repeat: bool,
-    },
     /// A CSAT answer.
     Csat {
         /// Thumbs up, or 4–5 of five.
@@ -210,7 +211,13 @@ impl QueueAgg {
     pub fn apply(&mut self, kind: &FactKind, sign: i64) {
         let c = &mut self.c;
         match *kind {
-            FactKind::Offered => c.offered += sign,
+            FactKind::Offered { fcr } => {
+                c.offered += sign;
+                if let Some(repeat) = fcr {
+                    c.fcr_contacts += sign;
+                    c.repeat_contacts += sign * i64::from(repeat);
+                }
+            }
             FactKind::Answered { wait, met } => {
                 c.answered += sign;
                 c.met += sign * i64::from(met);
@@ -235,10 +242,6 @@ impl QueueAgg {
                 self.handle.record(talk + hold + acw, sign);
             }
             FactKind::ResolvedMet => c.met += sign,
-            FactKind::Fcr { repeat } => {
-                c.fcr_contacts += sign;
-                c.repeat_contacts += sign * i64::from(repeat);
-            }
             FactKind::Csat { satisfied } => {
                 c.csat_responses += sign;
                 c.csat_satisfied += sign * i64::from(satisfied);
@@ -306,7 +309,7 @@ pub enum QueueSlice {
 impl Default for QueueSlice {
     fn default() -> Self {
         QueueSlice::Few {
-            kinds: [FactKind::Offered; FEW],
+            kinds: [FactKind::Offered { fcr: None }; FEW],
             counts: [0; FEW],
             len: 0,
         }
@@ -450,7 +453,7 @@ mod tests {
     fn fact_kind() -> impl Strategy<Value = FactKind> {
         let wait = proptest::option::of(0i64..3).prop_map(|w| w.map(|w| w * 20_000));
         prop_oneof![
-            Just(FactKind::Offered),
+            proptest::option::of(any::<bool>()).prop_map(|fcr| FactKind::Offered { fcr }),
             (wait.clone(), any::<bool>()).prop_map(|(wait, met)| FactKind::Answered { wait, met }),
             (wait, any::<bool>(), any::<bool>()).prop_map(|(wait, within, short)| FactKind::Abandoned {
                 wait,
@@ -464,7 +467,6 @@ mod tests {
                 acw: acw * 1_000,
             }),
             Just(FactKind::ResolvedMet),
-            any::<bool>().prop_map(|repeat| FactKind::Fcr { repeat }),
             any::<bool>().prop_map(|satisfied| FactKind::Csat { satisfied }),
             (0u8..=10, any::<bool>()).prop_map(|(score, transactional)| FactKind::Nps { score, transactional }),
         ]
@@ -507,14 +509,14 @@ mod tests {
     fn a_slice_sums_past_a_few_distinct_facts() {
         let mut slice = QueueSlice::default();
         let handled = |talk| FactKind::Handled { talk, hold: 0, acw: 0 };
-        slice.apply(&FactKind::Offered, 1);
-        slice.apply(&FactKind::Offered, 1);
+        slice.apply(&FactKind::Offered { fcr: None }, 1);
+        slice.apply(&FactKind::Offered { fcr: None }, 1);
         assert!(
             matches!(slice, QueueSlice::Few { len: 1, .. }),
             "the same fact twice is one pair"
         );
         slice.apply(&handled(1_000), 1);
-        slice.apply(&FactKind::Offered, -2);
+        slice.apply(&FactKind::Offered { fcr: None }, -2);
         assert!(
             matches!(slice, QueueSlice::Few { len: 1, .. }),
             "a fact retracted to zero is removed"

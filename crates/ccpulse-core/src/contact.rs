@@ -430,22 +430,12 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                 out.facts.push(Fact { ts, leaf, agent, kind });
             }
         };
-        if let Some(o) = leg.offered {
-            if leaf.is_some() {
-                push(o, None, FactKind::Offered);
-            }
-            if i == 0 && leg.from_offer_event {
-                let judged = repeat_field.is_some() || first_offer.is_some_and(|f| f.customer.is_some());
-                if judged && leaf.is_some() {
-                    push(
-                        o,
-                        None,
-                        FactKind::Fcr {
-                            repeat: repeat_field.unwrap_or(fcr_repeat),
-                        },
-                    );
-                }
-            }
+        if let (Some(o), Some(_)) = (leg.offered, leaf) {
+            let judged = i == 0
+                && leg.from_offer_event
+                && (repeat_field.is_some() || first_offer.is_some_and(|f| f.customer.is_some()));
+            let fcr = judged.then(|| repeat_field.unwrap_or(fcr_repeat));
+            push(o, None, FactKind::Offered { fcr });
         }
         if let Some((at, _agent)) = leg.answered {
             if leaf.is_some() {
