@@ -461,8 +461,9 @@ impl Engine {
                 // contact's grows only when it has more facts than before.
                 contact.facts.clear();
                 if contact.facts.capacity() == 0 {
-                    // A contact has a handful of facts: one allocation for them, not two.
-                    contact.facts.reserve_exact(8);
+                    // A contact has a handful of facts (an open one has one): room for
+                    // four at first, not one, then eight.
+                    contact.facts.reserve_exact(4);
                 }
                 contact.facts.extend_from_slice(&d.facts);
                 contact.waiting = d.waiting;
