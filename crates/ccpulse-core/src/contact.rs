@@ -294,6 +294,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
     let mut segment = None;
     let mut first_offer = None;
     let mut repeat_field = None;
+    let mut surveys = false;
 
     for ev in events {
         let ts = ev.ts;
@@ -389,7 +390,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                 }
             }
             // Read again once the attribution is known, below.
-            ContactEventKind::Survey { .. } => {}
+            ContactEventKind::Survey { .. } => surveys = true,
         }
     }
 
@@ -529,16 +530,18 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
             agent: None,
         },
     };
-    for ev in events {
-        if let ContactEventKind::Survey {
-            answer,
-            channel,
-            queue,
-            agent,
-        } = ev.kind
-        {
-            let f = survey_fact(ev.ts, answer, true, channel, queue, agent, out.attribution);
-            out.facts.push(f);
+    if surveys {
+        for ev in events {
+            if let ContactEventKind::Survey {
+                answer,
+                channel,
+                queue,
+                agent,
+            } = ev.kind
+            {
+                let f = survey_fact(ev.ts, answer, true, channel, queue, agent, out.attribution);
+                out.facts.push(f);
+            }
         }
     }
 }
