@@ -204,16 +204,17 @@ pub struct Contact {
 }
 
 impl Contact {
-    /// Inserts an event in order.
-    pub fn insert(&mut self, ev: ContactEvent) {
+    /// Inserts an event in order; says whether it went last.
+    pub fn insert(&mut self, ev: ContactEvent) -> bool {
         // A contact has a handful of events: one allocation for them, not three.
         if self.events.is_empty() {
             self.events.reserve_exact(8);
         }
-        insert_sorted(&mut self.events, ev, ContactEvent::sort_key);
+        let at = insert_sorted(&mut self.events, ev, ContactEvent::sort_key);
         if self.events.len() == 1 || ev.ts > self.last_ts {
             self.last_ts = ev.ts;
         }
+        at + 1 == self.events.len()
     }
 }
 

@@ -380,7 +380,15 @@ impl Engine {
         // A contact is either open (or recently finished) or forgotten, never both, so
         // the forgotten ones are looked up only for contacts not held.
         match self.contacts.entry(key) {
-            Entry::Occupied(held) => held.into_mut().insert(event),
+            Entry::Occupied(held) => {
+                let last = held.into_mut().insert(event);
+                if last && matches!(kind, ContactEventKind::HoldStarted | ContactEventKind::HoldEnded) {
+                    // A hold after every other event of the contact changes none of its
+                    // figures yet (its time counts when the leg is transferred or ends,
+                    // events later than this one): nothing to derive.
+                    return Applied::Applied;
+                }
+            }
             Entry::Vacant(vacant) => {
                 if let Some(&(_, attribution)) = self.closed.get(&key) {
                     // Finished and forgotten: a survey is still attributed; anything else is late.
