@@ -143,10 +143,6 @@ impl AgentRecord {
 mod tests {
     use super::*;
 
-    fn t_all(a: &AgentRecord) -> StateTimes {
-        a.time_in_states(Millis::MIN / 2, 400)
-    }
-
     #[test]
     fn time_in_states_and_occupancy() {
         let mut a = AgentRecord::new(10);
@@ -175,12 +171,10 @@ mod tests {
         assert_eq!((a.team(), a.queues()), (Some(1), &[5, 6][..]), "the newest names win");
         assert_ne!(names_key(["ab", "c"].into_iter()), names_key(["a", "bc"].into_iter()));
         assert_ne!(names_key(["a"].into_iter()), names_key(["a", ""].into_iter()));
+        let since_100 = a.time_in_states(100, 400);
         a.evict_before(100);
-        assert_eq!(
-            a.time_in_states(0, 400),
-            t_all(&a),
-            "nothing before 100 but the state at 100"
-        );
+        assert_eq!(a.time_in_states(100, 400), since_100, "the state at 100 is kept");
+        assert_eq!(a.state_at(50), Some((AgentState::Available, 0)), "nothing was due");
         a.evict_before(260);
         assert_eq!(a.state_at(260), Some((AgentState::Acw, 250)));
         assert_eq!(a.time_in_states(0, 400)[AgentState::Busy as usize], 0);

@@ -370,13 +370,6 @@ impl Slice for QueueSlice {
         }
     }
 
-    fn is_zero(&self) -> bool {
-        match self {
-            QueueSlice::Few { len, .. } => *len == 0,
-            QueueSlice::Sum(s) => s.is_zero(),
-        }
-    }
-
     fn clear(&mut self) {
         match self {
             QueueSlice::Few { len, .. } => *len = 0,
@@ -435,9 +428,6 @@ impl Slice for AgentAgg {
     fn add_to(&self, sum: &mut AgentAgg) {
         sum.merge(self, 1);
     }
-    fn is_zero(&self) -> bool {
-        Aggregate::is_zero(self)
-    }
     fn clear(&mut self) {
         Aggregate::clear(self);
     }
@@ -490,7 +480,6 @@ mod tests {
             let mut got = QueueAgg::default();
             slice.add_to(&mut got);
             prop_assert_eq!(&got, &expected);
-            prop_assert_eq!(Slice::is_zero(&slice), expected.is_zero());
             // Retract everything in another order.
             let mut undo = ops.clone();
             let n = undo.len().max(1);
@@ -498,7 +487,6 @@ mod tests {
             for (k, sign) in &undo {
                 slice.apply(k, -sign);
             }
-            prop_assert!(Slice::is_zero(&slice));
             let mut none = QueueAgg::default();
             slice.add_to(&mut none);
             prop_assert!(none.is_zero());

@@ -468,11 +468,6 @@ impl Engine {
                 // Copied, not swapped: the scratch buffer keeps its capacity, and the
                 // contact's grows only when it has more facts than before.
                 contact.facts.clear();
-                if contact.facts.capacity() == 0 {
-                    // A contact has a handful of facts (an open one has one): room for
-                    // four at first, not one, then eight.
-                    contact.facts.reserve_exact(4);
-                }
                 contact.facts.extend_from_slice(&d.facts);
                 contact.waiting = d.waiting;
                 contact.terminal = d.terminal;

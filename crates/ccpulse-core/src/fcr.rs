@@ -30,6 +30,11 @@ fn halves(key: u128) -> [u64; 2] {
     [(key >> 64) as u64, key as u64]
 }
 
+/// A contact key from its [`halves`].
+fn whole([high, low]: [u64; 2]) -> u128 {
+    u128::from(high) << 64 | u128::from(low)
+}
+
 /// A customer's offers: nearly always one within the horizon, held in the map's entry,
 /// not in an allocation of its own (which was one allocation per customer).
 type Offers = SmallVec<[Offer; 1]>;
@@ -72,7 +77,7 @@ impl CustomerIndex {
         for o in offers.iter_mut() {
             if !o.repeat && o.topic == topic && repeats(o, ts) {
                 o.repeat = true;
-                changed.push((u128::from(o.contact[0]) << 64) | u128::from(o.contact[1]));
+                changed.push(whole(o.contact));
             }
         }
         let pos = offers.partition_point(|o| o.ts <= ts);

@@ -19,15 +19,13 @@ pub trait Slice: Default {
     type Sum: Aggregate;
     /// Adds what the slice counts into `sum`.
     fn add_to(&self, sum: &mut Self::Sum);
-    /// Whether nothing is counted.
-    fn is_zero(&self) -> bool;
     /// Counts nothing again.
     fn clear(&mut self);
 }
 
 /// Slices a ring let go of, kept for reuse: a ring slides by one slice every few
-/// seconds per group, and a new slice (with its histograms) would otherwise allocate
-/// again what the dropped one held. Bounded by [`SlicePool::MAX`].
+/// seconds per group, and a new slice would otherwise allocate again what the dropped
+/// one held. Bounded by [`SlicePool::MAX`].
 #[derive(Debug)]
 pub struct SlicePool<A> {
     free: Vec<Box<A>>,
@@ -303,7 +301,9 @@ mod tests {
         assert!(handled(&mut r, 101));
         let mut again = Ring::new(4);
         let reused = again.slot_mut(7, &mut pool).expect("in range");
-        assert!(Slice::is_zero(reused), "a reused slice starts empty");
+        let mut sum = AgentAgg::default();
+        reused.add_to(&mut sum);
+        assert!(sum.is_zero(), "a reused slice starts empty");
         assert!(pool.is_empty());
     }
 
