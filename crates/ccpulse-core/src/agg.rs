@@ -319,16 +319,12 @@ impl Default for QueueSlice {
 impl QueueSlice {
     /// Applies one fact with `sign` (1 to add, −1 to retract).
     pub fn apply(&mut self, kind: &FactKind, sign: i64) {
-        let QueueSlice::Few { kinds, counts, len } = self else {
-            if let QueueSlice::Sum(sum) = self {
-                sum.apply(kind, sign);
-            }
-            return;
+        let (kinds, counts, len) = match self {
+            QueueSlice::Sum(sum) => return sum.apply(kind, sign),
+            QueueSlice::Few { .. } if sign == 0 => return,
+            QueueSlice::Few { kinds, counts, len } => (kinds, counts, len),
         };
         let n = usize::from(*len);
-        if sign == 0 {
-            return;
-        }
         match kinds[..n].iter().position(|k| k == kind) {
             Some(i) => {
                 counts[i] += sign;
