@@ -287,11 +287,20 @@ fn replay(file: &Path, window: &str) -> Value {
         "ccpulse replay failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v.as_object_mut().unwrap().remove("coverage");
+    v
 }
 
+/// The service's queues answer for `window`, which must cover every partition, none
+/// stale; returned without its coverage (which a replay of a file does not share).
 fn queues(service: &Service, window: &str) -> Value {
-    serde_json::from_str(&service.get(&format!("/api/v1/queues?window={window}"))).unwrap()
+    let mut v: Value = serde_json::from_str(&service.get(&format!("/api/v1/queues?window={window}"))).unwrap();
+    let coverage = v.as_object_mut().unwrap().remove("coverage").unwrap();
+    assert_eq!(coverage["partitions"], PARTITIONS, "{coverage}");
+    assert_eq!(coverage["covered"], PARTITIONS, "{coverage}");
+    assert_eq!(coverage["stale"], serde_json::json!([]), "{coverage}");
+    v
 }
 
 /// Where `a` and `b` differ (at most `max` places), naming groups by queue and channel.

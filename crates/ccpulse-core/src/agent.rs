@@ -29,7 +29,7 @@ pub type StateTimes = [Millis; 5];
 /// Everything the engine holds about one agent.
 #[derive(Debug, Clone)]
 pub struct AgentRecord {
-    /// State changes sorted by `(ts, tiebreak)`.
+    /// State changes sorted by `(ts, tiebreak)`; the tie-break is the arrival order.
     transitions: Vec<(Millis, u64, AgentState)>,
     /// Team from the newest `agent.state` that named one, with its time and the key of
     /// its name (see [`AgentRecord::team_named`]).
@@ -56,7 +56,13 @@ impl AgentRecord {
         }
     }
 
-    /// Records the state change of an `agent.state` event.
+    /// How many state changes are held.
+    pub fn state_changes(&self) -> usize {
+        self.transitions.len()
+    }
+
+    /// Records the state change of an `agent.state` event; `tiebreak` orders changes
+    /// of equal time (the engine gives their arrival order).
     pub fn state_change(&mut self, ts: Millis, tiebreak: u64, state: AgentState) {
         if self.transitions.capacity() == 0 {
             // An agent changes state a few times an hour, kept since midnight: start at

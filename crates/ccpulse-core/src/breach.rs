@@ -17,6 +17,8 @@ type Key = (String, Option<Arc<str>>, String, u16);
 #[derive(Debug, Default, Clone)]
 pub struct BreachTracker {
     active: HashMap<Key, Millis>,
+    /// The breaches of the last evaluation.
+    last: Vec<Breach>,
 }
 
 impl BreachTracker {
@@ -61,5 +63,24 @@ impl BreachTracker {
             }
         }
         self.active = next;
+        self.last = snap.breaches.clone();
+    }
+
+    /// Marks `snap` with the breach state of the last evaluation, without evaluating
+    /// it: for a view that is not whole (a partition missing, stale or replaying),
+    /// whose service levels could raise a false breach or clear a true one.
+    pub fn carry(&self, snap: &mut Snapshot) {
+        for w in &mut snap.windows {
+            for row in w.queues.iter_mut().chain(w.channels.iter_mut()) {
+                for pr in &mut row.sla {
+                    let key: Key = (w.window.clone(), row.queue.clone(), row.channel.clone(), pr.index);
+                    if self.active.contains_key(&key) {
+                        pr.breached = true;
+                        row.breached = true;
+                    }
+                }
+            }
+        }
+        snap.breaches = self.last.clone();
     }
 }

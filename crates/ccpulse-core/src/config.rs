@@ -41,6 +41,12 @@ pub struct ContactsSection {
     /// How long a finished contact is remembered so that late surveys can be attributed
     /// to its queue, channel and agent. Default `7d`.
     pub survey_horizon: Option<Span>,
+    /// The most contacts one partition holds in full; past it the ones due soonest are
+    /// evicted and counted. Default 100 000.
+    pub max_open: Option<Spanned<usize>>,
+    /// The most finished contacts one partition remembers for late surveys; past it the
+    /// oldest are forgotten. Default 1 000 000.
+    pub max_remembered: Option<Spanned<usize>>,
 }
 
 /// Per-channel eviction time of contacts that never finish.
@@ -158,6 +164,10 @@ pub struct EngineConfig {
     pub open_timeout: [Millis; 3],
     /// How long a finished contact is remembered for survey attribution.
     pub survey_horizon: Millis,
+    /// The most contacts an engine holds in full.
+    pub max_open_contacts: usize,
+    /// The most finished contacts an engine remembers for survey attribution.
+    pub max_remembered_contacts: usize,
     /// FCR repeat horizon.
     pub fcr_horizon: Millis,
     /// SLA policies in priority order (configured first, then defaults).
@@ -306,6 +316,14 @@ impl EngineConfig {
             t.email.map_or(7 * DAY, Span::millis),
         ];
 
+        let at_least_one = |v: &Option<Spanned<usize>>, field: &str, default: usize| match v {
+            None => Ok(default),
+            Some(n) if *n.get_ref() >= 1 => Ok(*n.get_ref()),
+            Some(n) => Err(invalid(text, Some(n.span()), field, "must be at least 1".into())),
+        };
+        let max_open_contacts = at_least_one(&c.max_open, "contacts.max_open", 100_000)?;
+        let max_remembered_contacts = at_least_one(&c.max_remembered, "contacts.max_remembered", 1_000_000)?;
+
         let a = s.agents.clone().unwrap_or_default();
         let outlier_ratio = match &a.outlier_ratio {
             Some(v) => ratio(v, text, "agents.outlier_ratio", 0.0..f64::MAX)?,
@@ -366,6 +384,8 @@ impl EngineConfig {
             dedupe_horizon: c.dedupe_horizon.map_or(2 * HOUR, Span::millis),
             open_timeout,
             survey_horizon: c.survey_horizon.map_or(7 * DAY, Span::millis),
+            max_open_contacts,
+            max_remembered_contacts,
             fcr_horizon: s.fcr.as_ref().and_then(|f| f.horizon).map_or(7 * DAY, Span::millis),
             policies,
             outlier_ratio,

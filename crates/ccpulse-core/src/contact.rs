@@ -33,7 +33,7 @@ pub fn key64(s: &str) -> NonZeroU64 {
 pub struct ContactEvent {
     /// Event time.
     pub ts: Millis,
-    /// Tie-break among equal `ts`: a hash of the event id.
+    /// Tie-break among equal `ts` and rank: the arrival order.
     pub tiebreak: u64,
     /// What happened.
     pub kind: ContactEventKind,

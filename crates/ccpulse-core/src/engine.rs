@@ -45,7 +45,18 @@ pub enum Applied {
     TooOld,
     /// A lifecycle event for a contact already finished and forgotten; counted, ignored.
     AfterClose,
+    /// Its contact already holds [`MAX_CONTACT_EVENTS`] events, or its agent
+    /// [`MAX_AGENT_STATES`] state changes; dropped and counted.
+    OverCap,
 }
+
+/// The most events one contact holds: every event of a contact re-derives it from all
+/// of its events, so this bounds the cost of one event (a real contact has a dozen).
+pub const MAX_CONTACT_EVENTS: usize = 256;
+
+/// The most state changes one agent holds (they are kept since local midnight, and
+/// every snapshot reads them): a real agent changes state a few hundred times a day.
+pub const MAX_AGENT_STATES: usize = 4096;
 
 #[derive(Debug, Clone)]
 struct Leaf {
@@ -192,6 +203,9 @@ pub struct Engine {
     maintained_at: Millis,
     /// Slice floor at the last eviction of slices.
     evicted_slices_at: i64,
+    /// Events applied so far: the tie-break among events of equal time, so that they
+    /// take their arrival (partition) order.
+    seq: u64,
     stats: EngineStats,
 }
 
@@ -228,6 +242,7 @@ impl Engine {
             watermark: None,
             maintained_at: Millis::MIN,
             evicted_slices_at: i64::MIN,
+            seq: 0,
             stats: EngineStats::default(),
         }
     }
@@ -243,17 +258,25 @@ impl Engine {
     }
 
     /// Applies one valid event.
+    ///
+    /// Events of equal `ts` take their arrival order (for a contact, after its
+    /// lifecycle rank): the order of their partition, or of the lines of a replay.
     pub fn apply(&mut self, ev: &Event<'_>) -> Applied {
         let ts = ev.ts;
         let wm = self.watermark.map_or(ts, |w| w.max(ts));
-        // One hash of the id serves the dedupe and the tie-break among equal times.
-        let id_key = Dedupe::key(&ev.id);
-        match self.dedupe.check(id_key, ts, wm) {
+        self.seq += 1;
+        let tiebreak = self.seq;
+        match self.dedupe.check(Dedupe::key(&ev.id), ts, wm) {
             Seen::Duplicate => {
                 self.stats.duplicates += 1;
                 return Applied::Duplicate;
             }
             Seen::TooOld => {
+                if self.close_late(ev, tiebreak) {
+                    self.stats.applied += 1;
+                    self.stats.late += 1;
+                    return Applied::Applied;
+                }
                 self.stats.too_old += 1;
                 return Applied::TooOld;
             }
@@ -265,15 +288,61 @@ impl Engine {
         if ts < wm - self.cfg.lateness {
             self.stats.late += 1;
         }
-        let tiebreak = id_key as u64;
         let outcome = self.apply_body(ev, tiebreak);
-        if outcome == Applied::Applied {
-            self.stats.applied += 1;
-        } else {
-            self.stats.after_close += 1;
+        match outcome {
+            Applied::Applied => self.stats.applied += 1,
+            Applied::OverCap => self.stats.over_cap += 1,
+            _ => self.stats.after_close += 1,
+        }
+        if self.contacts.len() > self.cfg.max_open_contacts {
+            self.evict_over_cap();
         }
         self.maintain(wm);
         outcome
+    }
+
+    /// An event older than the dedupe horizon (so its id cannot be checked) that ends a
+    /// wait or a leg of a contact still held is applied all the same, unless the
+    /// contact already has an event of its type at its time: a very late abandon must
+    /// not leave its contact waiting for hours. Says whether it was applied.
+    fn close_late(&mut self, ev: &Event<'_>, tiebreak: u64) -> bool {
+        let closes = matches!(
+            ev.body,
+            Body::Answered { .. }
+                | Body::Abandoned { .. }
+                | Body::Transferred { .. }
+                | Body::Ended { .. }
+                | Body::WrappedUp { .. }
+        );
+        let Some(contact_id) = ev.contact_id().filter(|_| closes) else {
+            return false;
+        };
+        let key = xxh3_128(contact_id.as_bytes());
+        let Some(contact) = self.contacts.get(&key) else {
+            return false;
+        };
+        if contact.events.len() >= MAX_CONTACT_EVENTS {
+            return false;
+        }
+        let Some(kind) = contact_event_kind(&mut self.names, &ev.body) else {
+            return false;
+        };
+        let event = ContactEvent {
+            ts: ev.ts,
+            tiebreak,
+            kind,
+        };
+        let same =
+            |e: &ContactEvent| e.ts == event.ts && std::mem::discriminant(&e.kind) == std::mem::discriminant(&kind);
+        let Some(contact) = self.contacts.get_mut(&key) else {
+            return false;
+        };
+        if contact.events.iter().any(same) {
+            return false;
+        }
+        contact.insert(event);
+        self.rederive(key);
+        true
     }
 
     fn advance_watermark(&mut self, wm: Millis) {
@@ -285,7 +354,7 @@ impl Engine {
 
     fn apply_body(&mut self, ev: &Event<'_>, tiebreak: u64) -> Applied {
         let names = &mut self.names;
-        let kind = match &ev.body {
+        match &ev.body {
             Body::AgentState {
                 agent_id,
                 state,
@@ -295,6 +364,9 @@ impl Engine {
                 let agent = names.intern(agent_id);
                 let cap = self.store.ring_cap;
                 let record = self.store.agents.entry(agent).or_insert_with(|| AgentRecord::new(cap));
+                if record.state_changes() >= MAX_AGENT_STATES {
+                    return Applied::OverCap;
+                }
                 record.state_change(ev.ts, tiebreak, *state);
                 if let Some(team) = team.as_deref() {
                     record.team_named(ev.ts, name_key(team), || names.intern(team));
@@ -318,57 +390,9 @@ impl Engine {
                 self.store.apply(&f, 1);
                 return Applied::Applied;
             }
-            Body::Survey {
-                answer,
-                contact_id: Some(_),
-                channel,
-                queue,
-                agent_id,
-            } => ContactEventKind::Survey {
-                answer: *answer,
-                channel: *channel,
-                queue: queue.as_deref().map(|q| names.intern(q)),
-                agent: agent_id.as_deref().map(|a| names.intern(a)),
-            },
-            Body::Offered {
-                channel,
-                queue,
-                customer_id,
-                topic,
-                segment,
-                repeat,
-                ..
-            } => ContactEventKind::Offered {
-                channel: *channel,
-                queue: names.intern(queue),
-                segment: segment.as_deref().map(|s| names.intern(s)),
-                customer: customer_id.as_deref().map(key64),
-                topic: topic.as_deref().map(key64),
-                repeat: *repeat,
-            },
-            Body::Answered {
-                agent_id,
-                channel,
-                queue,
-                ..
-            } => ContactEventKind::Answered {
-                agent: names.intern(agent_id),
-                channel: *channel,
-                queue: queue.as_deref().map(|q| names.intern(q)),
-            },
-            Body::Abandoned { channel, queue, .. } => ContactEventKind::Abandoned {
-                channel: *channel,
-                queue: queue.as_deref().map(|q| names.intern(q)),
-            },
-            Body::HoldStarted { .. } => ContactEventKind::HoldStarted,
-            Body::HoldEnded { .. } => ContactEventKind::HoldEnded,
-            Body::Transferred { to_queue, .. } => ContactEventKind::Transferred {
-                to_queue: names.intern(to_queue),
-            },
-            Body::Ended { resolved, .. } => ContactEventKind::Ended { resolved: *resolved },
-            Body::WrappedUp { .. } => ContactEventKind::WrappedUp,
-        };
-        let Some(contact_id) = ev.contact_id() else {
+            _ => {}
+        }
+        let (Some(contact_id), Some(kind)) = (ev.contact_id(), contact_event_kind(names, &ev.body)) else {
             return Applied::Applied;
         };
         let key = xxh3_128(contact_id.as_bytes());
@@ -381,7 +405,11 @@ impl Engine {
         // the forgotten ones are looked up only for contacts not held.
         match self.contacts.entry(key) {
             Entry::Occupied(held) => {
-                let last = held.into_mut().insert(event);
+                let held = held.into_mut();
+                if held.events.len() >= MAX_CONTACT_EVENTS {
+                    return Applied::OverCap;
+                }
+                let last = held.insert(event);
                 if last && matches!(kind, ContactEventKind::HoldStarted | ContactEventKind::HoldEnded) {
                     // A hold after every other event of the contact changes none of its
                     // figures yet (its time counts when the leg is transferred or ends,
@@ -495,37 +523,14 @@ impl Engine {
             return;
         }
         self.maintained_at = clock;
-        let cfg = &self.cfg;
-        let mut evicted = 0;
-        let (closed, closed_order) = (&mut self.closed, &mut self.closed_order);
         // Only contacts scheduled in a minute that ended are visited (when a contact is
         // due: see `contact_due`). An entry is current when it matches the contact's
         // `scheduled`; a contact whose events moved its due time is scheduled again.
         while let Some((bucket, keys)) = self.schedule.pop_ended(clock) {
-            for &key in &keys {
-                let Entry::Occupied(mut held) = self.contacts.entry(key) else {
-                    continue;
-                };
-                let c = held.get_mut();
-                if c.scheduled != Some(bucket) {
-                    continue;
-                }
-                let due = contact_due(cfg, c);
-                if due >= clock {
-                    c.scheduled = Some(self.schedule.push(due, key));
-                    continue;
-                }
-                if c.terminal {
-                    closed.insert(key, (c.last_ts, c.attribution));
-                    closed_order.push(Reverse((c.last_ts, key)));
-                } else {
-                    evicted += 1;
-                }
-                self.spare.give(held.remove());
-            }
+            self.stats.evicted_open += self.evict(bucket, &keys, Some(clock));
             self.schedule.recycle(keys);
         }
-        self.stats.evicted_open += evicted;
+        let cfg = &self.cfg;
         while let Some(&Reverse((ts, key))) = self.closed_order.peek() {
             if ts >= clock - cfg.survey_horizon {
                 break;
@@ -558,6 +563,59 @@ impl Engine {
             a.evict_before(keep_states);
             !a.is_idle()
         });
+    }
+
+    /// Evicts the current entries of a schedule bucket: with `clock`, only contacts due
+    /// before it (the others are scheduled again); without, all of them. A finished
+    /// contact is remembered for late surveys; an open one is forgotten. Returns how
+    /// many open ones were evicted.
+    fn evict(&mut self, bucket: i64, keys: &[u128], clock: Option<Millis>) -> u64 {
+        let mut evicted = 0;
+        for &key in keys {
+            let Entry::Occupied(mut held) = self.contacts.entry(key) else {
+                continue;
+            };
+            let c = held.get_mut();
+            if c.scheduled != Some(bucket) {
+                continue;
+            }
+            if let Some(clock) = clock {
+                let due = contact_due(&self.cfg, c);
+                if due >= clock {
+                    c.scheduled = Some(self.schedule.push(due, key));
+                    continue;
+                }
+            }
+            if c.terminal {
+                self.closed.insert(key, (c.last_ts, c.attribution));
+                self.closed_order.push(Reverse((c.last_ts, key)));
+            } else {
+                evicted += 1;
+            }
+            self.spare.give(held.remove());
+        }
+        // Past the cap, the oldest remembered contacts are forgotten first.
+        while self.closed.len() > self.cfg.max_remembered_contacts {
+            let Some(Reverse((_, key))) = self.closed_order.pop() else {
+                break;
+            };
+            self.closed.remove(&key);
+        }
+        evicted
+    }
+
+    /// Past `contacts.max_open`, evicts the contacts due soonest, a schedule bucket at
+    /// a time, and counts them.
+    fn evict_over_cap(&mut self) {
+        while self.contacts.len() > self.cfg.max_open_contacts {
+            let before = self.contacts.len();
+            let Some((bucket, keys)) = self.schedule.pop_ended(Millis::MAX) else {
+                break;
+            };
+            self.evict(bucket, &keys, None);
+            self.schedule.recycle(keys);
+            self.stats.evicted_cap += (before - self.contacts.len()) as u64;
+        }
     }
 
     /// The engine's share of every window ending at `now` (rounded down to the slice),
@@ -652,6 +710,63 @@ impl Engine {
             ..self.stats.clone()
         }
     }
+}
+
+/// The contact event an event is, with its names interned; `None` for agent events and
+/// relationship surveys (no contact).
+fn contact_event_kind(names: &mut Interner, body: &Body<'_>) -> Option<ContactEventKind> {
+    Some(match body {
+        Body::AgentState { .. } | Body::Survey { contact_id: None, .. } => return None,
+        Body::Survey {
+            answer,
+            channel,
+            queue,
+            agent_id,
+            ..
+        } => ContactEventKind::Survey {
+            answer: *answer,
+            channel: *channel,
+            queue: queue.as_deref().map(|q| names.intern(q)),
+            agent: agent_id.as_deref().map(|a| names.intern(a)),
+        },
+        Body::Offered {
+            channel,
+            queue,
+            customer_id,
+            topic,
+            segment,
+            repeat,
+            ..
+        } => ContactEventKind::Offered {
+            channel: *channel,
+            queue: names.intern(queue),
+            segment: segment.as_deref().map(|s| names.intern(s)),
+            customer: customer_id.as_deref().map(key64),
+            topic: topic.as_deref().map(key64),
+            repeat: *repeat,
+        },
+        Body::Answered {
+            agent_id,
+            channel,
+            queue,
+            ..
+        } => ContactEventKind::Answered {
+            agent: names.intern(agent_id),
+            channel: *channel,
+            queue: queue.as_deref().map(|q| names.intern(q)),
+        },
+        Body::Abandoned { channel, queue, .. } => ContactEventKind::Abandoned {
+            channel: *channel,
+            queue: queue.as_deref().map(|q| names.intern(q)),
+        },
+        Body::HoldStarted { .. } => ContactEventKind::HoldStarted,
+        Body::HoldEnded { .. } => ContactEventKind::HoldEnded,
+        Body::Transferred { to_queue, .. } => ContactEventKind::Transferred {
+            to_queue: names.intern(to_queue),
+        },
+        Body::Ended { resolved, .. } => ContactEventKind::Ended { resolved: *resolved },
+        Body::WrappedUp { .. } => ContactEventKind::WrappedUp,
+    })
 }
 
 /// When a contact stops being needed: a finished one keeps its events while its figures

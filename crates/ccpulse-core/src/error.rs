@@ -26,6 +26,26 @@ pub enum EventError {
     /// `id` is empty or longer than 128 characters.
     #[error("id must be 1..128 characters, got {0}")]
     BadId(usize),
+    /// A name or id field (`contact_id`, `queue`, `agent_id`, …) is longer than
+    /// [`MAX_NAME_CHARS`](crate::event::MAX_NAME_CHARS) characters.
+    #[error("field {field:?} must be at most {max} characters, got {chars}")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its length in characters.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An `agent.state` lists more queues than
+    /// [`MAX_AGENT_QUEUES`](crate::event::MAX_AGENT_QUEUES).
+    #[error("an agent.state may list at most {max} queues, got {count}")]
+    TooManyQueues {
+        /// How many it lists.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// `type` is not one of the contract's types.
     #[error("unknown type {0:?}")]
     UnknownType(String),
@@ -70,6 +90,8 @@ impl EventError {
             EventError::MissingField(_) => "missing_field",
             EventError::WrongType { .. } => "wrong_type",
             EventError::BadId(_) => "bad_id",
+            EventError::TooLong { .. } => "too_long",
+            EventError::TooManyQueues { .. } => "too_many_queues",
             EventError::UnknownType(_) => "unknown_type",
             EventError::UnknownChannel(_) => "unknown_channel",
             EventError::UnknownScale(_) => "unknown_scale",
@@ -81,12 +103,14 @@ impl EventError {
     }
 
     /// Every reason label, for pre-registering metrics.
-    pub const REASONS: [&'static str; 12] = [
+    pub const REASONS: [&'static str; 14] = [
         "invalid_json",
         "not_an_object",
         "missing_field",
         "wrong_type",
         "bad_id",
+        "too_long",
+        "too_many_queues",
         "unknown_type",
         "unknown_channel",
         "unknown_scale",

@@ -19,6 +19,16 @@ use crate::time::{human_delta, parse_rfc3339, Millis, MINUTE};
 /// How far in the future (against the wall clock) an event's `ts` may be.
 pub const MAX_FUTURE: Millis = 5 * MINUTE;
 
+/// The longest id or name an event may carry (`contact_id`, `queue`, `to_queue`,
+/// `agent_id`, `team`, `customer_id`, `topic`, `segment`, each of `queues`), in
+/// characters: the limit the contract sets for `id`. Names become labels, map keys and
+/// parts of every answer, so one long name must not cost more than a short one does.
+pub const MAX_NAME_CHARS: usize = 128;
+
+/// The most queues one `agent.state` may list: each becomes a series of agents by
+/// queue and state, so an unbounded list would be an unbounded cost of one event.
+pub const MAX_AGENT_QUEUES: usize = 64;
+
 /// The channel of a contact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -445,7 +455,7 @@ fn strip_position(msg: &str) -> String {
 fn validate<'a>(raw: &mut RawEvent<'a>, now_wall: Millis) -> Result<Event<'a>, EventError> {
     let id = required(raw.id.take(), "id")?;
     // Characters are counted only when the bytes could be too many.
-    if id.is_empty() || (id.len() > 128 && id.chars().count() > 128) {
+    if id.is_empty() || (id.len() > MAX_NAME_CHARS && id.chars().count() > MAX_NAME_CHARS) {
         return Err(EventError::BadId(id.chars().count()));
     }
     let kind = required(raw.kind.take(), "type")?;
@@ -559,7 +569,96 @@ fn validate<'a>(raw: &mut RawEvent<'a>, now_wall: Millis) -> Result<Event<'a>, E
         }
         other => return Err(EventError::UnknownType(other.to_owned())),
     };
+    check_names(&body)?;
     Ok(Event { id, ts, body })
+}
+
+/// Refuses names longer than [`MAX_NAME_CHARS`] and agent queue lists longer than
+/// [`MAX_AGENT_QUEUES`].
+fn check_names(body: &Body<'_>) -> Result<(), EventError> {
+    fn name(field: &'static str, v: &str) -> Result<(), EventError> {
+        // Characters are counted only when the bytes could be too many.
+        if v.len() > MAX_NAME_CHARS {
+            let chars = v.chars().count();
+            if chars > MAX_NAME_CHARS {
+                return Err(EventError::TooLong {
+                    field,
+                    chars,
+                    max: MAX_NAME_CHARS,
+                });
+            }
+        }
+        Ok(())
+    }
+    fn opt(field: &'static str, v: &Option<Cow<'_, str>>) -> Result<(), EventError> {
+        v.as_deref().map_or(Ok(()), |v| name(field, v))
+    }
+    match body {
+        Body::Offered {
+            contact_id,
+            queue,
+            customer_id,
+            topic,
+            segment,
+            ..
+        } => {
+            name("contact_id", contact_id)?;
+            name("queue", queue)?;
+            opt("customer_id", customer_id)?;
+            opt("topic", topic)?;
+            opt("segment", segment)
+        }
+        Body::Answered {
+            contact_id,
+            agent_id,
+            queue,
+            ..
+        } => {
+            name("contact_id", contact_id)?;
+            name("agent_id", agent_id)?;
+            opt("queue", queue)
+        }
+        Body::Abandoned { contact_id, queue, .. } => {
+            name("contact_id", contact_id)?;
+            opt("queue", queue)
+        }
+        Body::HoldStarted { contact_id }
+        | Body::HoldEnded { contact_id }
+        | Body::Ended { contact_id, .. }
+        | Body::WrappedUp { contact_id } => name("contact_id", contact_id),
+        Body::Transferred { contact_id, to_queue } => {
+            name("contact_id", contact_id)?;
+            name("to_queue", to_queue)
+        }
+        Body::Survey {
+            contact_id,
+            queue,
+            agent_id,
+            ..
+        } => {
+            opt("contact_id", contact_id)?;
+            opt("queue", queue)?;
+            opt("agent_id", agent_id)
+        }
+        Body::AgentState {
+            agent_id, team, queues, ..
+        } => {
+            name("agent_id", agent_id)?;
+            opt("team", team)?;
+            if let Some(qs) = queues {
+                if qs.len() > MAX_AGENT_QUEUES {
+                    return Err(EventError::TooManyQueues {
+                        count: qs.len(),
+                        max: MAX_AGENT_QUEUES,
+                    });
+                }
+                for q in qs {
+                    name("queues", q)?;
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -680,6 +779,39 @@ mod tests {
         assert!(
             parse_event(with_id(&"é".repeat(128)).as_bytes(), now()).is_ok(),
             "128 characters (256 bytes) are allowed"
+        );
+        let long = "q".repeat(MAX_NAME_CHARS + 1);
+        assert_eq!(
+            err(&format!(
+                r#"{{"id":"e","type":"contact.offered","ts":0,"contact_id":"c","channel":"voice","queue":"{long}"}}"#
+            )),
+            "field \"queue\" must be at most 128 characters, got 129"
+        );
+        assert_eq!(
+            err(&format!(
+                r#"{{"id":"e","type":"agent.state","ts":0,"agent_id":"a","state":"busy","queues":["x","{long}"]}}"#
+            )),
+            "field \"queues\" must be at most 128 characters, got 129"
+        );
+        let many: Vec<String> = (0..=MAX_AGENT_QUEUES).map(|i| format!("\"q{i}\"")).collect();
+        assert_eq!(
+            err(&format!(
+                r#"{{"id":"e","type":"agent.state","ts":0,"agent_id":"a","state":"busy","queues":[{}]}}"#,
+                many.join(",")
+            )),
+            "an agent.state may list at most 64 queues, got 65"
+        );
+        assert!(
+            parse_event(
+                format!(
+                    r#"{{"id":"e","type":"contact.offered","ts":0,"contact_id":"c","channel":"voice","queue":"{}"}}"#,
+                    "é".repeat(MAX_NAME_CHARS)
+                )
+                .as_bytes(),
+                now()
+            )
+            .is_ok(),
+            "128 characters of two bytes each are allowed"
         );
         assert!(err(r#"[1,2]"#).starts_with("event is not a JSON object"));
         assert!(err(r#"{"id":"e""#).starts_with("invalid JSON"));

@@ -39,6 +39,12 @@ fn whole([high, low]: [u64; 2]) -> u128 {
 /// not in an allocation of its own (which was one allocation per customer).
 type Offers = SmallVec<[Offer; 1]>;
 
+/// The most offers kept per customer: one customer's offers are compared at each of its
+/// offers, so an unbounded number (a producer that names one customer for every
+/// contact) would make each offer cost more than the last. The oldest goes first; a
+/// real customer has a handful within the horizon.
+pub const MAX_OFFERS_PER_CUSTOMER: usize = 256;
+
 /// The customer index.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerIndex {
@@ -79,6 +85,10 @@ impl CustomerIndex {
                 o.repeat = true;
                 changed.push(whole(o.contact));
             }
+        }
+        if offers.len() >= MAX_OFFERS_PER_CUSTOMER {
+            offers.remove(0);
+            self.offers -= 1;
         }
         let pos = offers.partition_point(|o| o.ts <= ts);
         offers.insert(pos, Offer { repeat, ..me });
@@ -155,5 +165,21 @@ mod tests {
         );
         idx.evict_before(200);
         assert_eq!(idx.len(), 1);
+    }
+
+    #[test]
+    fn a_customer_holds_a_bounded_number_of_offers() {
+        let mut idx = CustomerIndex::default();
+        let n = MAX_OFFERS_PER_CUSTOMER as u128 * 3;
+        for c in 0..n {
+            idx.offer(9, c, c as Millis, t(c as u64 % 5 + 1), Millis::MAX);
+        }
+        assert_eq!(idx.len(), MAX_OFFERS_PER_CUSTOMER);
+        assert!(
+            idx.offer(9, n, n as Millis, t(1), Millis::MAX).0,
+            "a recent offer of the topic is still held"
+        );
+        idx.evict_before(Millis::MAX);
+        assert!(idx.is_empty());
     }
 }

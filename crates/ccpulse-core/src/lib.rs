@@ -13,6 +13,7 @@ pub mod api;
 pub mod breach;
 pub mod config;
 pub mod contact;
+pub mod coverage;
 pub mod dedupe;
 pub mod engine;
 pub mod error;

@@ -105,6 +105,11 @@ pub struct EngineStats {
     pub after_close: u64,
     /// Unfinished contacts evicted after their timeout.
     pub evicted_open: u64,
+    /// Contacts evicted early because the engine held `contacts.max_open` of them.
+    pub evicted_cap: u64,
+    /// Events dropped because their contact or agent already held the most events it
+    /// may (see `Applied::OverCap`).
+    pub over_cap: u64,
     /// Contacts held in full now.
     pub open_contacts: u64,
     /// Finished contacts remembered for survey attribution.
@@ -132,6 +137,8 @@ impl EngineStats {
         self.late += o.late;
         self.after_close += o.after_close;
         self.evicted_open += o.evicted_open;
+        self.evicted_cap += o.evicted_cap;
+        self.over_cap += o.over_cap;
         self.open_contacts += o.open_contacts;
         self.closed_contacts += o.closed_contacts;
         self.customer_offers += o.customer_offers;
@@ -179,24 +186,35 @@ impl Partial {
         }
     }
 
-    /// Adds another engine's partial, computed for the same `now`.
-    pub fn merge(&mut self, other: Partial) {
-        for (mine, theirs) in self.windows.iter_mut().zip(other.windows) {
-            for (k, v) in theirs.leaves {
-                mine.leaves.entry(k).or_default().merge(&v, 1);
+    /// Adds another engine's partial, computed for the same `now` (or, for a partition
+    /// whose data is stale, for an earlier one: its last figures are added as they were).
+    pub fn merge(&mut self, other: &Partial) {
+        for (mine, theirs) in self.windows.iter_mut().zip(&other.windows) {
+            for (k, v) in &theirs.leaves {
+                match mine.leaves.get_mut(k) {
+                    Some(m) => m.merge(v, 1),
+                    None => {
+                        mine.leaves.insert(k.clone(), v.clone());
+                    }
+                }
             }
-            for (k, v) in theirs.agents {
-                mine.agents.entry(k).or_default().merge(&v);
+            for (k, v) in &theirs.agents {
+                match mine.agents.get_mut(k) {
+                    Some(m) => m.merge(v),
+                    None => {
+                        mine.agents.insert(k.clone(), v.clone());
+                    }
+                }
             }
         }
-        for (k, v) in other.live {
-            self.live.entry(k).or_default().merge(&v);
+        for (k, v) in &other.live {
+            self.live.entry(k.clone()).or_default().merge(v);
         }
-        for (k, v) in other.agents {
-            match self.agents.get(&k) {
+        for (k, v) in &other.agents {
+            match self.agents.get(k) {
                 Some(mine) if mine.since >= v.since => {}
                 _ => {
-                    self.agents.insert(k, v);
+                    self.agents.insert(k.clone(), v.clone());
                 }
             }
         }
@@ -223,6 +241,12 @@ impl Partial {
         }
         for k in self.live.keys() {
             if let Some(q) = &k.queue {
+                queue_load.entry(q.clone()).or_default();
+            }
+        }
+        // Queues only agents list are labels too (agents by queue and state).
+        for a in self.agents.values() {
+            for q in &a.queues {
                 queue_load.entry(q.clone()).or_default();
             }
         }
@@ -287,7 +311,16 @@ impl Partial {
         }
         for (k, v) in &self.agents {
             if agents.contains(k) {
-                out.agents.insert(k.clone(), v.clone());
+                let mut v = v.clone();
+                let mut named: Vec<Arc<str>> = Vec::with_capacity(v.queues.len());
+                for q in &v.queues {
+                    let q = if queues.contains(q) { q.clone() } else { other.clone() };
+                    if !named.contains(&q) {
+                        named.push(q);
+                    }
+                }
+                v.queues = named;
+                out.agents.insert(k.clone(), v);
             }
         }
         Some((out, folded_q, folded_a))

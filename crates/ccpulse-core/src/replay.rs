@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::breach::BreachTracker;
 use crate::config::EngineConfig;
+use crate::coverage::Coverage;
 use crate::engine::{Applied, Engine};
 use crate::event::parse_event;
 use crate::snapshot::Snapshot;
@@ -87,6 +88,14 @@ impl Replay {
         let cfg = self.engine.config().clone();
         let mut snap = Snapshot::build(&self.engine.partial(now), &cfg);
         BreachTracker::default().evaluate(&mut snap, &cfg.policies);
+        // A file is one whole, complete source.
+        snap.coverage = Coverage {
+            partitions: 1,
+            covered: 1,
+            stale: Vec::new(),
+            data_age_seconds: Some(0.0),
+            waiting_for: Vec::new(),
+        };
         snap
     }
 }

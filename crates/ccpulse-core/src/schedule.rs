@@ -4,7 +4,7 @@
 //! takes every bucket that ended, instead of scanning all contacts (most of which are
 //! not due) or keeping a heap ordered to the millisecond.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::time::{Millis, MINUTE};
 
@@ -13,13 +13,18 @@ use crate::time::{Millis, MINUTE};
 ///
 /// The buckets are a ring of consecutive minutes, not a sorted map: scheduling is an
 /// index, not a tree search (a `BTreeMap` cost 80 instructions per event, `callgrind`),
-/// and the key vectors of taken buckets are kept for new ones. The ring spans from the
-/// earliest due minute not yet taken to the latest, which the open timeouts bound.
+/// and the key vectors of taken buckets are kept for new ones. The ring spans at most
+/// [`Schedule::SPAN`] minutes, which the open timeouts (days) stay well inside; a due
+/// minute outside it (event times years apart, as a replay of a file with an ancient
+/// timestamp gives) goes to a sorted map instead, so that no due time can make the
+/// ring, and its memory, span the years in between.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     /// `buckets[i]` is minute `first + i`.
     buckets: VecDeque<Vec<u128>>,
     first: i64,
+    /// Buckets outside the ring's span.
+    far: BTreeMap<i64, Vec<u128>>,
     /// Every minute before this one was taken.
     taken: i64,
     /// Emptied key vectors, for new buckets.
@@ -31,6 +36,7 @@ impl Default for Schedule {
         Schedule {
             buckets: VecDeque::new(),
             first: 0,
+            far: BTreeMap::new(),
             taken: i64::MIN,
             spare: Vec::new(),
         }
@@ -40,6 +46,8 @@ impl Default for Schedule {
 impl Schedule {
     /// The most emptied key vectors kept.
     const SPARE: usize = 64;
+    /// The most minutes the ring spans (about 45 days; 1.5 MB of empty buckets at most).
+    pub const SPAN: i64 = 1 << 16;
 
     /// The bucket `due` is scheduled in: its minute, or the first minute not yet taken
     /// when that is later (a due time already past is evicted at the next maintenance).
@@ -52,6 +60,11 @@ impl Schedule {
         let bucket = self.bucket(due);
         if self.buckets.is_empty() {
             self.first = bucket;
+        }
+        let last = self.first + self.buckets.len() as i64 - 1;
+        if bucket.saturating_sub(self.first) >= Self::SPAN || last.saturating_sub(bucket) >= Self::SPAN {
+            self.far.entry(bucket).or_default().push(key);
+            return bucket;
         }
         while bucket < self.first {
             self.buckets.push_front(Vec::new());
@@ -75,13 +88,22 @@ impl Schedule {
     /// Removes the first bucket that ended at or before `clock`, with its keys: every
     /// due time in it is before `clock`. Give the keys back with [`Schedule::recycle`].
     pub fn pop_ended(&mut self, clock: Millis) -> Option<(i64, Vec<u128>)> {
-        if self.buckets.is_empty() || self.first >= clock.div_euclid(MINUTE) {
-            return None;
-        }
-        let keys = self.buckets.pop_front()?;
-        let bucket = self.first;
-        self.first += 1;
-        self.taken = self.first;
+        let ended = clock.div_euclid(MINUTE);
+        let ring = (!self.buckets.is_empty()).then_some(self.first);
+        let far = self.far.keys().next().copied();
+        let (bucket, keys) = match (ring, far) {
+            (Some(r), f) if f.is_none_or(|f| r <= f) => {
+                if r >= ended {
+                    return None;
+                }
+                let keys = self.buckets.pop_front()?;
+                self.first += 1;
+                (r, keys)
+            }
+            (_, Some(f)) if f < ended => (f, self.far.remove(&f)?),
+            _ => return None,
+        };
+        self.taken = self.taken.max(bucket + 1);
         Some((bucket, keys))
     }
 
@@ -95,7 +117,12 @@ impl Schedule {
 
     /// Entries held, current or not.
     pub fn len(&self) -> usize {
-        self.buckets.iter().map(Vec::len).sum()
+        self.buckets.iter().chain(self.far.values()).map(Vec::len).sum()
+    }
+
+    /// Buckets held in the ring (for the memory bound's test).
+    pub fn ring_len(&self) -> usize {
+        self.buckets.len()
     }
 
     /// Whether nothing is scheduled.
@@ -135,5 +162,27 @@ mod tests {
         assert_eq!(s.pop_ended(10 * MINUTE), Some((4, vec![5])));
         assert_eq!(s.pop_ended(10 * MINUTE), Some((5, vec![])));
         assert_eq!(s.pop_ended(10 * MINUTE), Some((6, vec![7])));
+    }
+
+    #[test]
+    fn due_times_years_apart_do_not_fill_the_ring() {
+        let year = 365 * 24 * 60 * MINUTE;
+        let mut s = Schedule::default();
+        let ancient = -2025 * year;
+        assert_eq!(s.push(ancient, 1), ancient / MINUTE);
+        assert_eq!(s.push(0, 2), 0, "far ahead of the ring: kept aside");
+        assert_eq!(s.push(MINUTE, 3), 1);
+        assert_eq!(s.push(ancient + MINUTE, 4), ancient / MINUTE + 1);
+        assert!(s.ring_len() <= 2, "{} buckets", s.ring_len());
+        assert_eq!(s.len(), 4);
+        assert_eq!(s.pop_ended(ancient), None);
+        assert_eq!(s.pop_ended(10 * MINUTE), Some((ancient / MINUTE, vec![1])));
+        assert_eq!(s.pop_ended(10 * MINUTE), Some((ancient / MINUTE + 1, vec![4])));
+        assert_eq!(s.pop_ended(10 * MINUTE), Some((0, vec![2])));
+        assert_eq!(s.pop_ended(10 * MINUTE), Some((1, vec![3])));
+        assert_eq!(s.pop_ended(10 * MINUTE), None);
+        assert!(s.is_empty());
+        assert_eq!(s.push(-year, 5), 2, "nothing is scheduled before a minute taken");
+        assert!(s.ring_len() <= 1);
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::agg::{Counters, QueueAgg};
 use crate::config::EngineConfig;
+use crate::coverage::Coverage;
 use crate::event::{AgentState, Channel};
 use crate::partial::{EngineStats, GroupKey, LiveLeaf, Partial};
 use crate::policy::{Policy, SlCounts};
@@ -247,6 +248,8 @@ pub struct Snapshot {
     pub agent_states: AgentStates,
     /// Breaches now.
     pub breaches: Vec<Breach>,
+    /// What the figures stand for.
+    pub coverage: Coverage,
     /// Engine counters.
     #[serde(skip)]
     pub stats: EngineStats,
@@ -469,6 +472,7 @@ impl Snapshot {
             windows,
             agent_states: agent_states(p),
             breaches: Vec::new(),
+            coverage: Coverage::default(),
             stats: p.stats.clone(),
         }
     }

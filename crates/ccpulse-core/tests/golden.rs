@@ -29,8 +29,8 @@ fn golden(name: &str) {
         "window": window,
         "notes": expected["notes"],
         "invalid": invalid.iter().map(|e| json!([e.line, e.reason])).collect::<Vec<_>>(),
-        "queues": serde_json::to_value(w.queues_response(None)).unwrap(),
-        "channels": serde_json::to_value(w.channels_response()).unwrap(),
+        "queues": serde_json::to_value(w.queues_response(&snap.coverage, None)).unwrap(),
+        "channels": serde_json::to_value(w.channels_response(&snap.coverage)).unwrap(),
     });
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&expected_path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();

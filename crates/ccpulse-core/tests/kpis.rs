@@ -734,8 +734,13 @@ fn follow_ups_without_an_offer_are_attributed_by_their_fields() {
 #[test]
 fn serialises_to_the_api_shape() {
     let s = run(&example(), "2026-11-22T09:10:00Z");
-    let v = serde_json::to_value(s.window("15m").unwrap().queues_response(None)).unwrap();
+    let v = serde_json::to_value(s.window("15m").unwrap().queues_response(&s.coverage, None)).unwrap();
     assert_eq!(v["window"], "15m");
+    assert_eq!(
+        v["coverage"],
+        serde_json::json!({"partitions": 1, "covered": 1, "stale": [], "data_age_seconds": 0.0}),
+        "a replayed file covers itself whole"
+    );
     assert_eq!(v["from"], "2026-11-22T08:55:00Z");
     assert_eq!(v["to"], "2026-11-22T09:10:00Z");
     let g = &v["groups"][0];
@@ -818,6 +823,41 @@ fn cardinality_cap_folds_the_least_busy_queues_into_other_with_exact_counts() {
     assert_eq!(w.queues[0].offered, 2);
     assert_eq!(w.queues[0].waiting, 2);
     assert_eq!(channel(&snap, "15m", "all").offered, 10, "totals unchanged");
+}
+
+/// Queues that only agents list are labels too (agents by queue and state): an agent
+/// listing many queues cannot get past the cap.
+#[test]
+fn cardinality_cap_folds_queues_that_only_agents_list() {
+    let queues: Vec<String> = (0..60).map(|i| format!("aq{i:02}")).collect();
+    let lines = [
+        ev(
+            "s1",
+            "agent.state",
+            "2026-11-22T09:00:00Z",
+            json!({"agent_id":"a1","state":"available","queues":queues}),
+        ),
+        ev(
+            "o1",
+            "contact.offered",
+            "2026-11-22T09:00:00Z",
+            json!({"contact_id":"c1","channel":"voice","queue":"aq00"}),
+        ),
+    ];
+    let cfg = Arc::new(EngineConfig::default());
+    let mut engine = ccpulse_core::Engine::new(cfg.clone());
+    for l in &lines {
+        engine.apply(&ccpulse_core::parse_event(l.as_bytes(), t(WALL)).unwrap());
+    }
+    let p = engine.partial(t("2026-11-22T09:05:00Z"));
+    let (folded, queues_folded, _) = p.fold_labels(10, 10).unwrap();
+    assert_eq!(queues_folded, 51, "9 keep their names, 51 fold into _other");
+    let snap = Snapshot::build(&folded, &cfg);
+    let listed = &snap.agent_states.queues;
+    assert_eq!(listed.len(), 10, "{listed:?}");
+    assert!(listed.iter().any(|c| &*c.name == "aq00"), "the busiest keeps its name");
+    let other = listed.iter().find(|c| &*c.name == "_other").unwrap();
+    assert_eq!(other.available, 1, "the agent counts once in _other");
 }
 
 #[test]

@@ -6,8 +6,9 @@
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod wallboard;
 
 pub use routes::app;
-pub use state::{AppState, Health, Published, Readiness};
+pub use state::{AppState, Published};

@@ -329,9 +329,10 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
     open.push(&[], stats.open_contacts as f64);
     let mut evicted = Family::counter(
         "ccpulse_contacts_evicted_total",
-        "Unfinished contacts evicted after their timeout.",
+        "Contacts evicted: unfinished after their timeout (reason=timeout), or the soonest due past contacts.max_open (reason=cap).",
     );
-    evicted.push(&[], stats.evicted_open as f64);
+    evicted.push(&[("reason", "timeout")], stats.evicted_open as f64);
+    evicted.push(&[("reason", "cap")], stats.evicted_cap as f64);
     let mut age = Family::gauge(
         "ccpulse_snapshot_age_seconds",
         "Wall-clock age of the published snapshot.",
@@ -378,11 +379,56 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
         .collect()
 }
 
-/// The text exposition of the registry and of the current snapshot's KPIs.
-pub fn render_metrics(registry: &prometheus::Registry, published: Option<&Published>) -> prometheus::Result<String> {
-    let mut families = registry.gather();
+/// `ccpulse_ready` and the coverage of the published view: what `/readyz` says, as
+/// metrics.
+fn coverage_families(published: Option<&Published>, now_wall: Millis, max_age: Millis) -> Vec<MetricFamily> {
+    let mut ready = Family::gauge(
+        "ccpulse_ready",
+        "1 while /readyz answers 200: the view covers every partition, none stale or replaying.",
+    );
+    ready.push(
+        &[],
+        match published {
+            Some(p) if p.waiting_for(now_wall, max_age).is_empty() => 1.0,
+            _ => 0.0,
+        },
+    );
+    let mut families = vec![ready];
     if let Some(p) = published {
-        let now = jiff::Timestamp::now().as_millisecond();
+        let c = &p.snapshot.coverage;
+        let mut partitions = Family::gauge("ccpulse_coverage_partitions", "Partition count of the event topics.");
+        partitions.push(&[], f64::from(c.partitions));
+        let mut covered = Family::gauge(
+            "ccpulse_coverage_covered_partitions",
+            "Partitions whose figures the published view includes (fresh or stale).",
+        );
+        covered.push(&[], f64::from(c.covered));
+        let mut stale = Family::gauge(
+            "ccpulse_coverage_stale_partitions",
+            "Covered partitions not known up to date with the broker for longer than the staleness threshold (their last figures are shown).",
+        );
+        stale.push(&[], c.stale.len() as f64);
+        let mut age = Family::gauge(
+            "ccpulse_data_age_seconds",
+            "How long ago the least recent covered partition was last known up to date with the broker.",
+        );
+        age.push_opt(&[], c.data_age_seconds);
+        families.extend([partitions, covered, stale, age]);
+    }
+    families.into_iter().filter_map(Family::finish).collect()
+}
+
+/// The text exposition of the registry and of the current snapshot's KPIs; a snapshot
+/// older than `max_age` counts as not ready.
+pub fn render_metrics(
+    registry: &prometheus::Registry,
+    published: Option<&Published>,
+    max_age: Millis,
+) -> prometheus::Result<String> {
+    let mut families = registry.gather();
+    let now = jiff::Timestamp::now().as_millisecond();
+    families.extend(coverage_families(published, now, max_age));
+    if let Some(p) = published {
         families.extend(kpi_families(p.metrics(), p, now));
     }
     TextEncoder::new().encode_to_string(&families)

@@ -1,21 +1,33 @@
 //! The endpoints of `spec/api.md`, plus the OpenAPI document, agents by state, the
-//! wallboard page, `/metrics` and health.
+//! wallboard page, `/metrics` and health. Every error is in the JSON error shape,
+//! those axum or a timeout make included (see [`json_errors`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ccpulse_core::api::{AgentsResponse, BreachesResponse};
+use ccpulse_core::api::{AgentsResponse, BreachesResponse, Page};
 use ccpulse_core::snapshot::WindowView;
 use serde::Serialize;
 use tracing::warn;
 
 use crate::metrics::render_metrics;
 use crate::state::{AppState, Cached, Published};
+
+/// How long a request may take before it is answered 503 (a request that takes longer
+/// is a bug or an overload; the connection is not held).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The default and the largest `limit` of a list answer.
+pub const PAGE_DEFAULT: usize = 1000;
+/// The largest `limit` of a list answer.
+pub const PAGE_MAX: usize = 10_000;
 
 /// The router, with no socket: tests call it with `oneshot`.
 pub fn app(state: AppState) -> Router {
@@ -32,7 +44,37 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(json_errors))
         .with_state(state)
+}
+
+/// Answers a request that takes longer than [`REQUEST_TIMEOUT`] with a 503, and turns
+/// every error answer that is not JSON (axum's own: 405, a query it cannot parse, a
+/// body too large) into the error shape, keeping its text.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => {
+            return ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs()),
+            }
+            .into_response()
+        }
+    };
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let text = match axum::body::to_bytes(resp.into_body(), 64 * 1024).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).into_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    ApiError { status, message: text }.into_response()
 }
 
 /// An error answer: `{"error": "..."}` with a status.
@@ -152,6 +194,31 @@ fn window<'a>(
     })
 }
 
+/// `offset` and `limit` of a list answer: `limit` 1..=[`PAGE_MAX`], default
+/// [`PAGE_DEFAULT`].
+fn page_params(params: &HashMap<String, String>) -> Result<(usize, usize), ApiError> {
+    let number = |name: &str, default: usize, range: std::ops::RangeInclusive<usize>| match params.get(name) {
+        None => Ok(default),
+        Some(v) => v.parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{name} must be a whole number in {}..={}, got {v:?}",
+                range.start(),
+                range.end()
+            ))
+        }),
+    };
+    Ok((
+        number("offset", 0, 0..=usize::MAX)?,
+        number("limit", PAGE_DEFAULT, 1..=PAGE_MAX)?,
+    ))
+}
+
+/// Whether a list answer with these paging parameters is the default first page (the
+/// one answer cached per snapshot).
+fn first_page(params: &HashMap<String, String>) -> bool {
+    !params.contains_key("offset") && !params.contains_key("limit")
+}
+
 fn channel_param(params: &HashMap<String, String>) -> Result<Option<String>, ApiError> {
     match params.get("channel") {
         None => Ok(None),
@@ -167,14 +234,18 @@ async fn queues(
     headers: HeaderMap,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    only(&params, &["window", "channel"])?;
+    only(&params, &["window", "channel", "offset", "limit"])?;
     let p = current(&state)?;
     let w = window(&state, &p, &params)?;
     let channel = channel_param(&params)?;
+    let (offset, limit) = page_params(&params)?;
+    let coverage = &p.snapshot.coverage;
+    let answer = || to_json(&w.queues_response(coverage, channel.as_deref()).paged(offset, limit));
+    if !first_page(&params) {
+        return Ok(json_body(Arc::from(answer())));
+    }
     let cached = p.cached(("queues", w.window.clone(), channel.clone()));
-    Ok(cached_body(&headers, &cached, || {
-        to_json(&w.queues_response(channel.as_deref()))
-    }))
+    Ok(cached_body(&headers, &cached, answer))
 }
 
 async fn queue(
@@ -195,8 +266,9 @@ async fn queue(
             "unknown queue {name:?}: no traffic in any window"
         )));
     }
-    let mut answer = w.queues_response(None);
+    let mut answer = w.queues_response(&p.snapshot.coverage, None);
     answer.groups.retain(|g| g.queue.as_deref() == Some(&name));
+    let answer = answer.paged(0, usize::MAX);
     Ok(json_body(Arc::from(to_json(&answer))))
 }
 
@@ -209,13 +281,16 @@ async fn channels(
     let p = current(&state)?;
     let w = window(&state, &p, &params)?;
     let cached = p.cached(("channels", w.window.clone(), None));
-    Ok(cached_body(&headers, &cached, || to_json(&w.channels_response())))
+    Ok(cached_body(&headers, &cached, || {
+        to_json(&w.channels_response(&p.snapshot.coverage))
+    }))
 }
 
 async fn agents(State(state): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
-    only(&params, &["window", "team", "outliers"])?;
+    only(&params, &["window", "team", "outliers", "offset", "limit"])?;
     let p = current(&state)?;
     let w = window(&state, &p, &params)?;
+    let (offset, limit) = page_params(&params)?;
     let outliers = match params.get("outliers").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
@@ -237,16 +312,20 @@ async fn agents(State(state): State<AppState>, Query(params): Params) -> Result<
             return Err(ApiError::not_found(format!("unknown team {t:?}")));
         }
     }
+    let mut agents: Vec<_> = w
+        .agents
+        .iter()
+        .filter(|a| team.is_none_or(|t| a.team.as_deref() == Some(t.as_str())))
+        .filter(|a| !outliers || a.outlier)
+        .collect();
+    let page = Page::cut(&mut agents, offset, limit);
     let answer = AgentsResponse {
         window: &w.window,
         from: w.from,
         to: w.to,
-        agents: w
-            .agents
-            .iter()
-            .filter(|a| team.is_none_or(|t| a.team.as_deref() == Some(t.as_str())))
-            .filter(|a| !outliers || a.outlier)
-            .collect(),
+        coverage: &p.snapshot.coverage,
+        page,
+        agents,
     };
     Ok(json_body(Arc::from(to_json(&answer))))
 }
@@ -258,11 +337,16 @@ async fn agent_states(State(state): State<AppState>, Query(params): Params) -> R
 }
 
 async fn breaches(State(state): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
-    only(&params, &[])?;
+    only(&params, &["offset", "limit"])?;
     let p = current(&state)?;
+    let (offset, limit) = page_params(&params)?;
+    let mut breaches: Vec<_> = p.snapshot.breaches.iter().collect();
+    let page = Page::cut(&mut breaches, offset, limit);
     let answer = BreachesResponse {
         evaluated_at: p.snapshot.now,
-        breaches: &p.snapshot.breaches,
+        coverage: &p.snapshot.coverage,
+        page,
+        breaches,
     };
     Ok(json_body(Arc::from(to_json(&answer))))
 }
@@ -273,7 +357,7 @@ async fn openapi() -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let published = state.published.load_full();
-    match render_metrics(&state.registry, published.as_deref()) {
+    match render_metrics(&state.registry, published.as_deref(), state.max_snapshot_age) {
         Ok(text) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text).into_response(),
         Err(e) => ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -293,17 +377,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
         ready: bool,
         waiting_for: &'a [String],
     }
-    let mut r = state.health.readiness();
-    if r.ready {
-        // Ready means the published figures are those of a fully replayed state.
-        match state.published.load().as_deref() {
-            None => r.waiting_for.push("the first snapshot".into()),
-            Some(p) if !p.ready => r.waiting_for.push("a snapshot taken after the replay".into()),
-            Some(_) => {}
-        }
-        r.ready = r.waiting_for.is_empty();
-    }
-    let status = if r.ready {
+    let now = jiff::Timestamp::now().as_millisecond();
+    // Ready means: the published view covers every partition, none stale, none
+    // replaying, and the publisher keeps it current.
+    let waiting_for = match state.published.load().as_deref() {
+        None => vec!["the first snapshot".to_owned()],
+        Some(p) => p.waiting_for(now, state.max_snapshot_age),
+    };
+    let ready = waiting_for.is_empty();
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -311,8 +393,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (
         status,
         axum::Json(Body {
-            ready: r.ready,
-            waiting_for: &r.waiting_for,
+            ready,
+            waiting_for: &waiting_for,
         }),
     )
         .into_response()

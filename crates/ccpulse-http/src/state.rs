@@ -1,5 +1,5 @@
 //! What the HTTP side reads: the published snapshot (swapped in whole by the publisher,
-//! read lock-free), the readiness of the ingest side, and the metrics registry.
+//! read lock-free), with the coverage that decides readiness, and the metrics registry.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -20,8 +20,6 @@ pub struct Published {
     pub folded: (u64, u64),
     /// Wall-clock time it was published.
     pub published_at: Millis,
-    /// Every assigned partition had been replayed when it was built.
-    pub ready: bool,
     /// Serialised answers, built on first request: key is (endpoint, window, channel).
     cache: Mutex<HashMap<CacheKey, Arc<Cached>>>,
 }
@@ -62,21 +60,25 @@ pub type CacheKey = (&'static str, String, Option<String>);
 
 impl Published {
     /// Wraps a snapshot for publishing.
-    pub fn new(
-        snapshot: Snapshot,
-        metrics: Option<Snapshot>,
-        folded: (u64, u64),
-        published_at: Millis,
-        ready: bool,
-    ) -> Self {
+    pub fn new(snapshot: Snapshot, metrics: Option<Snapshot>, folded: (u64, u64), published_at: Millis) -> Self {
         Published {
             snapshot,
             folded_metrics: metrics,
             folded,
             published_at,
-            ready,
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Why this snapshot cannot be believed whole and fresh at `now_wall`, in words;
+    /// empty when it can. A snapshot older than `max_age` means the publisher stalled.
+    pub fn waiting_for(&self, now_wall: Millis, max_age: Millis) -> Vec<String> {
+        let mut out = self.snapshot.coverage.waiting_for.clone();
+        let age = now_wall - self.published_at;
+        if age > max_age {
+            out.push(format!("the last snapshot is {} s old", age / 1000));
+        }
+        out
     }
 
     /// The figures for `/metrics`: the folded snapshot, or the API's own.
@@ -94,21 +96,6 @@ impl Published {
     }
 }
 
-/// Whether every assigned partition has been replayed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Readiness {
-    /// Ready to serve figures equal to those of a service that never stopped.
-    pub ready: bool,
-    /// What it still waits for, in words.
-    pub waiting_for: Vec<String>,
-}
-
-/// The ingest side's readiness, as the HTTP side sees it.
-pub trait Health: Send + Sync {
-    /// The readiness now.
-    fn readiness(&self) -> Readiness;
-}
-
 /// Everything the router needs.
 #[derive(Clone)]
 pub struct AppState {
@@ -116,10 +103,11 @@ pub struct AppState {
     pub published: Arc<ArcSwapOption<Published>>,
     /// Registry of the service's own metrics.
     pub registry: prometheus::Registry,
-    /// Readiness of the ingest side.
-    pub health: Arc<dyn Health>,
     /// Names of the windows, in order (for error messages).
     pub windows: Arc<Vec<String>>,
+    /// A published snapshot older than this makes the service not ready (the
+    /// publisher should replace it every tick).
+    pub max_snapshot_age: Millis,
 }
 
 impl std::fmt::Debug for AppState {

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use axum::body::Body;
@@ -11,41 +11,37 @@ use axum::http::{Request, StatusCode};
 use ccpulse_core::replay::replay_text;
 use ccpulse_core::time::parse_rfc3339;
 use ccpulse_core::EngineConfig;
-use ccpulse_http::{app, AppState, Health, Published, Readiness};
+use ccpulse_core::Snapshot;
+use ccpulse_http::{app, AppState, Published};
 use serde_json::Value;
 use tower::ServiceExt;
 
 const EVENTS: &str = include_str!("../../ccpulse-core/tests/golden/messy.jsonl");
 
-struct FakeHealth(Mutex<Readiness>);
-
-impl Health for FakeHealth {
-    fn readiness(&self) -> Readiness {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-fn state(events: &str, as_of: &str) -> (AppState, Arc<FakeHealth>) {
+fn snapshot(events: &str, as_of: &str) -> Snapshot {
     let cfg = Arc::new(EngineConfig::default());
     let wall = parse_rfc3339("2026-11-22T12:00:00Z").unwrap();
-    let (snap, _) = replay_text(events, cfg, Some(parse_rfc3339(as_of).unwrap()), wall);
-    let health = Arc::new(FakeHealth(Mutex::new(Readiness {
-        ready: true,
-        waiting_for: vec![],
-    })));
+    replay_text(events, cfg, Some(parse_rfc3339(as_of).unwrap()), wall).0
+}
+
+fn publish(st: &AppState, snap: Snapshot, published_at: i64) {
+    st.published
+        .store(Some(Arc::new(Published::new(snap, None, (0, 0), published_at))));
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn state(events: &str, as_of: &str) -> (AppState, ()) {
     let state = AppState {
-        published: Arc::new(ArcSwapOption::from_pointee(Published::new(
-            snap,
-            None,
-            (0, 0),
-            wall,
-            true,
-        ))),
+        published: Arc::new(ArcSwapOption::empty()),
         registry: prometheus::Registry::new(),
-        health: health.clone(),
         windows: Arc::new(["5m", "15m", "1h", "today"].map(String::from).to_vec()),
+        max_snapshot_age: 5_000,
     };
-    (state, health)
+    publish(&state, snapshot(events, as_of), now());
+    (state, ())
 }
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, Vec<u8>) {
@@ -158,17 +154,103 @@ async fn no_snapshot_yet_is_503_and_not_ready() {
 }
 
 #[tokio::test]
-async fn readiness_follows_the_ingest_side() {
-    let (st, health) = state(EVENTS, "2026-11-22T09:15:00Z");
+async fn readiness_follows_the_coverage_of_the_view() {
+    let (st, _) = state(EVENTS, "2026-11-22T09:15:00Z");
     assert_eq!(get(&st, "/healthz").await.0, StatusCode::OK);
     assert_eq!(get_json(&st, "/readyz").await.0, StatusCode::OK);
-    *health.0.lock().unwrap() = Readiness {
-        ready: false,
-        waiting_for: vec!["partition 3 replaying".into()],
-    };
+    let metrics = String::from_utf8(get(&st, "/metrics").await.1).unwrap();
+    assert!(metrics.contains("\nccpulse_ready 1\n"), "{metrics}");
+    assert!(metrics.contains("\nccpulse_coverage_covered_partitions 1\n"));
+
+    // A view with a partition replaying and one stale: 503 naming both, the figures
+    // still answered with the coverage that says so.
+    let mut snap = snapshot(EVENTS, "2026-11-22T09:15:00Z");
+    snap.coverage.partitions = 3;
+    snap.coverage.stale = vec![2];
+    snap.coverage.data_age_seconds = Some(31.0);
+    snap.coverage.waiting_for = vec![
+        "partition 1 replaying".into(),
+        "partition 2: no data for 31 s, broker unreachable".into(),
+    ];
+    publish(&st, snap, now());
     let (s, v) = get_json(&st, "/readyz").await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(v["waiting_for"][0], "partition 3 replaying");
+    assert_eq!(v["waiting_for"][0], "partition 1 replaying");
+    assert_eq!(v["waiting_for"][1], "partition 2: no data for 31 s, broker unreachable");
+    for uri in [
+        "/api/v1/queues",
+        "/api/v1/queues/billing",
+        "/api/v1/channels",
+        "/api/v1/agents",
+        "/api/v1/breaches",
+    ] {
+        let (s, v) = get_json(&st, uri).await;
+        assert_eq!(s, StatusCode::OK, "{uri}");
+        assert_eq!(
+            v["coverage"],
+            serde_json::json!({"partitions": 3, "covered": 1, "stale": [2], "data_age_seconds": 31.0}),
+            "{uri}"
+        );
+    }
+    let metrics = String::from_utf8(get(&st, "/metrics").await.1).unwrap();
+    for line in [
+        "ccpulse_ready 0",
+        "ccpulse_coverage_partitions 3",
+        "ccpulse_coverage_covered_partitions 1",
+        "ccpulse_coverage_stale_partitions 1",
+        "ccpulse_data_age_seconds 31",
+    ] {
+        assert!(metrics.contains(&format!("\n{line}\n")), "{line} in {metrics}");
+    }
+
+    // A whole view that the publisher stopped replacing is not ready either.
+    publish(&st, snapshot(EVENTS, "2026-11-22T09:15:00Z"), now() - 6_000);
+    let (s, v) = get_json(&st, "/readyz").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(v["waiting_for"][0], "the last snapshot is 6 s old");
+}
+
+#[tokio::test]
+async fn long_lists_are_answered_a_page_at_a_time() {
+    let (st, _) = state(EVENTS, "2026-11-22T09:15:00Z");
+    let (_, all) = get_json(&st, "/api/v1/queues").await;
+    assert_eq!((all["total"].as_u64(), all["offset"].as_u64()), (Some(4), Some(0)));
+    assert!(all["next_offset"].is_null());
+    let (_, first) = get_json(&st, "/api/v1/queues?limit=3").await;
+    assert_eq!(first["groups"].as_array().unwrap().len(), 3);
+    assert_eq!(first["next_offset"], 3);
+    let (_, rest) = get_json(&st, "/api/v1/queues?offset=3&limit=3").await;
+    assert_eq!(rest["groups"].as_array().unwrap().len(), 1);
+    assert!(rest["next_offset"].is_null());
+    assert_eq!(rest["groups"][0], all["groups"][3]);
+    let (_, agents) = get_json(&st, "/api/v1/agents?window=today&limit=1").await;
+    assert_eq!(agents["agents"].as_array().unwrap().len(), 1);
+    assert!(agents["total"].as_u64().unwrap() >= 2);
+    for uri in [
+        "/api/v1/queues?limit=0",
+        "/api/v1/queues?limit=10001",
+        "/api/v1/agents?offset=-1",
+    ] {
+        let (s, v) = get_json(&st, uri).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(
+            v["error"].as_str().unwrap().contains("must be a whole number"),
+            "{uri}: {v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_axum_makes_are_in_the_error_shape_too() {
+    let (st, _) = state(EVENTS, "2026-11-22T09:15:00Z");
+    let resp = app(st.clone())
+        .oneshot(Request::post("/api/v1/queues").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"], "method not allowed");
 }
 
 #[tokio::test]

@@ -1,10 +1,19 @@
-//! The librdkafka client context: rebalances (where each partition's replay starts),
-//! statistics (consumer lag) and logs.
+//! The librdkafka client context: rebalances (park what is revoked; on assignment,
+//! resume a parked partition or replay it), statistics (consumer lag, freshness) and
+//! logs.
+//!
+//! Both rebalance callbacks run on the consumer thread, inside `poll`. A revocation
+//! parks every worker there and then, so that the assignment that follows can see
+//! every parked engine. An assignment decides, per partition, where each topic starts,
+//! assigns them paused, and leaves a [`Plan`] per partition for the consumer thread,
+//! which gives each its own queue, starts its worker and resumes it.
 
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ccpulse_core::time::Millis;
+use ccpulse_core::Engine;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
@@ -13,29 +22,32 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 use tracing::{error, info, warn};
 
-use crate::metrics::IngestMetrics;
+use crate::freshness::Fetches;
+use crate::ingest::Shared;
+use crate::park::{Parked, Position};
 use crate::settings::Recovery;
+use crate::worker::Command;
 
-/// A change of assignment, handled by the consumer thread after `poll` returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// These (topic, partition) were assigned (and paused); replays start at
-    /// `replay_from` (event time) when set.
-    Assigned {
-        /// The partitions.
-        partitions: Vec<(String, i32)>,
-        /// Events before this are skipped during the replay.
-        replay_from: Option<Millis>,
-    },
-    /// Everything was revoked.
-    Revoked,
+/// How one assigned partition starts: its topics and where each stands, and the
+/// engine to resume, if it was parked and can resume.
+#[derive(Debug)]
+pub struct Plan {
+    /// The partition.
+    pub partition: i32,
+    /// Per topic, where it starts.
+    pub topics: Vec<(String, Position)>,
+    /// The parked engine it resumes with; `None` replays from the start positions.
+    pub resume: Option<Engine>,
+    /// Events before this are skipped while replaying.
+    pub replay_from: Option<Millis>,
 }
 
 /// The context shared by the consumer and its partition queues.
 pub struct IngestContext {
     recovery: Recovery,
-    metrics: IngestMetrics,
-    pending: Mutex<Vec<Change>>,
+    park_grace: Millis,
+    shared: Arc<Shared>,
+    plans: Mutex<Vec<Plan>>,
 }
 
 impl std::fmt::Debug for IngestContext {
@@ -46,37 +58,70 @@ impl std::fmt::Debug for IngestContext {
     }
 }
 
+/// Low and high watermarks per (topic, partition).
+type Watermarks = BTreeMap<(String, i32), (i64, i64)>;
+
 impl IngestContext {
-    /// A context for `recovery`.
-    pub fn new(recovery: Recovery, metrics: IngestMetrics) -> Self {
+    /// A context for `recovery`, parking revoked partitions for `park_grace`.
+    pub(crate) fn new(recovery: Recovery, park_grace: Millis, shared: Arc<Shared>) -> Self {
         IngestContext {
             recovery,
-            metrics,
-            pending: Mutex::new(Vec::new()),
+            park_grace,
+            shared,
+            plans: Mutex::new(Vec::new()),
         }
     }
 
-    /// The assignment changes since the last call.
-    pub fn take_changes(&self) -> Vec<Change> {
-        match self.pending.lock() {
+    /// How long a revoked partition's engine is kept.
+    pub(crate) fn park_grace(&self) -> Millis {
+        self.park_grace
+    }
+
+    /// The freshness book the statistics feed.
+    pub(crate) fn fetches(&self) -> &Fetches {
+        &self.shared.fetches
+    }
+
+    /// The partitions assigned since the last call, to start.
+    pub fn take_plans(&self) -> Vec<Plan> {
+        match self.plans.lock() {
             Ok(mut p) => std::mem::take(&mut *p),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         }
     }
 
-    fn push(&self, change: Change) {
-        match self.pending.lock() {
-            Ok(mut p) => p.push(change),
-            Err(poisoned) => poisoned.into_inner().push(change),
+    fn push(&self, plans: Vec<Plan>) {
+        match self.plans.lock() {
+            Ok(mut p) => p.extend(plans),
+            Err(poisoned) => poisoned.into_inner().extend(plans),
         }
     }
 
-    /// The start offset of each assigned partition: the broker's answer for
-    /// (now − horizon) when it lies strictly inside the partition, else the beginning.
-    /// Brokers differ: Kafka answers exactly, Tansu answers the earliest offset and
-    /// librdkafka's mock cluster the end; starting at the beginning and skipping events
-    /// older than the horizon is correct on all of them.
-    fn start_offsets(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList, from: Millis) {
+    /// Watermarks of every element of `tpl` (those the broker answered for).
+    fn watermarks(consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) -> Watermarks {
+        let mut out = BTreeMap::new();
+        for e in tpl.elements() {
+            match consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5)) {
+                Ok(w) => {
+                    out.insert((e.topic().to_owned(), e.partition()), w);
+                }
+                Err(err) => warn!(topic = e.topic(), partition = e.partition(), error = %err, "fetching watermarks"),
+            }
+        }
+        out
+    }
+
+    /// The start offset of each topic-partition for a replay from `from`: the broker's
+    /// answer for that time when it lies strictly inside the partition, else the
+    /// beginning. Brokers differ: Kafka answers exactly, Tansu answers the earliest
+    /// offset and librdkafka's mock cluster the end; starting at the beginning and
+    /// skipping events older than the horizon is correct on all of them.
+    fn replay_offsets(
+        consumer: &BaseConsumer<Self>,
+        tpl: &TopicPartitionList,
+        from: Millis,
+        marks: &Watermarks,
+    ) -> BTreeMap<(String, i32), Offset> {
         let mut query = TopicPartitionList::new();
         for e in tpl.elements() {
             if let Err(err) = query.add_partition_offset(e.topic(), e.partition(), Offset::Offset(from)) {
@@ -90,29 +135,207 @@ impl IngestContext {
                 TopicPartitionList::new()
             }
         };
-        let parts: Vec<(String, i32)> = tpl
-            .elements()
+        tpl.elements()
             .iter()
-            .map(|e| (e.topic().to_owned(), e.partition()))
-            .collect();
-        for (topic, partition) in parts {
-            let found = answer.find_partition(&topic, partition).map(|e| e.offset());
-            let bounds = consumer
-                .fetch_watermarks(&topic, partition, Duration::from_secs(5))
-                .ok();
-            let start = match (found, bounds) {
-                (Some(Offset::Offset(o)), Some((low, high))) if o > low && o < high => Offset::Offset(o),
-                _ => Offset::Beginning,
-            };
-            if let Err(err) = tpl.set_partition_offset(&topic, partition, start) {
-                warn!(error = %err, topic, partition, "setting the start offset");
+            .map(|e| {
+                let key = (e.topic().to_owned(), e.partition());
+                let found = answer.find_partition(e.topic(), e.partition()).map(|e| e.offset());
+                let start = match (found, marks.get(&key)) {
+                    (Some(Offset::Offset(o)), Some(&(low, high))) if o > low && o < high => Offset::Offset(o),
+                    _ => Offset::Beginning,
+                };
+                (key, start)
+            })
+            .collect()
+    }
+
+    /// The offsets the group committed for `tpl`: -1 where none.
+    fn committed(consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) -> BTreeMap<(String, i32), i64> {
+        match consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)) {
+            Ok(c) => c
+                .elements()
+                .iter()
+                .map(|e| {
+                    let o = match e.offset() {
+                        Offset::Offset(o) => o,
+                        _ => -1,
+                    };
+                    ((e.topic().to_owned(), e.partition()), o)
+                })
+                .collect(),
+            Err(e) => {
+                // Without them, dead letters an earlier run wrote may be written again
+                // (never lost), and parked engines still resume.
+                warn!(error = %e, "reading the committed offsets failed");
+                BTreeMap::new()
             }
         }
+    }
+
+    /// Whether a parked partition can resume: it was parked with the same topics, and
+    /// the log still holds every topic's position (retention has not passed it, the
+    /// topic was not recreated). Whoever consumed the partition meanwhile, the log from
+    /// that position on is what the engine has not seen yet: resuming is exact.
+    fn can_resume(parked: &Parked, partition: i32, topics: &[String], marks: &Watermarks) -> bool {
+        parked.positions.len() == topics.len()
+            && topics.iter().all(|t| {
+                let Some(pos) = parked.positions.get(t) else {
+                    return false;
+                };
+                let Some(&(low, high)) = marks.get(&(t.clone(), partition)) else {
+                    return false;
+                };
+                match pos.resume_at() {
+                    Offset::Offset(o) => o >= low && o <= high,
+                    Offset::Beginning => true,
+                    _ => false,
+                }
+            })
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let now = jiff::Timestamp::now().as_millisecond();
+        let replay_from = match self.recovery {
+            Recovery::Horizon(h) => Some(now - h),
+            Recovery::Beginning => None,
+        };
+        let mut by_partition: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+        for e in tpl.elements() {
+            by_partition
+                .entry(e.partition())
+                .or_default()
+                .push(e.topic().to_owned());
+        }
+        let committed = Self::committed(consumer, tpl);
+        let marks = Self::watermarks(consumer, tpl);
+        let starts = match replay_from {
+            Some(from) => Self::replay_offsets(consumer, tpl, from, &marks),
+            None => tpl
+                .elements()
+                .iter()
+                .map(|e| ((e.topic().to_owned(), e.partition()), Offset::Beginning))
+                .collect(),
+        };
+        let mut plans = Vec::new();
+        {
+            let mut state = self.shared.lock();
+            for p in state.lot.expire(now - self.park_grace) {
+                info!(partition = p, "parked state dropped: the grace period is over");
+            }
+            for (p, topics) in by_partition {
+                let floor = |t: &str| committed.get(&(t.to_owned(), p)).copied().unwrap_or(-1);
+                let parked = state.lot.take(p);
+                let plan = match parked {
+                    Some(parked) if Self::can_resume(&parked, p, &topics, &marks) => {
+                        self.shared.metrics.resumed.inc();
+                        let positions: Vec<(String, Position)> = topics
+                            .iter()
+                            .filter_map(|t| {
+                                let pos = parked.positions.get(t)?;
+                                Some((
+                                    t.clone(),
+                                    Position {
+                                        dlq_floor: pos.dlq_floor.max(floor(t)),
+                                        ..*pos
+                                    },
+                                ))
+                            })
+                            .collect();
+                        info!(partition = p, positions = ?positions.iter().map(|(t, pos)| (t, pos.resume_at())).collect::<Vec<_>>(),
+                            committed = ?topics.iter().map(|t| (t, floor(t))).collect::<Vec<_>>(),
+                            "resuming from the parked engine");
+                        Plan {
+                            partition: p,
+                            topics: positions,
+                            resume: Some(parked.engine),
+                            replay_from,
+                        }
+                    }
+                    other => {
+                        if other.is_some() {
+                            info!(
+                                partition = p,
+                                "parked state cannot resume (the log moved on); replaying"
+                            );
+                        }
+                        Plan {
+                            partition: p,
+                            topics: topics
+                                .iter()
+                                .map(|t| {
+                                    let start = starts.get(&(t.clone(), p)).copied().unwrap_or(Offset::Beginning);
+                                    (
+                                        t.clone(),
+                                        Position {
+                                            next: None,
+                                            start,
+                                            dlq_floor: floor(t),
+                                        },
+                                    )
+                                })
+                                .collect(),
+                            resume: None,
+                            replay_from,
+                        }
+                    }
+                };
+                for (t, pos) in &plan.topics {
+                    if let Err(e) = tpl.set_partition_offset(t, p, pos.resume_at()) {
+                        warn!(error = %e, topic = %t, partition = p, "setting the start offset");
+                    }
+                }
+                plans.push(plan);
+            }
+            self.shared.metrics.parked.set(state.lot.partitions().count() as i64);
+        }
+        info!(partitions = ?plans.iter().map(|p| p.partition).collect::<Vec<_>>(), "assigned");
+        // Paused until the consumer thread has given each partition its own queue;
+        // resumed there.
+        if let Err(e) = consumer.assign(tpl).and_then(|()| consumer.pause(tpl)) {
+            error!(error = %e, "assigning partitions");
+        }
+        self.push(plans);
+    }
+
+    /// Parks every worker, and every partition assigned but not started yet.
+    pub(crate) fn park_all(&self) {
+        let now = jiff::Timestamp::now().as_millisecond();
+        let unstarted = self.take_plans();
+        let mut state = self.shared.lock();
+        for plan in unstarted {
+            if let Some(engine) = plan.resume {
+                let positions = plan.topics.into_iter().collect();
+                state.lot.park(
+                    plan.partition,
+                    Parked {
+                        engine,
+                        positions,
+                        parked_at: now,
+                    },
+                );
+            }
+        }
+        let workers = std::mem::take(&mut state.workers);
+        for w in workers.values() {
+            let _ = w.commands.send(Command::Park);
+            w.thread.unpark();
+        }
+        for (p, w) in workers {
+            match w.join.join() {
+                Ok(Some(parked)) => state.lot.park(p, parked),
+                Ok(None) => {}
+                Err(_) => error!(partition = p, "a partition worker panicked"),
+            }
+        }
+        self.shared.metrics.assigned.set(0);
+        self.shared.metrics.parked.set(state.lot.partitions().count() as i64);
     }
 }
 
 impl ClientContext for IngestContext {
     fn stats(&self, statistics: Statistics) {
+        self.fetches()
+            .update(&statistics, jiff::Timestamp::now().as_millisecond());
         for (name, topic) in &statistics.topics {
             for (&partition, p) in &topic.partitions {
                 if partition < 0 || !p.desired {
@@ -124,7 +347,8 @@ impl ClientContext for IngestContext {
                     p.consumer_lag
                 };
                 if lag >= 0 {
-                    self.metrics
+                    self.shared
+                        .metrics
                         .lag
                         .with_label_values(&[name, &partition.to_string()])
                         .set(lag);
@@ -145,39 +369,13 @@ impl ClientContext for IngestContext {
 impl ConsumerContext for IngestContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let replay_from = match self.recovery {
-                    Recovery::Horizon(h) => {
-                        let from = jiff::Timestamp::now().as_millisecond() - h;
-                        self.start_offsets(consumer, tpl, from);
-                        Some(from)
-                    }
-                    Recovery::Beginning => {
-                        if let Err(e) = tpl.set_all_offsets(Offset::Beginning) {
-                            warn!(error = %e, "setting start offsets");
-                        }
-                        None
-                    }
-                };
-                let partitions: Vec<(String, i32)> = tpl
-                    .elements()
-                    .iter()
-                    .map(|e| (e.topic().to_owned(), e.partition()))
-                    .collect();
-                info!(partitions = ?partitions, "assigned");
-                // Paused until the consumer thread has given each partition its own
-                // queue; resumed there.
-                if let Err(e) = consumer.assign(tpl).and_then(|()| consumer.pause(tpl)) {
-                    error!(error = %e, "assigning partitions");
-                }
-                self.push(Change::Assigned {
-                    partitions,
-                    replay_from,
-                });
-            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                info!("partitions revoked");
-                self.push(Change::Revoked);
+                info!(
+                    lost = consumer.assignment_lost(),
+                    "partitions revoked; parking their state"
+                );
+                self.park_all();
                 if let Err(e) = consumer.unassign() {
                     error!(error = %e, "unassigning partitions");
                 }

@@ -1,5 +1,6 @@
 //! The ingest service: a consumer group over the topics, one worker per assigned
-//! partition number, and the handle the publisher and the HTTP side use.
+//! partition number, parked engines for revoked partitions, and the handle the
+//! publisher uses: per partition, its figures and how fresh they are.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,44 +9,48 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ccpulse_core::engine::window_bounds;
-use ccpulse_core::partial::Partial;
+use ccpulse_core::coverage::{Note, Report};
 use ccpulse_core::time::Millis;
 use ccpulse_core::{Engine, EngineConfig};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::topic_partition_list::TopicPartitionList;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientConfig;
 use tracing::{error, info, info_span, warn};
 
-use crate::context::{Change, IngestContext};
+use crate::context::{IngestContext, Plan};
 use crate::dlq::DeadLetters;
 use crate::error::IngestError;
+use crate::freshness::Fetches;
 use crate::metrics::IngestMetrics;
-use crate::settings::KafkaSettings;
-use crate::worker::{Command, Worker, WorkerShared};
+use crate::park::Lot;
+use crate::settings::{KafkaSettings, Recovery};
+use crate::worker::{Command, Start, Worker, WorkerShared};
 
-struct WorkerHandle {
-    commands: Sender<Command>,
-    thread: std::thread::Thread,
-    join: JoinHandle<()>,
+pub(crate) struct WorkerHandle {
+    pub(crate) commands: Sender<Command>,
+    pub(crate) thread: std::thread::Thread,
+    pub(crate) join: JoinHandle<Option<crate::park::Parked>>,
     shared: WorkerShared,
 }
 
+/// The workers and parked engines of this instance.
 #[derive(Default)]
-struct Assignment {
-    received: bool,
-    workers: BTreeMap<i32, WorkerHandle>,
+pub(crate) struct State {
+    pub(crate) workers: BTreeMap<i32, WorkerHandle>,
+    pub(crate) lot: Lot,
 }
 
-struct Shared {
-    assignment: Mutex<Assignment>,
+/// What the consumer thread, the rebalance callbacks and the publisher share.
+pub(crate) struct Shared {
+    state: Mutex<State>,
     stop: AtomicBool,
-    metrics: IngestMetrics,
+    pub(crate) metrics: IngestMetrics,
+    pub(crate) fetches: Fetches,
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Assignment> {
-        match self.assignment.lock() {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        match self.state.lock() {
             Ok(a) => a,
             Err(poisoned) => poisoned.into_inner(),
         }
@@ -55,7 +60,7 @@ impl Shared {
 /// The running ingest side.
 pub struct Ingest {
     shared: Arc<Shared>,
-    engine_cfg: Arc<EngineConfig>,
+    partitions: u32,
     consumer_thread: Option<JoinHandle<()>>,
 }
 
@@ -74,15 +79,22 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
         .set("partition.assignment.strategy", "range")
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "5000")
-        .set("enable.auto.offset.store", "true")
+        // Offsets are stored by the workers: never behind what the group committed,
+        // never past a dead letter not yet written (see `worker`).
+        .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("statistics.interval.ms", "5000")
+        // Every second: the consumer lag, and whether each partition's broker is up
+        // and answering (the freshness of the view).
+        .set("statistics.interval.ms", "1000")
         // A broker holds a fetch up to this long when it has nothing new; the default
         // (500 ms) would eat half of the one-second freshness budget.
         .set("fetch.wait.max.ms", "100")
         // A crashed instance's partitions move to the others after this long (the
         // librdkafka default, 45 s, is a long time for a wallboard to be frozen).
         .set("session.timeout.ms", "10000");
+    if let Some(id) = &settings.instance_id {
+        c.set("group.instance.id", id);
+    }
     for (k, v) in &settings.properties {
         c.set(k, v);
     }
@@ -100,45 +112,57 @@ fn producer_config(settings: &KafkaSettings) -> ClientConfig {
 }
 
 impl Ingest {
-    /// Checks the topics, joins the consumer group and starts consuming.
+    /// Checks the topics (and the dead-letter topic), joins the consumer group and
+    /// starts consuming.
     pub fn start(
         settings: &KafkaSettings,
         engine_cfg: Arc<EngineConfig>,
         registry: &prometheus::Registry,
     ) -> Result<Ingest, IngestError> {
         let metrics = IngestMetrics::register(registry).map_err(IngestError::Metrics)?;
-        let context = IngestContext::new(settings.recovery, metrics.clone());
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            stop: AtomicBool::new(false),
+            metrics,
+            fetches: Fetches::default(),
+        });
+        let context = IngestContext::new(settings.recovery, settings.park_grace, shared.clone());
         let consumer: BaseConsumer<IngestContext> = client_config(settings)
             .create_with_context(context)
             .map_err(IngestError::Client)?;
-        check_copartitioned(&consumer, &settings.topics)?;
+        let partitions = check_copartitioned(&consumer, &settings.topics)?;
+        check_dlq_topic(&consumer, &settings.dlq_topic)?;
         let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(IngestError::Client)?;
-        let dlq = DeadLetters::new(&producer_config(settings), &settings.dlq_topic, metrics.clone())
+        let dlq = DeadLetters::new(&producer_config(settings), &settings.dlq_topic, shared.metrics.clone())
             .map_err(IngestError::Client)?;
-        let shared = Arc::new(Shared {
-            assignment: Mutex::new(Assignment::default()),
-            stop: AtomicBool::new(false),
-            metrics,
-        });
         let consumer = Arc::new(consumer);
+        let horizon = match settings.recovery {
+            Recovery::Horizon(h) => Some(h),
+            Recovery::Beginning => None,
+        };
         let thread = {
             let shared = shared.clone();
-            let engine_cfg = engine_cfg.clone();
             std::thread::Builder::new()
                 .name("ccpulse-consumer".into())
-                .spawn(move || consume(consumer, shared, engine_cfg, dlq))
+                .spawn(move || consume(consumer, shared, engine_cfg, dlq, horizon))
                 .map_err(IngestError::Thread)?
         };
-        info!(brokers = %settings.brokers, group = %settings.group_id, topics = ?settings.topics, "consuming");
+        info!(brokers = %settings.brokers, group = %settings.group_id, topics = ?settings.topics,
+            partitions, instance = ?settings.instance_id, "consuming");
         Ok(Ingest {
             shared,
-            engine_cfg,
+            partitions,
             consumer_thread: Some(thread),
         })
     }
 
-    /// The newest event time applied by any partition.
+    /// The partition count of the event topics.
+    pub fn partition_count(&self) -> u32 {
+        self.partitions
+    }
+
+    /// The newest event time applied by any partition held.
     pub fn watermark(&self) -> Option<Millis> {
         let a = self.shared.lock();
         a.workers
@@ -148,48 +172,79 @@ impl Ingest {
             .max()
     }
 
-    /// Whether every assigned partition has been replayed, and what is still awaited.
-    pub fn readiness(&self) -> (bool, Vec<String>) {
+    /// Whether every partition held has been replayed, and which are still replaying.
+    pub fn replaying(&self) -> Vec<i32> {
         let a = self.shared.lock();
-        if !a.received {
-            return (false, vec!["partition assignment from the consumer group".into()]);
-        }
-        let waiting: Vec<String> = a
-            .workers
+        a.workers
             .iter()
-            .filter(|(_, w)| !w.shared.ready.load(Ordering::Acquire))
-            .map(|(p, _)| format!("partition {p} replaying"))
-            .collect();
-        let ready = waiting.is_empty();
-        self.shared.metrics.ready.set(i64::from(ready));
-        (ready, waiting)
+            .filter(|(_, w)| w.shared.replaying.load(Ordering::Acquire))
+            .map(|(&p, _)| p)
+            .collect()
     }
 
-    /// Every partition's share of the windows at `now`, merged.
-    pub async fn partial(&self, now: Millis) -> Partial {
-        let mut replies = Vec::new();
+    /// Per partition held: its figures at `now` (once replayed), when it was last known
+    /// up to date with its broker, and why it may not be.
+    pub async fn reports(&self, now: Millis) -> Vec<Report> {
+        let mut asked = Vec::new();
         {
             let a = self.shared.lock();
-            for w in a.workers.values() {
+            for (&p, w) in &a.workers {
                 let (reply, rx) = tokio::sync::oneshot::channel();
                 if w.commands.send(Command::Partial { now, reply }).is_ok() {
                     w.thread.unpark();
-                    replies.push(rx);
+                    asked.push((p, w.shared.clone(), rx));
                 }
             }
         }
-        let mut merged = Partial::empty(now, &window_bounds(&self.engine_cfg, now));
-        for rx in replies {
-            match tokio::time::timeout(Duration::from_secs(5), rx).await {
-                Ok(Ok(p)) => merged.merge(p),
-                Ok(Err(_)) => {} // the partition was revoked meanwhile
-                Err(_) => warn!("a partition worker did not answer within 5 s"),
-            }
+        let mut reports = Vec::new();
+        for (p, shared, rx) in asked {
+            let answer = match tokio::time::timeout(Duration::from_secs(5), rx).await {
+                Ok(Ok(a)) => Some(a),
+                Ok(Err(_)) => continue, // revoked meanwhile
+                Err(_) => {
+                    warn!(partition = p, "a partition worker did not answer within 5 s");
+                    None
+                }
+            };
+            let (fresh_at, broker_down) = self.freshness(p, &shared);
+            let replaying = shared.replaying.load(Ordering::Acquire);
+            reports.push(Report {
+                partition: p as u32,
+                partial: answer.and_then(|a| a.partial).map(Arc::new),
+                fresh_at,
+                note: if replaying {
+                    Some(Note::Replaying)
+                } else if broker_down {
+                    Some(Note::BrokerUnreachable)
+                } else {
+                    None
+                },
+            });
         }
-        merged
+        reports
     }
 
-    /// Stops consuming: commits offsets, stops the workers and leaves the group.
+    /// When partition `p` was last known up to date (the least recent of its topics),
+    /// and whether a broker leading one of them is down.
+    fn freshness(&self, p: i32, w: &WorkerShared) -> (Option<Millis>, bool) {
+        // `None` before the first topic; `Some(None)` once a topic was never seen.
+        let mut fresh: Option<Option<Millis>> = None;
+        let mut down = false;
+        for (topic, seen) in &w.seen {
+            let seen = Some(seen.load(Ordering::Relaxed)).filter(|&s| s != i64::MIN);
+            let fetch = self.shared.fetches.get(topic, p);
+            down |= fetch.is_some_and(|f| f.broker_down);
+            let at = seen.max(fetch.and_then(|f| f.fetched_at));
+            fresh = Some(match fresh {
+                None => at,
+                Some(f) => f.zip(at).map(|(f, a)| f.min(a)),
+            });
+        }
+        (fresh.flatten(), down)
+    }
+
+    /// Stops consuming: parks the workers, writes the pending dead letters, commits
+    /// the offsets and leaves the group.
     pub fn shutdown(mut self) {
         self.shared.stop.store(true, Ordering::Release);
         if let Some(t) = self.consumer_thread.take() {
@@ -206,18 +261,24 @@ impl Drop for Ingest {
     }
 }
 
-/// Refuses topics that are missing or differ in partition count (co-partitioning).
-fn check_copartitioned(consumer: &BaseConsumer<IngestContext>, topics: &[String]) -> Result<(), IngestError> {
+/// The partition count of `topic`, 0 when it does not exist.
+fn partitions_of(consumer: &BaseConsumer<IngestContext>, topic: &str) -> Result<usize, IngestError> {
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(15))
+        .map_err(IngestError::Client)?;
+    Ok(md
+        .topics()
+        .iter()
+        .find(|m| m.name() == topic)
+        .map_or(0, |m| m.partitions().len()))
+}
+
+/// Refuses topics that are missing or differ in partition count (co-partitioning);
+/// returns the partition count.
+fn check_copartitioned(consumer: &BaseConsumer<IngestContext>, topics: &[String]) -> Result<u32, IngestError> {
     let mut counts = Vec::new();
     for t in topics {
-        let md = consumer
-            .fetch_metadata(Some(t), Duration::from_secs(15))
-            .map_err(IngestError::Client)?;
-        let n = md
-            .topics()
-            .iter()
-            .find(|m| m.name() == t)
-            .map_or(0, |m| m.partitions().len());
+        let n = partitions_of(consumer, t)?;
         if n == 0 {
             return Err(IngestError::MissingTopic(t.clone()));
         }
@@ -231,6 +292,14 @@ fn check_copartitioned(consumer: &BaseConsumer<IngestContext>, topics: &[String]
             .join(", ");
         return Err(IngestError::NotCopartitioned(listed));
     }
+    Ok(counts.first().map_or(0, |(_, n)| *n as u32))
+}
+
+/// Refuses a dead-letter topic that does not exist: every invalid event would be lost.
+fn check_dlq_topic(consumer: &BaseConsumer<IngestContext>, topic: &str) -> Result<(), IngestError> {
+    if partitions_of(consumer, topic)? == 0 {
+        return Err(IngestError::MissingDlqTopic(topic.to_owned()));
+    }
     Ok(())
 }
 
@@ -240,9 +309,11 @@ fn consume(
     shared: Arc<Shared>,
     engine_cfg: Arc<EngineConfig>,
     dlq: DeadLetters,
+    horizon: Option<Millis>,
 ) {
     let span = info_span!("consumer");
     let _guard = span.enter();
+    let grace = consumer.context().park_grace();
     while !shared.stop.load(Ordering::Acquire) {
         if let Some(r) = consumer.poll(Duration::from_millis(100)) {
             match r {
@@ -254,43 +325,40 @@ fn consume(
                 Err(e) => warn!(error = %e, "consumer error"),
             }
         }
-        for change in consumer.context().take_changes() {
-            match change {
-                Change::Revoked => stop_workers(&shared),
-                Change::Assigned {
-                    partitions,
-                    replay_from,
-                } => {
-                    start_workers(&consumer, &shared, &engine_cfg, &dlq, &partitions, replay_from);
+        let plans = consumer.context().take_plans();
+        if !plans.is_empty() {
+            start_workers(&consumer, &shared, &engine_cfg, &dlq, plans, horizon);
+        }
+        let mut state = shared.lock();
+        let expired = state.lot.expire(jiff::Timestamp::now().as_millisecond() - grace);
+        if !expired.is_empty() {
+            info!(partitions = ?expired, "parked state dropped: the grace period is over");
+            shared.metrics.parked.set(state.lot.partitions().count() as i64);
+        }
+    }
+    info!("shutting down: parking the partitions, writing dead letters, committing offsets");
+    consumer.context().park_all();
+    dlq.flush();
+    let parked = shared.lock().lot.drain();
+    let mut tpl = TopicPartitionList::new();
+    for (p, parked) in &parked {
+        for (topic, pos) in &parked.positions {
+            if let Some(next) = pos.next.filter(|&n| n >= pos.dlq_floor) {
+                if let Err(e) = tpl.add_partition_offset(topic, *p, Offset::Offset(next)) {
+                    warn!(error = %e, "listing an offset to commit");
                 }
             }
         }
     }
-    info!("shutting down: committing offsets");
+    if tpl.count() > 0 {
+        if let Err(e) = consumer.store_offsets(&tpl) {
+            warn!(error = %e, "storing the final offsets");
+        }
+    }
     if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
         warn!(error = %e, "committing offsets on shutdown");
     }
-    stop_workers(&shared);
-    dlq.flush();
     consumer.unsubscribe();
-}
-
-fn stop_workers(shared: &Shared) {
-    let workers = std::mem::take(&mut shared.lock().workers);
-    for w in workers.values() {
-        let _ = w.commands.send(Command::Stop);
-        w.thread.unpark();
-    }
-    for (p, w) in workers {
-        if !w.shared.ready.load(Ordering::Acquire) {
-            shared.metrics.replaying.dec();
-        }
-        if w.join.join().is_err() {
-            error!(partition = p, "a partition worker panicked");
-        }
-    }
-    shared.metrics.assigned.set(0);
-    shared.metrics.ready.set(0);
 }
 
 fn start_workers(
@@ -298,40 +366,35 @@ fn start_workers(
     shared: &Arc<Shared>,
     engine_cfg: &Arc<EngineConfig>,
     dlq: &DeadLetters,
-    partitions: &[(String, i32)],
-    replay_from: Option<Millis>,
+    plans: Vec<Plan>,
+    horizon: Option<Millis>,
 ) {
-    let mut by_partition: BTreeMap<i32, Vec<String>> = BTreeMap::new();
-    for (topic, p) in partitions {
-        by_partition.entry(*p).or_default().push(topic.clone());
-    }
     let mut resume = TopicPartitionList::new();
     let mut a = shared.lock();
-    a.received = true;
-    for (p, topics) in by_partition {
+    for plan in plans {
+        let p = plan.partition;
         let mut queues = Vec::new();
-        for t in &topics {
-            match consumer.split_partition_queue(t, p) {
-                Some(q) => queues.push((t.clone(), q)),
+        for (t, position) in plan.topics {
+            match consumer.split_partition_queue(&t, p) {
+                Some(q) => queues.push((t.clone(), q, position)),
                 None => error!(topic = %t, partition = p, "could not get the partition's queue"),
             }
-            resume.add_partition(t, p);
+            resume.add_partition(&t, p);
         }
         let (tx, rx) = channel();
-        let (mut worker, worker_shared) = Worker::new(
-            p,
-            Engine::new(engine_cfg.clone()),
+        let start = Start {
+            partition: p,
+            engine: plan.resume.unwrap_or_else(|| Engine::new(engine_cfg.clone())),
             queues,
-            rx,
-            replay_from,
-            dlq.clone(),
-            shared.metrics.clone(),
-        );
+            replay_from: plan.replay_from,
+            horizon,
+        };
+        let (mut worker, worker_shared) = Worker::new(start, rx, consumer.clone(), dlq.clone(), shared.metrics.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("ccpulse-p{p}"))
             .spawn(move || {
                 worker.wake_on_messages(std::thread::current());
-                worker.run();
+                worker.run()
             });
         match spawned {
             Ok(join) => {
@@ -351,6 +414,7 @@ fn start_workers(
         }
     }
     shared.metrics.assigned.set(a.workers.len() as i64);
+    shared.metrics.parked.set(a.lot.partitions().count() as i64);
     drop(a);
     if let Err(e) = consumer.resume(&resume) {
         error!(error = %e, "resuming partitions");

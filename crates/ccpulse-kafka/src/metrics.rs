@@ -18,16 +18,23 @@ pub struct IngestMetrics {
     pub too_old: IntCounter,
     /// Lifecycle events for a contact already finished and forgotten, ignored.
     pub after_close: IntCounter,
+    /// Events dropped because their contact or agent held the most events it may.
+    pub over_cap: IntCounter,
     /// Invalid events that could not be written to the DLQ.
     pub dlq_failures: IntCounter,
+    /// Invalid events read again in a replay, below the committed offset: an earlier
+    /// run dead-lettered them, so they are not written again.
+    pub dlq_skipped: IntCounter,
+    /// Revoked partitions whose engine is kept for the grace period.
+    pub parked: IntGauge,
+    /// Partitions resumed from a parked engine instead of replayed.
+    pub resumed: IntCounter,
     /// Consumer lag per topic-partition.
     pub lag: IntGaugeVec,
     /// Partitions held.
     pub assigned: IntGauge,
     /// Partitions still replaying.
     pub replaying: IntGauge,
-    /// 1 once every assigned partition is replayed.
-    pub ready: IntGauge,
 }
 
 impl IngestMetrics {
@@ -58,9 +65,25 @@ impl IngestMetrics {
                 "ccpulse_events_after_close_total",
                 "Lifecycle events for a contact already finished and forgotten (ignored).",
             )?,
+            over_cap: IntCounter::new(
+                "ccpulse_events_over_cap_total",
+                "Events dropped because their contact already held 256 events or their agent 4096 state changes.",
+            )?,
             dlq_failures: IntCounter::new(
                 "ccpulse_dlq_failures_total",
                 "Invalid events that could not be written to the dead-letter topic.",
+            )?,
+            dlq_skipped: IntCounter::new(
+                "ccpulse_dlq_skipped_total",
+                "Invalid events read again in a replay that an earlier run already dead-lettered (below the committed offset); not written again.",
+            )?,
+            parked: IntGauge::new(
+                "ccpulse_partitions_parked",
+                "Revoked partitions whose engine is kept for the grace period.",
+            )?,
+            resumed: IntCounter::new(
+                "ccpulse_partitions_resumed_total",
+                "Partitions that came back and resumed from their parked engine instead of replaying.",
             )?,
             lag: IntGaugeVec::new(
                 Opts::new("ccpulse_consumer_lag_messages", "Messages behind the partition's end."),
@@ -68,7 +91,6 @@ impl IngestMetrics {
             )?,
             assigned: IntGauge::new("ccpulse_partitions_assigned", "Partitions held by this instance.")?,
             replaying: IntGauge::new("ccpulse_partitions_replaying", "Assigned partitions not yet caught up.")?,
-            ready: IntGauge::new("ccpulse_ready", "1 once every assigned partition is replayed.")?,
         };
         registry.register(Box::new(m.ingested.clone()))?;
         registry.register(Box::new(m.rejected.clone()))?;
@@ -76,11 +98,14 @@ impl IngestMetrics {
         registry.register(Box::new(m.late.clone()))?;
         registry.register(Box::new(m.too_old.clone()))?;
         registry.register(Box::new(m.after_close.clone()))?;
+        registry.register(Box::new(m.over_cap.clone()))?;
         registry.register(Box::new(m.dlq_failures.clone()))?;
+        registry.register(Box::new(m.dlq_skipped.clone()))?;
+        registry.register(Box::new(m.parked.clone()))?;
+        registry.register(Box::new(m.resumed.clone()))?;
         registry.register(Box::new(m.lag.clone()))?;
         registry.register(Box::new(m.assigned.clone()))?;
         registry.register(Box::new(m.replaying.clone()))?;
-        registry.register(Box::new(m.ready.clone()))?;
         for reason in EventError::REASONS {
             m.rejected.with_label_values(&[reason]);
         }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use ccpulse_core::time::Millis;
+use ccpulse_core::time::{Millis, MINUTE};
 
 /// The contract's default topics (`spec/events.md`).
 pub const DEFAULT_TOPICS: [&str; 5] = ["cc.voice", "cc.chat", "cc.email", "cc.surveys", "cc.agents"];
@@ -30,6 +30,13 @@ pub struct KafkaSettings {
     pub dlq_topic: String,
     /// Where replays start.
     pub recovery: Recovery,
+    /// Static group membership (KIP-345): `group.instance.id`. A restarted instance
+    /// with the same id gets its partitions back without a rebalance, if it returns
+    /// within the session timeout and the broker supports it.
+    pub instance_id: Option<String>,
+    /// How long the engine of a revoked partition is kept (parked) in case the
+    /// partition comes back, so that it resumes where it stopped instead of replaying.
+    pub park_grace: Millis,
     /// librdkafka properties passed through (SASL, TLS, timeouts, …); they override
     /// ccpulse's own settings.
     pub properties: BTreeMap<String, String>,
@@ -44,6 +51,8 @@ impl KafkaSettings {
             topics: DEFAULT_TOPICS.iter().map(|t| (*t).to_owned()).collect(),
             dlq_topic: "cc.dlq".into(),
             recovery,
+            instance_id: None,
+            park_grace: 10 * MINUTE,
             properties: BTreeMap::new(),
         }
     }

@@ -8,8 +8,17 @@
 //! with the smallest `ts` among the heads of its queues, and waits for a queue that has
 //! neither a head nor reached its end. Topics of very different volume would otherwise
 //! be read at very different event times, and the engine would see one topic's events
-//! hours "late". After the replay it applies messages as they come.
+//! hours "late". After the replay it applies messages as they come. A worker resumed
+//! from a parked engine catches up the same way.
+//!
+//! The worker stores the offsets it has processed for the group's commits itself: never
+//! below the offset committed when the partition was assigned (a replay re-reads older
+//! messages, and committing them would move the group back), and never past a dead
+//! letter not yet written (a crash must not skip an invalid event that never reached
+//! the DLQ). Dead letters below the committed offset were written by an earlier run
+//! and are not written again.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
@@ -21,14 +30,17 @@ use ccpulse_core::partial::Partial;
 use ccpulse_core::time::Millis;
 use ccpulse_core::Engine;
 use prometheus::IntCounter;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, OwnedMessage};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::Message;
 use tracing::{debug, info, info_span, warn};
 
 use crate::context::IngestContext;
-use crate::dlq::{DeadLetters, Source};
+use crate::dlq::{DeadLetters, Delivery, Source};
 use crate::metrics::IngestMetrics;
+use crate::park::{Parked, Position};
 
 /// A partition queue of one topic.
 pub type Queue = rdkafka::consumer::base_consumer::PartitionQueue<IngestContext>;
@@ -44,26 +56,65 @@ pub enum Command {
         /// The snapshot's now.
         now: Millis,
         /// Where to send it.
-        reply: tokio::sync::oneshot::Sender<Partial>,
+        reply: tokio::sync::oneshot::Sender<Answer>,
     },
+    /// Stop and hand the engine and its positions back (the partition was revoked).
+    Park,
     /// Stop and drop the partition's state.
     Stop,
 }
 
-/// One topic's queue.
+/// A worker's answer to [`Command::Partial`].
+#[derive(Debug)]
+pub struct Answer {
+    /// The engine's figures, once replayed (`None` while replaying: they are not
+    /// complete yet).
+    pub partial: Option<Partial>,
+}
+
+/// One topic's queue of this partition.
 struct TopicQueue {
     topic: String,
     queue: Queue,
     ingested: IntCounter,
+    /// Wall-clock time this queue last yielded a message or reported its end.
+    seen: Arc<AtomicI64>,
+}
+
+/// What the worker tracks of one topic's queue.
+struct QueueState {
+    position: Position,
+    /// The offset last stored for the group's commits.
+    stored: i64,
+    /// Dead letters not yet confirmed written, by source offset.
+    pending: VecDeque<(i64, Arc<Delivery>)>,
 }
 
 /// What a worker shares with the rest of the service.
 #[derive(Debug, Clone)]
 pub struct WorkerShared {
-    /// Replayed and caught up.
-    pub ready: Arc<AtomicBool>,
+    /// Still replaying (or catching up after a resume).
+    pub replaying: Arc<AtomicBool>,
     /// Newest event time applied, `i64::MIN` before any.
     pub watermark: Arc<AtomicI64>,
+    /// Per topic: wall-clock time its queue last yielded a message or its end.
+    pub seen: Vec<(String, Arc<AtomicI64>)>,
+}
+
+/// How a worker starts: its partition, its engine (new or resumed), and per topic its
+/// queue and position.
+pub struct Start {
+    /// The partition.
+    pub partition: i32,
+    /// The engine.
+    pub engine: Engine,
+    /// Per topic: its queue and where it stands.
+    pub queues: Vec<(String, Queue, Position)>,
+    /// During the replay: events before this are skipped.
+    pub replay_from: Option<Millis>,
+    /// The recovery horizon: live, events older than the wall clock minus this are
+    /// skipped and counted as too old, as a replay after a restart would skip them.
+    pub horizon: Option<Millis>,
 }
 
 /// The worker's state, moved into its thread.
@@ -71,51 +122,63 @@ pub struct Worker {
     partition: i32,
     engine: Engine,
     queues: Vec<TopicQueue>,
+    states: Vec<QueueState>,
     /// Per queue, during the replay: whether it reached its end once.
     at_end: Vec<bool>,
     /// Per queue, during the replay: a message read but not applied yet.
     heads: Vec<Option<(Millis, OwnedMessage)>>,
     commands: Receiver<Command>,
     replay_from: Option<Millis>,
+    horizon: Option<Millis>,
     replaying: bool,
     shared: WorkerShared,
+    consumer: Arc<BaseConsumer<IngestContext>>,
     dlq: DeadLetters,
     metrics: IngestMetrics,
 }
 
 impl Worker {
-    /// A worker for `partition` reading `queues` (topic, queue).
+    /// A worker for `start`, storing offsets through `consumer`.
     pub fn new(
-        partition: i32,
-        engine: Engine,
-        queues: Vec<(String, Queue)>,
+        start: Start,
         commands: Receiver<Command>,
-        replay_from: Option<Millis>,
+        consumer: Arc<BaseConsumer<IngestContext>>,
         dlq: DeadLetters,
         metrics: IngestMetrics,
     ) -> (Self, WorkerShared) {
-        let shared = WorkerShared {
-            ready: Arc::new(AtomicBool::new(false)),
-            watermark: Arc::new(AtomicI64::new(i64::MIN)),
-        };
-        let queues: Vec<TopicQueue> = queues
-            .into_iter()
-            .map(|(topic, queue)| TopicQueue {
+        let mut queues = Vec::new();
+        let mut states = Vec::new();
+        for (topic, queue, position) in start.queues {
+            queues.push(TopicQueue {
                 ingested: metrics.ingested.with_label_values(&[&topic]),
                 topic,
                 queue,
-            })
-            .collect();
+                seen: Arc::new(AtomicI64::new(i64::MIN)),
+            });
+            states.push(QueueState {
+                stored: position.dlq_floor,
+                position,
+                pending: VecDeque::new(),
+            });
+        }
+        let shared = WorkerShared {
+            replaying: Arc::new(AtomicBool::new(true)),
+            watermark: Arc::new(AtomicI64::new(start.engine.watermark().unwrap_or(i64::MIN))),
+            seen: queues.iter().map(|q| (q.topic.clone(), q.seen.clone())).collect(),
+        };
         let worker = Worker {
-            partition,
-            engine,
+            partition: start.partition,
+            engine: start.engine,
             at_end: vec![false; queues.len()],
             heads: queues.iter().map(|_| None).collect(),
             queues,
+            states,
             commands,
-            replay_from,
+            replay_from: start.replay_from,
+            horizon: start.horizon,
             replaying: true,
             shared: shared.clone(),
+            consumer,
             dlq,
             metrics,
         };
@@ -130,8 +193,9 @@ impl Worker {
         }
     }
 
-    /// Runs until told to stop or until the command channel closes.
-    pub fn run(mut self) {
+    /// Runs until told to stop or park, or until the command channel closes. Returns
+    /// the engine and positions when told to park.
+    pub fn run(mut self) -> Option<Parked> {
         let span = info_span!("partition", partition = self.partition);
         let _guard = span.enter();
         info!(topics = self.queues.len(), "replaying");
@@ -147,15 +211,20 @@ impl Worker {
                         // events are still to be replayed: those events would then be
                         // ignored, and the figures would depend on when ticks fell during
                         // the replay. A replaying engine maintains itself as its own event
-                        // time advances (`Engine::apply`).
-                        if !self.replaying {
+                        // time advances (`Engine::apply`); its figures are not complete.
+                        let partial = (!self.replaying).then(|| {
                             self.engine.maintain(now);
-                        }
-                        let _ = reply.send(self.engine.partial(now));
+                            self.engine.partial(now)
+                        });
+                        let _ = reply.send(Answer { partial });
+                    }
+                    Ok(Command::Park) => {
+                        info!("revoked; partition state parked");
+                        return Some(self.park());
                     }
                     Ok(Command::Stop) | Err(TryRecvError::Disconnected) => {
                         info!("stopped; partition state dropped");
-                        return;
+                        return None;
                     }
                     Err(TryRecvError::Empty) => break,
                 }
@@ -165,14 +234,62 @@ impl Worker {
                 if !self.replaying {
                     info!(elapsed_ms = started.elapsed().as_millis() as u64, "replayed; live");
                     self.metrics.replaying.dec();
-                    self.shared.ready.store(true, Ordering::Release);
+                    self.shared.replaying.store(false, Ordering::Release);
                 }
                 p
             } else {
                 self.live_step()
             };
-            if !progressed {
+            if progressed {
+                self.store_offsets();
+            } else {
                 std::thread::park_timeout(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// The engine and the positions of its queues: a message read ahead but not
+    /// applied is read again on resume.
+    fn park(mut self) -> Parked {
+        if self.replaying {
+            self.metrics.replaying.dec();
+        }
+        self.store_offsets();
+        let positions: BTreeMap<String, Position> = self
+            .queues
+            .iter()
+            .zip(&self.states)
+            .map(|(q, s)| (q.topic.clone(), s.position))
+            .collect();
+        Parked {
+            engine: self.engine,
+            positions,
+            parked_at: jiff::Timestamp::now().as_millisecond(),
+        }
+    }
+
+    /// Stores, for the group's next commit, the offset of each queue up to which every
+    /// message was processed and every dead letter written, when it is past what the
+    /// group had committed.
+    fn store_offsets(&mut self) {
+        let mut tpl = TopicPartitionList::new();
+        for (q, s) in self.queues.iter().zip(self.states.iter_mut()) {
+            while s.pending.front().is_some_and(|(_, d)| d.done()) {
+                s.pending.pop_front();
+            }
+            let Some(next) = s.position.next else { continue };
+            let upto = s.pending.front().map_or(next, |&(o, _)| o.min(next));
+            if upto > s.stored && upto >= s.position.dlq_floor {
+                if let Err(e) = tpl.add_partition_offset(&q.topic, self.partition, Offset::Offset(upto)) {
+                    warn!(topic = %q.topic, error = %e, "listing an offset to store");
+                    continue;
+                }
+                s.stored = upto;
+            }
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = self.consumer.store_offsets(&tpl) {
+                debug!(error = %e, "storing offsets (the partition may have been revoked)");
             }
         }
     }
@@ -188,6 +305,7 @@ impl Worker {
         }
         let Worker {
             queues,
+            states,
             at_end,
             heads: kept,
             engine,
@@ -205,6 +323,7 @@ impl Worker {
             dlq,
             metrics,
             replay_from: *replay_from,
+            live_floor: None,
             now_wall,
         };
         let mut heads: Vec<Option<(Millis, Head<'_>)>> = kept
@@ -221,12 +340,14 @@ impl Worker {
                 match q.queue.poll(Duration::ZERO) {
                     None => {}
                     Some(Ok(m)) => {
+                        q.seen.store(now_wall, Ordering::Relaxed);
                         let ts = merge_ts(m.payload(), now_wall);
                         *head = Some((ts, Head::Borrowed(m)));
                         progressed = true;
                     }
                     Some(Err(KafkaError::PartitionEOF(_))) => {
                         debug!(topic = %q.topic, "reached the end");
+                        q.seen.store(now_wall, Ordering::Relaxed);
                         *end = true;
                         progressed = true;
                     }
@@ -251,8 +372,8 @@ impl Worker {
                 queues[i].ingested.inc();
                 progressed = true;
                 match &head {
-                    Head::Kept(m) => apply.message(m),
-                    Head::Borrowed(m) => apply.message(m),
+                    Head::Kept(m) => apply.message(m, &mut states[i]),
+                    Head::Borrowed(m) => apply.message(m, &mut states[i]),
                 }
             }
         }
@@ -271,24 +392,30 @@ impl Worker {
     /// Applies what the queues hold now, a batch per queue.
     fn live_step(&mut self) -> bool {
         let mut progressed = false;
+        let now_wall = jiff::Timestamp::now().as_millisecond();
         let mut apply = Applier {
             engine: &mut self.engine,
             shared: &self.shared,
             dlq: &self.dlq,
             metrics: &self.metrics,
             replay_from: None,
-            now_wall: jiff::Timestamp::now().as_millisecond(),
+            live_floor: self.horizon.map(|h| now_wall - h),
+            now_wall,
         };
-        for q in &self.queues {
+        for (q, state) in self.queues.iter().zip(self.states.iter_mut()) {
             for _ in 0..BATCH {
                 match q.queue.poll(Duration::ZERO) {
                     None => break,
                     Some(Ok(m)) => {
                         progressed = true;
+                        q.seen.store(now_wall, Ordering::Relaxed);
                         q.ingested.inc();
-                        apply.message(&m);
+                        apply.message(&m, state);
                     }
-                    Some(Err(KafkaError::PartitionEOF(_))) => break,
+                    Some(Err(KafkaError::PartitionEOF(_))) => {
+                        q.seen.store(now_wall, Ordering::Relaxed);
+                        break;
+                    }
                     Some(Err(e)) => {
                         warn!(topic = %q.topic, error = %e, "consumer error");
                         break;
@@ -309,25 +436,41 @@ struct Applier<'w> {
     metrics: &'w IngestMetrics,
     /// During the replay: events before this are skipped.
     replay_from: Option<Millis>,
+    /// Live: events before this (the wall clock minus the recovery horizon) are skipped
+    /// and counted as too old.
+    live_floor: Option<Millis>,
     now_wall: Millis,
 }
 
 impl Applier<'_> {
-    /// Parses, validates and applies one message; an invalid one goes to the DLQ.
-    fn message(&mut self, m: &impl Message) {
+    /// Parses, validates and applies one message; an invalid one goes to the DLQ
+    /// (unless an earlier run already sent it there). Moves the queue's position past it.
+    fn message(&mut self, m: &impl Message, state: &mut QueueState) {
+        state.position.next = Some(m.offset() + 1);
         let payload = m.payload().unwrap_or_default();
         match parse_event(payload, self.now_wall) {
             Err(e) => {
+                if m.offset() < state.position.dlq_floor {
+                    self.metrics.dlq_skipped.inc();
+                    return;
+                }
                 let source = Source {
                     topic: m.topic(),
                     partition: m.partition(),
                     offset: m.offset(),
                     key: m.key(),
                 };
-                self.dlq.send(payload, source, &e);
+                let delivery = self.dlq.send(payload, source, &e);
+                if !delivery.done() {
+                    state.pending.push_back((m.offset(), delivery));
+                }
             }
             Ok(ev) => {
                 if self.replay_from.is_some_and(|from| ev.ts < from) {
+                    return;
+                }
+                if self.live_floor.is_some_and(|floor| ev.ts < floor) {
+                    self.metrics.too_old.inc();
                     return;
                 }
                 let engine = &mut *self.engine;
@@ -338,6 +481,7 @@ impl Applier<'_> {
                     Applied::Duplicate => self.metrics.duplicate.inc(),
                     Applied::TooOld => self.metrics.too_old.inc(),
                     Applied::AfterClose => self.metrics.after_close.inc(),
+                    Applied::OverCap => self.metrics.over_cap.inc(),
                     Applied::Applied => {}
                 }
                 if let Some(w) = engine.watermark() {

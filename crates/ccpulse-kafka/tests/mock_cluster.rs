@@ -7,6 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ccpulse_core::coverage::Book;
+use ccpulse_core::engine::window_bounds;
+use ccpulse_core::partial::Partial;
 use ccpulse_core::replay::{json_of, replay_text};
 use ccpulse_core::time::parse_rfc3339;
 use ccpulse_core::{EngineConfig, Snapshot};
@@ -61,18 +64,24 @@ async fn kafka_path_equals_the_engine_and_invalid_events_reach_the_dlq() {
             .unwrap()
             .unwrap()
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (ready, waiting) = ingest.readiness();
-        if ready {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not ready after 60 s: {waiting:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let as_of = parse_rfc3339(AS_OF).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut book = Book::default();
+    let view = loop {
+        let reports = ingest.reports(as_of).await;
+        let wall = jiff::Timestamp::now().as_millisecond();
+        let base = Partial::empty(as_of, &window_bounds(&cfg, as_of));
+        let view = book.view(base, &reports, ingest.partition_count(), wall, 10_000);
+        if view.coverage.is_whole() {
+            break view;
+        }
+        assert!(Instant::now() < deadline, "not whole after 60 s: {:?}", view.coverage);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((view.coverage.partitions, view.coverage.covered), (2, 2));
+    assert!(ingest.replaying().is_empty());
     assert_eq!(ingest.watermark(), Some(parse_rfc3339("2026-11-22T09:11:00Z").unwrap()));
-    let through_kafka = Snapshot::build(&ingest.partial(as_of).await, &cfg);
+    let through_kafka = Snapshot::build(&view.partial, &cfg);
     let wall = jiff::Timestamp::now().as_millisecond();
     let (alone, invalid) = replay_text(EVENTS, cfg.clone(), Some(as_of), wall);
     assert_eq!(invalid.len(), 3);
@@ -91,8 +100,8 @@ async fn kafka_path_equals_the_engine_and_invalid_events_reach_the_dlq() {
         r#"ccpulse_events_rejected_total{reason="score_out_of_range"} 1"#,
         r#"ccpulse_events_rejected_total{reason="unknown_type"} 1"#,
         "ccpulse_events_duplicate_total 1",
-        "ccpulse_ready 1",
         "ccpulse_partitions_assigned 2",
+        "ccpulse_partitions_replaying 0",
     ] {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }
@@ -161,4 +170,22 @@ async fn topics_that_are_not_copartitioned_are_refused() {
     .unwrap()
     .unwrap_err();
     assert!(err.to_string().contains("\"cc.nowhere\" does not exist"), "{err}");
+
+    // Without its dead-letter topic every invalid event would be lost: refused, with
+    // how to create it.
+    mock.create_topic("cc.email", 4, 1).unwrap();
+    let mut s = settings(&brokers, &["cc.voice", "cc.email"], "refused3");
+    s.dlq_topic = "cc.no-dlq".into();
+    let err = tokio::task::spawn_blocking(move || {
+        Ingest::start(&s, Arc::new(EngineConfig::default()), &prometheus::Registry::new())
+    })
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert!(matches!(err, IngestError::MissingDlqTopic(_)), "{err}");
+    assert!(
+        err.to_string().contains("\"cc.no-dlq\" does not exist")
+            && err.to_string().contains("--create --topic cc.no-dlq"),
+        "{err}"
+    );
 }

@@ -23,6 +23,10 @@ pub struct KafkaSection {
     pub dlq_topic: Option<String>,
     /// How far back a partition is replayed on assignment.
     pub recovery_horizon: Option<Span>,
+    /// Static group membership (`group.instance.id`). Default none.
+    pub instance_id: Option<String>,
+    /// How long a revoked partition's engine is kept to resume. Default `10m`.
+    pub park_grace: Option<Span>,
     /// librdkafka properties passed through.
     pub properties: Option<BTreeMap<String, String>>,
 }
@@ -33,6 +37,12 @@ pub struct KafkaSection {
 pub struct HttpSection {
     /// Listen address. Default `0.0.0.0:8080`.
     pub listen: Option<String>,
+    /// A client must send its request headers within this long. Default `10s`.
+    pub header_timeout: Option<Span>,
+    /// Connections served at once. Default 1024.
+    pub max_connections: Option<usize>,
+    /// How long a shutdown waits for open connections. Default `10s`.
+    pub shutdown_timeout: Option<Span>,
 }
 
 /// How "now" is read.
@@ -57,6 +67,9 @@ pub struct PublisherSection {
     pub max_queues: Option<usize>,
     /// Agents exported to `/metrics` by name; the rest fold into `_other`. Default 1000.
     pub max_agents: Option<usize>,
+    /// A partition not known up to date with its broker for longer than this is
+    /// stale. Default `10s`.
+    pub stale_after: Option<Span>,
 }
 
 /// The whole file, as written. The engine's sections are listed again here rather

@@ -1,12 +1,18 @@
-//! The publisher: every tick it merges the partitions' partials into one snapshot,
-//! evaluates SLA breaches, folds labels past the cardinality cap for `/metrics`, and
-//! swaps the result in for the HTTP side. Readers never wait for it.
+//! The publisher: every tick it merges the partitions' partials into one snapshot with
+//! the coverage that says what it stands for (a partition whose data is stale keeps its
+//! last figures; see `ccpulse_core::coverage`), evaluates SLA breaches on whole views
+//! only, folds labels past the cardinality cap for `/metrics`, and swaps the result in
+//! for the HTTP side. Readers never wait for it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use ccpulse_core::breach::BreachTracker;
+use ccpulse_core::coverage::Book;
+use ccpulse_core::engine::window_bounds;
+use ccpulse_core::partial::Partial;
+use ccpulse_core::time::Millis;
 use ccpulse_core::{EngineConfig, Snapshot};
 use ccpulse_http::Published;
 use ccpulse_kafka::Ingest;
@@ -26,6 +32,8 @@ pub struct PublisherSettings {
     pub max_queues: usize,
     /// Agents exported by name to `/metrics`.
     pub max_agents: usize,
+    /// A partition not known up to date with its broker for longer than this is stale.
+    pub stale_after: Millis,
 }
 
 /// The publisher task's state.
@@ -37,6 +45,8 @@ pub struct Publisher {
     breaches: BreachTracker,
     /// Breach state of the folded `/metrics` snapshot (its groups differ from the API's).
     folded_breaches: BreachTracker,
+    /// The newest figures of every partition.
+    book: Book,
     tick_duration: Histogram,
     freshness: Histogram,
 }
@@ -70,6 +80,7 @@ impl Publisher {
             settings,
             breaches: BreachTracker::default(),
             folded_breaches: BreachTracker::default(),
+            book: Book::default(),
             tick_duration,
             freshness,
         })
@@ -83,29 +94,46 @@ impl Publisher {
             Clock::Wall => wall,
             Clock::Event => self.ingest.watermark().unwrap_or(wall),
         };
-        // Readiness before collecting: a snapshot is "ready" only if every partition had
-        // finished its replay before its figures were read.
-        let (ready, _) = self.ingest.readiness();
-        let partial = self.ingest.partial(now).instrument(info_span!("collect")).await;
-        let mut snapshot = Snapshot::build(&partial, &self.cfg);
-        if !ready {
-            // Breach state carried over from a partial replay would be wrong.
-            self.breaches = BreachTracker::default();
-            self.folded_breaches = BreachTracker::default();
+        let reports = self.ingest.reports(now).instrument(info_span!("collect")).await;
+        let base = Partial::empty(now, &window_bounds(&self.cfg, now));
+        let view = self.book.view(
+            base,
+            &reports,
+            self.ingest.partition_count(),
+            wall,
+            self.settings.stale_after,
+        );
+        let whole = view.coverage.is_whole();
+        let mut snapshot = Snapshot::build(&view.partial, &self.cfg);
+        snapshot.coverage = view.coverage;
+        // Breach state is evaluated on whole views only: service levels of part of the
+        // contact centre, or of a partition still replaying, would raise false
+        // breaches and clear true ones. Meanwhile the last whole view's state stands.
+        if whole {
+            self.breaches.evaluate(&mut snapshot, &self.cfg.policies);
+        } else {
+            self.breaches.carry(&mut snapshot);
         }
-        self.breaches.evaluate(&mut snapshot, &self.cfg.policies);
-        let (metrics, folded) = match partial.fold_labels(self.settings.max_queues, self.settings.max_agents) {
+        let (metrics, folded) = match view
+            .partial
+            .fold_labels(self.settings.max_queues, self.settings.max_agents)
+        {
             None => (None, (0, 0)),
             Some((p, q, a)) => {
                 let mut m = Snapshot::build(&p, &self.cfg);
-                self.folded_breaches.evaluate(&mut m, &self.cfg.policies);
+                m.coverage = snapshot.coverage.clone();
+                if whole {
+                    self.folded_breaches.evaluate(&mut m, &self.cfg.policies);
+                } else {
+                    self.folded_breaches.carry(&mut m);
+                }
                 (Some(m), (q, a))
             }
         };
         let newest = snapshot.stats.watermark;
         self.published
-            .store(Some(Arc::new(Published::new(snapshot, metrics, folded, wall, ready))));
-        if let (Clock::Wall, true, Some(newest)) = (self.settings.clock, ready, newest) {
+            .store(Some(Arc::new(Published::new(snapshot, metrics, folded, wall))));
+        if let (Clock::Wall, true, Some(newest)) = (self.settings.clock, whole, newest) {
             let published_at = jiff::Timestamp::now().as_millisecond();
             self.freshness.observe((published_at - newest).max(0) as f64 / 1000.0);
         }

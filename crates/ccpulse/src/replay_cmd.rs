@@ -115,8 +115,8 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
         given: args.window.clone(),
         known: known.join(", "),
     })?;
-    let json =
-        serde_json::to_string_pretty(&window.queues_response(None)).map_err(|e| ReplayError::Output(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&window.queues_response(&snap.coverage, None))
+        .map_err(|e| ReplayError::Output(e.to_string()))?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     writeln!(out, "{json}").map_err(|e| ReplayError::Output(e.to_string()))?;

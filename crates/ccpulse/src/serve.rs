@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use ccpulse_core::time::Span;
-use ccpulse_http::{AppState, Health, Readiness};
+use ccpulse_http::server::Limits;
+use ccpulse_http::AppState;
 use ccpulse_kafka::{Ingest, KafkaSettings, Recovery};
 use tracing::{error, info};
 
@@ -70,15 +71,6 @@ impl ServeError {
     }
 }
 
-struct IngestHealth(Arc<Ingest>);
-
-impl Health for IngestHealth {
-    fn readiness(&self) -> Readiness {
-        let (ready, waiting_for) = self.0.readiness();
-        Readiness { ready, waiting_for }
-    }
-}
-
 /// Everything `serve` runs with, after the file and the flags.
 #[derive(Debug)]
 pub struct Resolved {
@@ -86,6 +78,8 @@ pub struct Resolved {
     pub kafka: KafkaSettings,
     /// Listen address.
     pub listen: String,
+    /// HTTP server limits.
+    pub http: Limits,
     /// Publisher.
     pub publisher: PublisherSettings,
     /// Engine.
@@ -123,18 +117,31 @@ pub fn resolve(args: &ServeArgs) -> Result<Resolved, ServeError> {
         kafka.dlq_topic = d;
     }
     kafka.properties = k.properties.unwrap_or_default();
+    kafka.instance_id = k.instance_id;
+    if let Some(g) = k.park_grace {
+        kafka.park_grace = g.millis();
+    }
+    let h = file.http.unwrap_or_default();
+    let defaults = Limits::default();
+    let ms = |s: Span| Duration::from_millis(s.millis() as u64);
     Ok(Resolved {
         kafka,
         listen: args
             .listen
             .clone()
-            .or(file.http.and_then(|h| h.listen))
+            .or(h.listen)
             .unwrap_or_else(|| "0.0.0.0:8080".into()),
+        http: Limits {
+            header_timeout: h.header_timeout.map_or(defaults.header_timeout, ms),
+            max_connections: h.max_connections.unwrap_or(defaults.max_connections).max(1),
+            shutdown_timeout: h.shutdown_timeout.map_or(defaults.shutdown_timeout, ms),
+        },
         publisher: PublisherSettings {
             tick: Duration::from_millis(p.tick.map_or(1000, Span::millis) as u64),
             clock,
             max_queues: p.max_queues.unwrap_or(200),
             max_agents: p.max_agents.unwrap_or(1000),
+            stale_after: p.stale_after.map_or(10_000, Span::millis),
         },
         engine: loaded.engine,
     })
@@ -164,6 +171,7 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
     };
     let ingest = Arc::new(ingest);
     let published = Arc::new(ArcSwapOption::empty());
+    let tick_ms = resolved.publisher.tick.as_millis() as i64;
     let publisher = Publisher::new(
         ingest.clone(),
         engine.clone(),
@@ -173,28 +181,29 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
     )?;
     let mut windows: Vec<String> = engine.windows.iter().map(|w| w.name.clone()).collect();
     windows.push(ccpulse_core::engine::TODAY.to_owned());
+    // A snapshot is replaced every tick; one five ticks old (at least 5 s) means the
+    // publisher is stuck.
     let state = AppState {
         published,
         registry,
-        health: Arc::new(IngestHealth(ingest.clone())),
         windows: Arc::new(windows),
+        max_snapshot_age: (5 * tick_ms).max(5_000),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let publishing = tokio::spawn(publisher.run(stop_rx.clone()));
     info!(%addr, "listening");
     on_listening(addr);
-    let mut http_stop = stop_rx;
-    let server = axum::serve(listener, ccpulse_http::app(state)).with_graceful_shutdown(async move {
-        let _ = http_stop.changed().await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(ccpulse_http::server::serve(
+        listener,
+        ccpulse_http::app(state),
+        resolved.http,
+        stop_rx,
+    ));
     shutdown_signal().await;
     info!("shutting down");
     let _ = stop_tx.send(true);
-    match server.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => error!(error = %e, "http server"),
-        Err(e) => error!(error = %e, "http server task"),
+    if let Err(e) = server.await {
+        error!(error = %e, "http server task");
     }
     let _ = publishing.await;
     let ingest = Arc::try_unwrap(ingest);

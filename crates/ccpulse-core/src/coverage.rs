@@ -1,0 +1,308 @@
+//! Coverage: which partitions a view stands for, and how fresh each one's data is.
+//!
+//! A snapshot merges one partial per partition. The [`Book`] keeps the newest complete
+//! partial of every partition with the wall-clock time its data was last known to be
+//! up to date with the broker, whoever reported it (this instance's workers, or, later,
+//! another instance). A partition whose data has not been known up to date for longer
+//! than the staleness threshold keeps its last figures, marked stale: missing data is
+//! never shown as zero activity. A partition nobody reports is not covered at all, and
+//! the [`Coverage`] of every answer says so.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::partial::Partial;
+use crate::time::{Millis, SECOND};
+
+/// What an answer stands for (`spec/api.md`, "Coverage").
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Coverage {
+    /// The partition count of the event topics.
+    pub partitions: u32,
+    /// How many of them the figures include (fresh or stale).
+    pub covered: u32,
+    /// Covered partitions whose data has not been known up to date for longer than the
+    /// staleness threshold: their last figures are included as they were.
+    pub stale: Vec<u32>,
+    /// How long ago the least recent covered partition was last known to be up to
+    /// date; `null` when nothing is covered.
+    pub data_age_seconds: Option<f64>,
+    /// Why the view is not whole and fresh, in words (for `/readyz`); empty when it is.
+    #[serde(skip)]
+    pub waiting_for: Vec<String>,
+}
+
+impl Coverage {
+    /// Every partition covered, none stale, none replaying: figures that can be believed
+    /// whole (and that breach state may be evaluated on).
+    pub fn is_whole(&self) -> bool {
+        self.waiting_for.is_empty()
+    }
+}
+
+/// Why a partition's holder has no complete, fresh figures for it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// Being replayed (after an assignment) or caught up (after a resume).
+    Replaying,
+    /// Its broker cannot be reached.
+    BrokerUnreachable,
+}
+
+/// What a holder says of one partition at a tick.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The partition.
+    pub partition: u32,
+    /// Its figures now, when complete (not while replaying).
+    pub partial: Option<Arc<Partial>>,
+    /// Wall-clock time its data was last known to be up to date with the broker
+    /// (caught up to its end, or fetched from).
+    pub fresh_at: Option<Millis>,
+    /// Why it may be incomplete or behind.
+    pub note: Option<Note>,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    partial: Arc<Partial>,
+    fresh_at: Millis,
+}
+
+/// The newest figures of every partition, and how old they are.
+#[derive(Clone, Debug, Default)]
+pub struct Book {
+    entries: BTreeMap<u32, Entry>,
+}
+
+/// A merged view and what it covers.
+#[derive(Debug)]
+pub struct View {
+    /// Every covered partition's figures, merged into the base partial.
+    pub partial: Partial,
+    /// What it stands for.
+    pub coverage: Coverage,
+}
+
+impl Book {
+    /// Takes this tick's reports, and merges the figures of every partition known into
+    /// `base` (an empty partial for now). `partitions` is the partition count of the
+    /// event topics; `stale_after` the staleness threshold; `now_wall` the wall clock.
+    pub fn view(
+        &mut self,
+        base: Partial,
+        reports: &[Report],
+        partitions: u32,
+        now_wall: Millis,
+        stale_after: Millis,
+    ) -> View {
+        let mut notes: BTreeMap<u32, &Report> = BTreeMap::new();
+        for r in reports {
+            notes.insert(r.partition, r);
+            let (Some(partial), Some(fresh_at)) = (&r.partial, r.fresh_at) else {
+                continue;
+            };
+            if now_wall - fresh_at > stale_after {
+                // Figures that are not known up to date do not replace the last ones
+                // that were (a stalled worker's windows slide on and empty out).
+                if self.entries.contains_key(&r.partition) {
+                    continue;
+                }
+            }
+            let newer = self.entries.get(&r.partition).is_none_or(|e| fresh_at >= e.fresh_at);
+            if newer {
+                self.entries.insert(
+                    r.partition,
+                    Entry {
+                        partial: partial.clone(),
+                        fresh_at,
+                    },
+                );
+            }
+        }
+        let mut view = View {
+            partial: base,
+            coverage: Coverage {
+                partitions,
+                ..Coverage::default()
+            },
+        };
+        let c = &mut view.coverage;
+        let mut oldest: Option<Millis> = None;
+        if reports.is_empty() && self.entries.is_empty() {
+            c.waiting_for.push("holds no partition".into());
+        }
+        for p in 0..partitions {
+            let note = notes.get(&p).and_then(|r| r.note.as_ref());
+            let Some(e) = self.entries.get(&p) else {
+                c.waiting_for.push(match note {
+                    Some(Note::Replaying) => format!("partition {p} replaying"),
+                    Some(Note::BrokerUnreachable) => format!("partition {p}: no data yet, broker unreachable"),
+                    None if notes.contains_key(&p) => format!("partition {p}: no figures yet"),
+                    None => format!("partition {p}: held by no instance"),
+                });
+                continue;
+            };
+            view.partial.merge(&e.partial);
+            c.covered += 1;
+            oldest = Some(oldest.map_or(e.fresh_at, |o| o.min(e.fresh_at)));
+            let age = now_wall - e.fresh_at;
+            let stale = age > stale_after;
+            if stale {
+                c.stale.push(p);
+            }
+            match (note, stale) {
+                (Some(Note::Replaying), _) => c.waiting_for.push(format!("partition {p} replaying")),
+                (Some(Note::BrokerUnreachable), true) => c.waiting_for.push(format!(
+                    "partition {p}: no data for {} s, broker unreachable",
+                    age / SECOND
+                )),
+                (_, true) if !notes.contains_key(&p) => c.waiting_for.push(format!(
+                    "partition {p}: no data for {} s, held by no instance",
+                    age / SECOND
+                )),
+                (_, true) => c
+                    .waiting_for
+                    .push(format!("partition {p}: no data for {} s", age / SECOND)),
+                _ => {}
+            }
+        }
+        c.data_age_seconds = oldest.map(|o| (now_wall - o).max(0) as f64 / SECOND as f64);
+        view
+    }
+
+    /// Forgets the figures of a partition (when the partition count shrinks).
+    pub fn forget(&mut self, partition: u32) {
+        self.entries.remove(&partition);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partial::{GroupKey, LiveLeaf};
+
+    fn partial(waiting: i64) -> Arc<Partial> {
+        let mut p = Partial::empty(0, &[]);
+        p.live.insert(
+            GroupKey {
+                queue: Some(Arc::from("q")),
+                channel: None,
+                policy: None,
+            },
+            LiveLeaf {
+                waiting,
+                oldest_since: Some(0),
+                at_risk: 0,
+            },
+        );
+        Arc::new(p)
+    }
+
+    fn report(partition: u32, waiting: Option<i64>, fresh_at: Option<Millis>, note: Option<Note>) -> Report {
+        Report {
+            partition,
+            partial: waiting.map(partial),
+            fresh_at,
+            note,
+        }
+    }
+
+    fn waiting(v: &View) -> i64 {
+        v.partial.live.values().map(|l| l.waiting).sum()
+    }
+
+    const STALE: Millis = 10 * SECOND;
+
+    #[test]
+    fn whole_fresh_stale_and_missing() {
+        let mut book = Book::default();
+        let v = book.view(Partial::empty(0, &[]), &[], 2, 1_000, STALE);
+        assert_eq!((v.coverage.covered, v.coverage.data_age_seconds), (0, None));
+        assert_eq!(v.coverage.waiting_for[0], "holds no partition");
+
+        let reports = [
+            report(0, Some(3), Some(1_000), None),
+            report(1, None, Some(1_000), Some(Note::Replaying)),
+        ];
+        let v = book.view(Partial::empty(0, &[]), &reports, 2, 1_000, STALE);
+        assert_eq!(v.coverage.covered, 1);
+        assert_eq!(v.coverage.waiting_for, ["partition 1 replaying"]);
+        assert!(!v.coverage.is_whole());
+
+        let reports = [
+            report(0, Some(3), Some(2_000), None),
+            report(1, Some(4), Some(1_500), None),
+        ];
+        let v = book.view(Partial::empty(0, &[]), &reports, 2, 2_000, STALE);
+        assert!(v.coverage.is_whole(), "{:?}", v.coverage);
+        assert_eq!(waiting(&v), 7);
+        assert_eq!(v.coverage.data_age_seconds, Some(0.5));
+
+        // The broker goes away: partition 1 keeps reporting (its windows sliding on,
+        // nothing waiting any more) but is not known up to date; its last figures stay.
+        let reports = [
+            report(0, Some(3), Some(40_000), None),
+            report(1, Some(0), Some(2_000), Some(Note::BrokerUnreachable)),
+        ];
+        let v = book.view(Partial::empty(0, &[]), &reports, 2, 40_000, STALE);
+        assert_eq!(v.coverage.covered, 2);
+        assert_eq!(v.coverage.stale, [1]);
+        assert_eq!(waiting(&v), 7, "the last figures, not zeros");
+        assert_eq!(v.coverage.data_age_seconds, Some(38.0));
+        assert_eq!(
+            v.coverage.waiting_for,
+            ["partition 1: no data for 38 s, broker unreachable"]
+        );
+
+        // Partition 1 is revoked: nobody reports it, its last figures stay, stale.
+        let v = book.view(
+            Partial::empty(0, &[]),
+            &[report(0, Some(3), Some(50_000), None)],
+            2,
+            50_000,
+            STALE,
+        );
+        assert_eq!((v.coverage.covered, waiting(&v)), (2, 7));
+        assert_eq!(
+            v.coverage.waiting_for,
+            ["partition 1: no data for 48 s, held by no instance"]
+        );
+
+        // A third partition appears that nobody holds.
+        let v = book.view(
+            Partial::empty(0, &[]),
+            &[
+                report(0, Some(3), Some(50_000), None),
+                report(1, Some(1), Some(50_000), None),
+            ],
+            3,
+            50_000,
+            STALE,
+        );
+        assert_eq!((v.coverage.covered, waiting(&v)), (2, 4));
+        assert_eq!(v.coverage.waiting_for, ["partition 2: held by no instance"]);
+    }
+
+    #[test]
+    fn older_figures_never_replace_newer_ones() {
+        let mut book = Book::default();
+        book.view(
+            Partial::empty(0, &[]),
+            &[report(0, Some(5), Some(10_000), None)],
+            1,
+            10_000,
+            STALE,
+        );
+        let v = book.view(
+            Partial::empty(0, &[]),
+            &[report(0, Some(1), Some(9_000), None)],
+            1,
+            10_000,
+            STALE,
+        );
+        assert_eq!(waiting(&v), 5);
+    }
+}

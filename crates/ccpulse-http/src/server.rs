@@ -1,0 +1,136 @@
+//! Serving the router on a socket so that no client can hold the service open.
+//!
+//! axum's own `serve` has no timeouts, and idle or half-sent-header connections were
+//! held for 70 s and more: 21 000 of them exhausted the file limit and `/readyz`
+//! became unreachable, and SIGTERM waited a minute for one slow client. Here each
+//! connection is served by hyper with a header-read timeout (which also closes a
+//! keep-alive connection idle for that long), at most `max_connections` are served at
+//! once (one over that is answered 503 in the error shape and closed), requests time
+//! out in the router ([`crate::routes::REQUEST_TIMEOUT`]), and a shutdown waits for
+//! open connections at most `shutdown_timeout`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+/// Limits of the HTTP server.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A client must send a request's headers within this long (and an idle
+    /// keep-alive connection is closed after it).
+    pub header_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// How long a shutdown waits for open connections to finish.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `stop` turns true, then stops accepting and
+/// gives open connections up to the shutdown timeout to finish.
+pub async fn serve(listener: TcpListener, router: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let (closing_tx, closing_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut refused_logged = 0i64;
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = signalled(&mut stop) => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, most likely: back off a little, the
+                // connections held will time out.
+                warn!(error = %e, "accepting a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            let now = jiff::Timestamp::now().as_second();
+            if now - refused_logged >= 10 {
+                refused_logged = now;
+                warn!(
+                    max = limits.max_connections,
+                    "too many connections; refusing new ones with 503"
+                );
+            }
+            connections.spawn(refuse(stream));
+            continue;
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let mut closing = closing_rx.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = signalled(&mut closing) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                debug!(error = %e, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    let _ = closing_tx.send(true);
+    let open = connections.len();
+    let drained = tokio::time::timeout(limits.shutdown_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            open = connections.len(),
+            timeout_s = limits.shutdown_timeout.as_secs(),
+            "connections still open at the shutdown deadline; closing them"
+        );
+        connections.abort_all();
+    } else if open > 0 {
+        info!(open, "open connections finished");
+    }
+}
+
+/// Resolves once `flag` turns true (or its sender is gone).
+async fn signalled(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|v| *v).await;
+}
+
+/// Answers a connection past the cap with a 503 in the error shape, and closes it.
+async fn refuse(mut stream: TcpStream) {
+    const BODY: &str = r#"{"error":"too many connections; try again shortly"}"#;
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(response.as_bytes())).await;
+}
