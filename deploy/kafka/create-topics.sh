@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates the Kafka topics ccpulse reads (and its dead-letter topic), then checks that the
+# Creates the Kafka topics ccpulse reads (its dead-letter topic, and the compacted topic its
+# instances share their figures through), then checks that the
 # event topics are co-partitioned: every event topic must have the same partition count,
 # because ccpulse keeps per-partition state across topics (shared/spec/events.md) and
 # refuses to start otherwise. Safe to run again: existing topics are kept as they are.
@@ -17,6 +18,8 @@
 #   DLQ_PARTITIONS      partitions of the dead-letter topic  (default 1)
 #   EVENT_TOPICS        space-separated event topics         (default cc.voice cc.chat cc.email cc.surveys cc.agents)
 #   DLQ_TOPIC           dead-letter topic                    (default cc.dlq)
+#   PARTIALS_TOPIC      compacted topic the ccpulse instances share figures through
+#                                                            (default cc.partials)
 #   COMMAND_CONFIG      client properties file (TLS/SASL), passed as --command-config
 #   WAIT_SECONDS        how long to wait for the broker      (default 120)
 #   KAFKA_TOPICS        the kafka-topics.sh to run           (default: from PATH, else /opt/kafka/bin)
@@ -28,6 +31,7 @@ REPLICATION_FACTOR="${REPLICATION_FACTOR:-1}"
 DLQ_PARTITIONS="${DLQ_PARTITIONS:-1}"
 EVENT_TOPICS="${EVENT_TOPICS:-cc.voice cc.chat cc.email cc.surveys cc.agents}"
 DLQ_TOPIC="${DLQ_TOPIC:-cc.dlq}"
+PARTIALS_TOPIC="${PARTIALS_TOPIC:-cc.partials}"
 WAIT_SECONDS="${WAIT_SECONDS:-120}"
 
 if [ -z "${KAFKA_TOPICS:-}" ]; then
@@ -56,9 +60,9 @@ until kt --list >/dev/null 2>&1; do
   sleep 2
 done
 
-create() { # topic partitions
+create() { # topic partitions [extra kafka-topics.sh arguments]
   echo "creating topic $1 ($2 partitions, replication factor $REPLICATION_FACTOR) unless it exists"
-  kt --create --if-not-exists --topic "$1" --partitions "$2" --replication-factor "$REPLICATION_FACTOR"
+  kt --create --if-not-exists --topic "$1" --partitions "$2" --replication-factor "$REPLICATION_FACTOR" "${@:3}"
 }
 
 partition_count() { # topic
@@ -69,6 +73,9 @@ for topic in $EVENT_TOPICS; do
   create "$topic" "$PARTITIONS"
 done
 create "$DLQ_TOPIC" "$DLQ_PARTITIONS"
+# One record per event partition, rewritten every second: compacted, and kept short.
+create "$PARTIALS_TOPIC" 1 --config cleanup.policy=compact --config segment.ms=600000 \
+  --config min.cleanable.dirty.ratio=0.1 --config delete.retention.ms=60000
 
 # Co-partitioning check: the counts of the event topics must all be equal.
 summary=""
@@ -97,4 +104,4 @@ fi
 if [ "$first" != "$PARTITIONS" ]; then
   echo "note: the event topics already existed with $first partitions (asked for $PARTITIONS); kept"
 fi
-echo "topics ready, co-partitioned:$summary; dead-letter topic $DLQ_TOPIC"
+echo "topics ready, co-partitioned:$summary; dead-letter topic $DLQ_TOPIC; partials topic $PARTIALS_TOPIC"

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub mod kafka;
 pub mod prometheus;
+pub mod proxy;
 pub mod tansu;
 
 /// The repository root.

@@ -20,6 +20,9 @@ pub const EVENT_TOPICS: [&str; 5] = ["cc.voice", "cc.chat", "cc.email", "cc.surv
 /// The dead-letter topic `ccpulse serve` writes to by default.
 pub const DLQ_TOPIC: &str = "cc.dlq";
 
+/// The topic `ccpulse serve` instances share their figures through by default.
+pub const PARTIALS_TOPIC: &str = "cc.partials";
+
 /// The `tansu` executable: `$TANSU` when set, else `~/.cargo/bin/tansu` when it exists
 /// (where `tests/run` installs it), else `tansu` from `PATH`.
 pub fn tansu_bin() -> PathBuf {
@@ -87,6 +90,17 @@ impl Broker {
     /// Starts a broker on a free port of 127.0.0.1 and waits until it answers
     /// `tansu topic list`. Logs go to `dir/broker-<port>.log`.
     pub fn start(dir: &Path) -> Broker {
+        Self::start_advertising(dir, None)
+    }
+
+    /// Starts a broker behind a [`Proxy`]: it advertises the proxy's address, so that
+    /// clients that bootstrap through the proxy keep talking through it, and cutting
+    /// the proxy takes the broker away from them.
+    pub fn start_behind(dir: &Path, proxy_port: u16) -> Broker {
+        Self::start_advertising(dir, Some(proxy_port))
+    }
+
+    fn start_advertising(dir: &Path, advertised: Option<u16>) -> Broker {
         // A port picked free can be taken by someone else before the broker binds it:
         // then the broker dies at once, and another port is tried.
         for _ in 0..5 {
@@ -95,8 +109,15 @@ impl Broker {
             let out = std::fs::File::create(&log).expect("creating the broker log");
             let err = out.try_clone().expect("cloning the broker log handle");
             let url = format!("tcp://127.0.0.1:{port}");
+            let advertised_url = advertised.map_or(url.clone(), |p| format!("tcp://127.0.0.1:{p}"));
             let child = Command::new(tansu_bin())
-                .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &advertised_url,
+                ])
                 .args(["--storage-engine", "memory://tansu/"])
                 .stdin(Stdio::null())
                 .stdout(out)
@@ -172,13 +193,14 @@ impl Broker {
         );
     }
 
-    /// Creates the five event topics with `partitions` partitions each, and the
-    /// dead-letter topic.
+    /// Creates the five event topics with `partitions` partitions each, the
+    /// dead-letter topic and the partials topic.
     pub fn create_contract_topics(&self, partitions: u32) {
         for t in EVENT_TOPICS {
             self.create_topic(t, partitions);
         }
         self.create_topic(DLQ_TOPIC, partitions);
+        self.create_topic(PARTIALS_TOPIC, 1);
     }
 }
 
@@ -226,6 +248,11 @@ impl Service {
         }
     }
 
+    /// `127.0.0.1:PORT` of its HTTP side.
+    pub fn http_addr(&self) -> String {
+        self.http.clone()
+    }
+
     /// The OS process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -256,6 +283,27 @@ impl Service {
             assert!(
                 Instant::now() < deadline,
                 "ccpulse serve at {} not ready after {timeout:?}; last /readyz: {last}; log:\n{}",
+                self.http,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until the service holds `partitions` partitions itself, all replayed, and is
+    /// ready (another instance's figures can make it ready before it holds any).
+    pub fn wait_holding(&mut self, partitions: u32, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.wait_ready(deadline.saturating_duration_since(Instant::now()));
+            let m = self.metrics();
+            let held = value_of(&m, "ccpulse_partitions_assigned") == Some(f64::from(partitions));
+            if held && value_of(&m, "ccpulse_partitions_replaying") == Some(0.0) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ccpulse serve at {} does not hold {partitions} replayed partitions after {timeout:?}; log:\n{}",
                 self.http,
                 self.log_tail()
             );

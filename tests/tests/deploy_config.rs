@@ -25,11 +25,14 @@ const SERVICES: [&str; 8] = [
     "alert-receiver",
 ];
 const EVENT_TOPICS: [&str; 5] = ["cc.voice", "cc.chat", "cc.email", "cc.surveys", "cc.agents"];
-const ALERTS: [&str; 8] = [
+const ALERTS: [&str; 11] = [
     "CcpulseSlaBreached",
     "CcpulseSlaAtRisk",
     "CcpulseOldestWaitHigh",
     "CcpulseAbandonRateHigh",
+    "CcpulseNoData",
+    "CcpulseViewIncomplete",
+    "CcpulseViewStale",
     "CcpulseIngestStalled",
     "CcpulseConsumerLagGrowing",
     "CcpulseSnapshotStale",
@@ -835,6 +838,11 @@ esac
         created.contains("--topic cc.dlq --partitions"),
         "DLQ not created:\n{created}"
     );
+    assert!(
+        created.contains("--topic cc.partials --partitions 1 --replication-factor")
+            && created.contains("--config cleanup.policy=compact"),
+        "the partials topic is not created compacted:\n{created}"
+    );
     for topic in EVENT_TOPICS {
         let count = fs::read_to_string(state.join(topic)).unwrap();
         assert_eq!(count.trim(), partitions, "{topic}");
@@ -1218,7 +1226,7 @@ fn check_script_passes() {
     );
     for needle in [
         "is valid prometheus config file syntax",
-        "SUCCESS: 8 rules found",
+        "SUCCESS: 11 rules found",
         "Unit Testing:",
         "deploy checks passed",
     ] {

@@ -9,19 +9,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ccpulse_sim::{bulk_from, Message};
 use ccpulse_tests::ccpulse_bin;
+use ccpulse_tests::kafka::{header, produce};
 use ccpulse_tests::tansu::{scratch_dir, sum_of, value_of, Broker, Sample, Service, DLQ_TOPIC, EVENT_TOPICS};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::{DeliveryResult, Headers, OwnedMessage};
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, ClientContext, Message as _};
+use rdkafka::message::OwnedMessage;
+use rdkafka::Message as _;
 use serde_json::Value;
 
 const PARTITIONS: u32 = 4;
@@ -162,113 +157,8 @@ fn write_events(dir: &Path, messages: &[Message]) -> PathBuf {
     path
 }
 
-// ---------------------------------------------------------------------------------------
-// Kafka client side
-
-#[derive(Default)]
-struct Deliveries {
-    ok: AtomicUsize,
-    failed: AtomicUsize,
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(_) => self.ok.fetch_add(1, Ordering::Relaxed),
-            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
-        };
-    }
-}
-
-/// Produces every message to its topic with its key, and waits until all are delivered.
-fn produce(brokers: &str, messages: &[Message]) {
-    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        // Retries must not reorder a partition: the replay relies on each topic-partition
-        // being in event-time order, as the producers of the contract keep it.
-        .set("max.in.flight.requests.per.connection", "1")
-        .create_with_context(Deliveries::default())
-        .unwrap();
-    for m in messages {
-        let mut record = BaseRecord::to(m.topic)
-            .key(m.key.as_str())
-            .payload(m.payload.as_slice());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => panic!("producing to {}: {e}", m.topic),
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(60)).unwrap();
-    let ctx = producer.context();
-    assert_eq!(
-        ctx.failed.load(Ordering::Relaxed),
-        0,
-        "some messages were not delivered"
-    );
-    assert_eq!(ctx.ok.load(Ordering::Relaxed), messages.len());
-}
-
-fn reader(brokers: &str) -> BaseConsumer {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "e2e-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .unwrap()
-}
-
-/// Every message of `topic`: reads from the beginning of each partition until at least
-/// `expected` messages are in and every partition reported its end after that.
 fn read_topic(brokers: &str, topic: &str, expected: usize) -> Vec<OwnedMessage> {
-    let consumer = reader(brokers);
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS as i32 {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    let mut at_end = [false; PARTITIONS as usize];
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while out.len() < expected || !at_end.iter().all(|&e| e) {
-        assert!(
-            Instant::now() < deadline,
-            "read {} of {expected} messages from {topic} in 30 s (partitions at end: {at_end:?})",
-            out.len()
-        );
-        match consumer.poll(Duration::from_millis(100)) {
-            None => {}
-            Some(Ok(m)) => {
-                at_end[m.partition() as usize] = false;
-                out.push(m.detach());
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => at_end[p as usize] = true,
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
-        }
-    }
-    out
-}
-
-fn header(m: &OwnedMessage, name: &str) -> Option<String> {
-    let headers = m.headers()?;
-    headers
-        .iter()
-        .find(|h| h.key == name)
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
+    ccpulse_tests::kafka::read_topic(brokers, topic, PARTITIONS, expected)
 }
 
 // ---------------------------------------------------------------------------------------

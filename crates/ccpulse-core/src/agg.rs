@@ -106,7 +106,7 @@ pub trait Aggregate: Default + Clone {
 macro_rules! counters {
     ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fm:meta])* $field:ident,)* }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         pub struct $name { $($(#[$fm])* pub $field: i64,)* }
         impl $name {
             /// Adds `other` times `sign`.
@@ -196,7 +196,7 @@ counters! {
 }
 
 /// A queue group's aggregate: counters plus the wait and handle-time histograms.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QueueAgg {
     /// The counters.
     pub c: Counters,
@@ -375,7 +375,7 @@ impl Slice for QueueSlice {
 }
 
 /// An agent's aggregate.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AgentAgg {
     /// The counters.
     pub c: AgentCounters,

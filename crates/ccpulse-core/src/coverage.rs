@@ -82,18 +82,24 @@ pub struct Book {
 pub struct View {
     /// Every covered partition's figures, merged into the base partial.
     pub partial: Partial,
+    /// The figures of the partitions this instance holds only (for `/metrics`, where
+    /// each instance exports its own partitions so that sums across instances add
+    /// up); `None` when they are all of `partial`.
+    pub held: Option<Partial>,
     /// What it stands for.
     pub coverage: Coverage,
 }
 
 impl Book {
     /// Takes this tick's reports, and merges the figures of every partition known into
-    /// `base` (an empty partial for now). `partitions` is the partition count of the
-    /// event topics; `stale_after` the staleness threshold; `now_wall` the wall clock.
-    pub fn view(
+    /// `base` (an empty partial for now). `held` are the partitions this instance
+    /// holds; `partitions` is the partition count of the event topics; `stale_after`
+    /// the staleness threshold; `now_wall` the wall clock.
+    pub fn view<'r>(
         &mut self,
         base: Partial,
-        reports: &[Report],
+        reports: impl IntoIterator<Item = &'r Report>,
+        held: &[u32],
         partitions: u32,
         now_wall: Millis,
         stale_after: Millis,
@@ -122,8 +128,13 @@ impl Book {
                 );
             }
         }
+        let held_only = (0..partitions)
+            .filter(|p| self.entries.contains_key(p))
+            .any(|p| !held.contains(&p));
+        let mut held_view = held_only.then(|| base.clone());
         let mut view = View {
             partial: base,
+            held: None,
             coverage: Coverage {
                 partitions,
                 ..Coverage::default()
@@ -131,7 +142,7 @@ impl Book {
         };
         let c = &mut view.coverage;
         let mut oldest: Option<Millis> = None;
-        if reports.is_empty() && self.entries.is_empty() {
+        if notes.is_empty() && self.entries.is_empty() {
             c.waiting_for.push("holds no partition".into());
         }
         for p in 0..partitions {
@@ -146,6 +157,9 @@ impl Book {
                 continue;
             };
             view.partial.merge(&e.partial);
+            if let Some(h) = held_view.as_mut().filter(|_| held.contains(&p)) {
+                h.merge(&e.partial);
+            }
             c.covered += 1;
             oldest = Some(oldest.map_or(e.fresh_at, |o| o.min(e.fresh_at)));
             let age = now_wall - e.fresh_at;
@@ -170,6 +184,7 @@ impl Book {
             }
         }
         c.data_age_seconds = oldest.map(|o| (now_wall - o).max(0) as f64 / SECOND as f64);
+        view.held = held_view;
         view
     }
 
@@ -219,7 +234,7 @@ mod tests {
     #[test]
     fn whole_fresh_stale_and_missing() {
         let mut book = Book::default();
-        let v = book.view(Partial::empty(0, &[]), &[], 2, 1_000, STALE);
+        let v = book.view(Partial::empty(0, &[]), &[], &[], 2, 1_000, STALE);
         assert_eq!((v.coverage.covered, v.coverage.data_age_seconds), (0, None));
         assert_eq!(v.coverage.waiting_for[0], "holds no partition");
 
@@ -227,7 +242,7 @@ mod tests {
             report(0, Some(3), Some(1_000), None),
             report(1, None, Some(1_000), Some(Note::Replaying)),
         ];
-        let v = book.view(Partial::empty(0, &[]), &reports, 2, 1_000, STALE);
+        let v = book.view(Partial::empty(0, &[]), &reports, &[0, 1], 2, 1_000, STALE);
         assert_eq!(v.coverage.covered, 1);
         assert_eq!(v.coverage.waiting_for, ["partition 1 replaying"]);
         assert!(!v.coverage.is_whole());
@@ -236,7 +251,7 @@ mod tests {
             report(0, Some(3), Some(2_000), None),
             report(1, Some(4), Some(1_500), None),
         ];
-        let v = book.view(Partial::empty(0, &[]), &reports, 2, 2_000, STALE);
+        let v = book.view(Partial::empty(0, &[]), &reports, &[0, 1], 2, 2_000, STALE);
         assert!(v.coverage.is_whole(), "{:?}", v.coverage);
         assert_eq!(waiting(&v), 7);
         assert_eq!(v.coverage.data_age_seconds, Some(0.5));
@@ -247,11 +262,15 @@ mod tests {
             report(0, Some(3), Some(40_000), None),
             report(1, Some(0), Some(2_000), Some(Note::BrokerUnreachable)),
         ];
-        let v = book.view(Partial::empty(0, &[]), &reports, 2, 40_000, STALE);
+        let v = book.view(Partial::empty(0, &[]), &reports, &[0, 1], 2, 40_000, STALE);
         assert_eq!(v.coverage.covered, 2);
         assert_eq!(v.coverage.stale, [1]);
         assert_eq!(waiting(&v), 7, "the last figures, not zeros");
-        assert_eq!(v.coverage.data_age_seconds, Some(38.0));
+        assert_eq!(
+            v.coverage.data_age_seconds,
+            Some(38.5),
+            "the figures shown were fresh at 1.5 s"
+        );
         assert_eq!(
             v.coverage.waiting_for,
             ["partition 1: no data for 38 s, broker unreachable"]
@@ -261,11 +280,18 @@ mod tests {
         let v = book.view(
             Partial::empty(0, &[]),
             &[report(0, Some(3), Some(50_000), None)],
+            &[0],
             2,
             50_000,
             STALE,
         );
         assert_eq!((v.coverage.covered, waiting(&v)), (2, 7));
+        let held = v.held.as_ref().expect("partition 1 is not held");
+        assert_eq!(
+            held.live.values().map(|l| l.waiting).sum::<i64>(),
+            3,
+            "the held view has partition 0 only"
+        );
         assert_eq!(
             v.coverage.waiting_for,
             ["partition 1: no data for 48 s, held by no instance"]
@@ -278,6 +304,7 @@ mod tests {
                 report(0, Some(3), Some(50_000), None),
                 report(1, Some(1), Some(50_000), None),
             ],
+            &[0, 1],
             3,
             50_000,
             STALE,
@@ -292,6 +319,7 @@ mod tests {
         book.view(
             Partial::empty(0, &[]),
             &[report(0, Some(5), Some(10_000), None)],
+            &[],
             1,
             10_000,
             STALE,
@@ -299,6 +327,7 @@ mod tests {
         let v = book.view(
             Partial::empty(0, &[]),
             &[report(0, Some(1), Some(9_000), None)],
+            &[],
             1,
             10_000,
             STALE,

@@ -136,3 +136,17 @@ pub enum ConfigError {
         problem: String,
     },
 }
+
+/// A partial record from another instance that cannot be read.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum WireError {
+    /// It does not start with the partials' magic bytes.
+    #[error("not a ccpulse partial record")]
+    NotAPartial,
+    /// It was written by a version of the encoding this build does not read.
+    #[error("partial record of encoding version {0}; this build reads version {1}")]
+    Version(u8, u8),
+    /// Its body does not decode.
+    #[error("undecodable partial record: {0}")]
+    Body(String),
+}

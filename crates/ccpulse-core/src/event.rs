@@ -72,7 +72,7 @@ impl fmt::Display for Channel {
 }
 
 /// An agent's state, from `agent.state`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentState {
     /// Ready to take a contact.

@@ -118,6 +118,42 @@ pub struct SparseHist {
     buckets: Buckets,
 }
 
+/// Serialised as its `(bucket, count)` pairs in bucket order, however it is stored.
+impl serde::Serialize for SparseHist {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        // The length first: compact formats need it (`len` counts the nonzero buckets
+        // the iterator yields).
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        for pair in self.iter() {
+            seq.serialize_element(&pair)?;
+        }
+        seq.end()
+    }
+}
+
+/// Read back from `(bucket, count)` pairs; a pair whose bucket is not a bucket key (a
+/// corrupt or hostile record) is counted in the bucket of that duration.
+impl<'de> serde::Deserialize<'de> for SparseHist {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = SparseHist;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sequence of (bucket, count) pairs")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<SparseHist, A::Error> {
+                let mut h = SparseHist::default();
+                while let Some((bucket, count)) = seq.next_element::<(u64, i64)>()? {
+                    h.record(bucket.min(MAX_TRACKED as u64) as Millis, count);
+                }
+                Ok(h)
+            }
+        }
+        d.deserialize_seq(Pairs)
+    }
+}
+
 /// Equal when they hold the same counts, however they are stored.
 impl PartialEq for SparseHist {
     fn eq(&self, other: &Self) -> bool {

@@ -29,9 +29,10 @@ pub mod snapshot;
 pub mod sorted;
 pub mod time;
 pub mod window;
+pub mod wire;
 
 pub use config::EngineConfig;
 pub use engine::Engine;
-pub use error::{ConfigError, EventError};
+pub use error::{ConfigError, EventError, WireError};
 pub use event::{parse_event, Event};
 pub use snapshot::Snapshot;

@@ -4,13 +4,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::agent::StateTimes;
 use crate::agg::{AgentAgg, Aggregate, QueueAgg};
 use crate::event::{AgentState, Channel};
 use crate::time::Millis;
 
 /// A leaf group by name, comparable across engines.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct GroupKey {
     /// Queue.
     pub queue: Option<Arc<str>>,
@@ -21,7 +23,7 @@ pub struct GroupKey {
 }
 
 /// An agent's share of a window.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentWindow {
     /// Handled contacts and surveys.
     pub agg: AgentAgg,
@@ -40,7 +42,7 @@ impl AgentWindow {
 }
 
 /// One window's share.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WindowPartial {
     /// `5m`, `15m`, `1h`, `today`.
     pub name: String,
@@ -55,7 +57,7 @@ pub struct WindowPartial {
 }
 
 /// Contacts waiting now in one leaf group.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveLeaf {
     /// How many wait.
     pub waiting: i64,
@@ -78,7 +80,7 @@ impl LiveLeaf {
 }
 
 /// An agent's live state.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentLive {
     /// Current state.
     pub state: AgentState,
@@ -91,7 +93,7 @@ pub struct AgentLive {
 }
 
 /// Engine counters, summed over partitions.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineStats {
     /// Events applied.
     pub applied: u64,
@@ -151,7 +153,7 @@ impl EngineStats {
 }
 
 /// One engine's contribution to a snapshot.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Partial {
     /// The "now" it was computed for.
     pub now: Millis,

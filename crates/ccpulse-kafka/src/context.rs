@@ -173,20 +173,23 @@ impl IngestContext {
     }
 
     /// Whether a parked partition can resume: it was parked with the same topics, and
-    /// the log still holds every topic's position (retention has not passed it, the
-    /// topic was not recreated). Whoever consumed the partition meanwhile, the log from
-    /// that position on is what the engine has not seen yet: resuming is exact.
+    /// the log still holds every topic's position (retention has not passed it).
+    /// Whoever consumed the partition meanwhile, the log from that position on is what
+    /// the engine has not seen yet: resuming is exact. (The high watermark is not
+    /// compared: Tansu answers it wrong. A topic deleted and created again while its
+    /// partition is parked makes the fetch fall back to the beginning, and the engine's
+    /// dedupe drops what it already holds.)
     fn can_resume(parked: &Parked, partition: i32, topics: &[String], marks: &Watermarks) -> bool {
         parked.positions.len() == topics.len()
             && topics.iter().all(|t| {
                 let Some(pos) = parked.positions.get(t) else {
                     return false;
                 };
-                let Some(&(low, high)) = marks.get(&(t.clone(), partition)) else {
+                let Some(&(low, _)) = marks.get(&(t.clone(), partition)) else {
                     return false;
                 };
                 match pos.resume_at() {
-                    Offset::Offset(o) => o >= low && o <= high,
+                    Offset::Offset(o) => o >= low,
                     Offset::Beginning => true,
                     _ => false,
                 }
@@ -252,11 +255,11 @@ impl IngestContext {
                         }
                     }
                     other => {
-                        if other.is_some() {
-                            info!(
-                                partition = p,
-                                "parked state cannot resume (the log moved on); replaying"
-                            );
+                        if let Some(parked) = &other {
+                            info!(partition = p,
+                                positions = ?parked.positions.iter().map(|(t, pos)| (t, pos.resume_at())).collect::<Vec<_>>(),
+                                log = ?topics.iter().map(|t| (t, marks.get(&(t.clone(), p)))).collect::<Vec<_>>(),
+                                "parked state cannot resume (the log no longer holds its positions); replaying");
                         }
                         Plan {
                             partition: p,

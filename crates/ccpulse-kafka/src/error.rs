@@ -15,6 +15,9 @@ pub enum IngestError {
     /// The dead-letter topic does not exist: invalid events would be lost.
     #[error("dead-letter topic {0:?} does not exist; create it (any partition count, e.g. `kafka-topics.sh --create --topic {0} --partitions 1`) or name another with kafka.dlq_topic: without it every invalid event would be lost")]
     MissingDlqTopic(String),
+    /// The partials topic does not exist: instances could not answer for each other.
+    #[error("partials topic {0:?} does not exist; create it compacted (e.g. `kafka-topics.sh --create --topic {0} --partitions 1 --config cleanup.policy=compact`) or name another with kafka.partials_topic")]
+    MissingPartialsTopic(String),
     /// The topics differ in partition count.
     #[error("topics are not co-partitioned: every contact and survey topic needs the same number of partitions ({0})")]
     NotCopartitioned(String),

@@ -101,10 +101,21 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
     c
 }
 
+/// The brokers and the user's properties (TLS, SASL, …), for producers and the
+/// partials reader.
+pub fn base_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &settings.brokers);
+    for (k, v) in &settings.properties {
+        c.set(k, v);
+    }
+    c
+}
+
 /// Producer settings: the consumer-only keys left out.
 fn producer_config(settings: &KafkaSettings) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &settings.brokers).set("linger.ms", "5");
+    let mut c = base_config(settings);
+    c.set("linger.ms", "5");
     for (k, v) in &settings.properties {
         c.set(k, v);
     }

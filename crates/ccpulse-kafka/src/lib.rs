@@ -12,6 +12,7 @@ pub mod freshness;
 pub mod ingest;
 pub mod metrics;
 pub mod park;
+pub mod partials;
 pub mod settings;
 pub mod worker;
 

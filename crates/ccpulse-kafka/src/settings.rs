@@ -28,6 +28,8 @@ pub struct KafkaSettings {
     pub topics: Vec<String>,
     /// Dead-letter topic for invalid events.
     pub dlq_topic: String,
+    /// Compacted topic the instances share their partitions' figures through.
+    pub partials_topic: String,
     /// Where replays start.
     pub recovery: Recovery,
     /// Static group membership (KIP-345): `group.instance.id`. A restarted instance
@@ -50,6 +52,7 @@ impl KafkaSettings {
             group_id: "ccpulse".into(),
             topics: DEFAULT_TOPICS.iter().map(|t| (*t).to_owned()).collect(),
             dlq_topic: "cc.dlq".into(),
+            partials_topic: "cc.partials".into(),
             recovery,
             instance_id: None,
             park_grace: 10 * MINUTE,

@@ -240,9 +240,12 @@ impl Worker {
             } else {
                 self.live_step()
             };
-            if progressed {
+            // Dead letters still being written hold their offsets back: store again
+            // once they are done, even when nothing new came.
+            if progressed || self.states.iter().any(|s| !s.pending.is_empty()) {
                 self.store_offsets();
-            } else {
+            }
+            if !progressed {
                 std::thread::park_timeout(Duration::from_millis(50));
             }
         }

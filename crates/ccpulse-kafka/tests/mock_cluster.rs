@@ -71,7 +71,8 @@ async fn kafka_path_equals_the_engine_and_invalid_events_reach_the_dlq() {
         let reports = ingest.reports(as_of).await;
         let wall = jiff::Timestamp::now().as_millisecond();
         let base = Partial::empty(as_of, &window_bounds(&cfg, as_of));
-        let view = book.view(base, &reports, ingest.partition_count(), wall, 10_000);
+        let held: Vec<u32> = reports.iter().map(|r| r.partition).collect();
+        let view = book.view(base, &reports, &held, ingest.partition_count(), wall, 10_000);
         if view.coverage.is_whole() {
             break view;
         }

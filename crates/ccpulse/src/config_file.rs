@@ -21,6 +21,8 @@ pub struct KafkaSection {
     pub topics: Option<Vec<String>>,
     /// Dead-letter topic. Default `cc.dlq`.
     pub dlq_topic: Option<String>,
+    /// The compacted topic instances share their figures through. Default `cc.partials`.
+    pub partials_topic: Option<String>,
     /// How far back a partition is replayed on assignment.
     pub recovery_horizon: Option<Span>,
     /// Static group membership (`group.instance.id`). Default none.

@@ -54,7 +54,7 @@ pub enum DemoError {
 pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     let mock = MockCluster::new(1)?;
     let brokers = mock.bootstrap_servers();
-    for topic in DEFAULT_TOPICS.iter().chain(&["cc.dlq"]) {
+    for topic in DEFAULT_TOPICS.iter().chain(&["cc.dlq", "cc.partials"]) {
         mock.create_topic(topic, args.partitions, 1)?;
     }
     info!(%brokers, "mock kafka cluster up");

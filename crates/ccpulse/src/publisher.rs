@@ -15,6 +15,7 @@ use ccpulse_core::partial::Partial;
 use ccpulse_core::time::Millis;
 use ccpulse_core::{EngineConfig, Snapshot};
 use ccpulse_http::Published;
+use ccpulse_kafka::partials::PartialsLink;
 use ccpulse_kafka::Ingest;
 use prometheus::{Histogram, HistogramOpts, Registry};
 use tracing::{debug, info_span, Instrument};
@@ -39,6 +40,7 @@ pub struct PublisherSettings {
 /// The publisher task's state.
 pub struct Publisher {
     ingest: Arc<Ingest>,
+    link: Arc<PartialsLink>,
     cfg: Arc<EngineConfig>,
     published: Arc<ArcSwapOption<Published>>,
     settings: PublisherSettings,
@@ -47,6 +49,8 @@ pub struct Publisher {
     folded_breaches: BreachTracker,
     /// The newest figures of every partition.
     book: Book,
+    /// With the event clock: the last "now" used.
+    event_now: Option<Millis>,
     tick_duration: Histogram,
     freshness: Histogram,
 }
@@ -55,6 +59,7 @@ impl Publisher {
     /// A publisher over `ingest`, registering its metrics in `registry`.
     pub fn new(
         ingest: Arc<Ingest>,
+        link: Arc<PartialsLink>,
         cfg: Arc<EngineConfig>,
         published: Arc<ArcSwapOption<Published>>,
         settings: PublisherSettings,
@@ -75,12 +80,14 @@ impl Publisher {
         registry.register(Box::new(freshness.clone()))?;
         Ok(Publisher {
             ingest,
+            link,
             cfg,
             published,
             settings,
             breaches: BreachTracker::default(),
             folded_breaches: BreachTracker::default(),
             book: Book::default(),
+            event_now: None,
             tick_duration,
             freshness,
         })
@@ -90,15 +97,31 @@ impl Publisher {
     pub async fn tick(&mut self) {
         let started = Instant::now();
         let wall = jiff::Timestamp::now().as_millisecond();
+        let peers = self.link.peers();
         let now = match self.settings.clock {
             Clock::Wall => wall,
-            Clock::Event => self.ingest.watermark().unwrap_or(wall),
+            // The newest event time of any partition, own or another instance's; never
+            // going back (a partition revoked takes its watermark away, not the time).
+            Clock::Event => {
+                let newest = self
+                    .ingest
+                    .watermark()
+                    .into_iter()
+                    .chain(peers.iter().filter_map(|p| p.partial.as_ref().map(|p| p.now)))
+                    .chain(self.event_now)
+                    .max();
+                self.event_now = newest;
+                newest.unwrap_or(wall)
+            }
         };
-        let reports = self.ingest.reports(now).instrument(info_span!("collect")).await;
+        let own = self.ingest.reports(now).instrument(info_span!("collect")).await;
+        self.link.publish(&own, wall);
+        let held: Vec<u32> = own.iter().map(|r| r.partition).collect();
         let base = Partial::empty(now, &window_bounds(&self.cfg, now));
         let view = self.book.view(
             base,
-            &reports,
+            own.iter().chain(peers.iter().map(|p| p.as_ref())),
+            &held,
             self.ingest.partition_count(),
             wall,
             self.settings.stale_after,
@@ -114,12 +137,14 @@ impl Publisher {
         } else {
             self.breaches.carry(&mut snapshot);
         }
-        let (metrics, folded) = match view
-            .partial
-            .fold_labels(self.settings.max_queues, self.settings.max_agents)
-        {
-            None => (None, (0, 0)),
-            Some((p, q, a)) => {
+        // `/metrics` exports the partitions this instance holds, so that sums over
+        // instances add up (docs/metrics.md); the API answers for the whole cluster.
+        // Breach flags there are the whole view's: a breach is a judgement of a group.
+        let exported = view.held.as_ref().unwrap_or(&view.partial);
+        let folded_labels = exported.fold_labels(self.settings.max_queues, self.settings.max_agents);
+        let (metrics, folded) = match (view.held.is_some(), folded_labels) {
+            (false, None) => (None, (0, 0)),
+            (false, Some((p, q, a))) => {
                 let mut m = Snapshot::build(&p, &self.cfg);
                 m.coverage = snapshot.coverage.clone();
                 if whole {
@@ -128,6 +153,16 @@ impl Publisher {
                     self.folded_breaches.carry(&mut m);
                 }
                 (Some(m), (q, a))
+            }
+            (true, labels) => {
+                let (p, counts) = match labels {
+                    Some((p, q, a)) => (p, (q, a)),
+                    None => (exported.clone(), (0, 0)),
+                };
+                let mut m = Snapshot::build(&p, &self.cfg);
+                m.coverage = snapshot.coverage.clone();
+                BreachTracker::mark_like(&snapshot, &mut m);
+                (Some(m), counts)
             }
         };
         let newest = snapshot.stats.watermark;

@@ -9,6 +9,7 @@ use arc_swap::ArcSwapOption;
 use ccpulse_core::time::Span;
 use ccpulse_http::server::Limits;
 use ccpulse_http::AppState;
+use ccpulse_kafka::partials::PartialsLink;
 use ccpulse_kafka::{Ingest, KafkaSettings, Recovery};
 use tracing::{error, info};
 
@@ -116,6 +117,9 @@ pub fn resolve(args: &ServeArgs) -> Result<Resolved, ServeError> {
     if let Some(d) = k.dlq_topic {
         kafka.dlq_topic = d;
     }
+    if let Some(t) = k.partials_topic {
+        kafka.partials_topic = t;
+    }
     kafka.properties = k.properties.unwrap_or_default();
     kafka.instance_id = k.instance_id;
     if let Some(g) = k.park_grace {
@@ -162,6 +166,8 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
     let registry = prometheus::Registry::new();
     let engine = Arc::new(resolved.engine);
     let kafka = resolved.kafka;
+    let kafka_settings = kafka.clone();
+    let kafka_instance = kafka.instance_id.clone().unwrap_or_else(generated_instance_name);
     let ingest = {
         let engine = engine.clone();
         let registry = registry.clone();
@@ -170,10 +176,25 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
             .map_err(|e| ServeError::Http(std::io::Error::other(e)))??
     };
     let ingest = Arc::new(ingest);
+    let link = {
+        let registry = registry.clone();
+        tokio::task::spawn_blocking(move || {
+            PartialsLink::start(
+                &ccpulse_kafka::ingest::base_config(&kafka_settings),
+                &kafka_settings.partials_topic,
+                &kafka_instance,
+                &registry,
+            )
+        })
+        .await
+        .map_err(|e| ServeError::Http(std::io::Error::other(e)))??
+    };
+    let link = Arc::new(link);
     let published = Arc::new(ArcSwapOption::empty());
     let tick_ms = resolved.publisher.tick.as_millis() as i64;
     let publisher = Publisher::new(
         ingest.clone(),
+        link.clone(),
         engine.clone(),
         published.clone(),
         resolved.publisher,
@@ -206,6 +227,9 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
         error!(error = %e, "http server task");
     }
     let _ = publishing.await;
+    if let Ok(link) = Arc::try_unwrap(link) {
+        let _ = tokio::task::spawn_blocking(move || link.shutdown()).await;
+    }
     let ingest = Arc::try_unwrap(ingest);
     match ingest {
         Ok(ingest) => {
@@ -215,6 +239,19 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
     }
     info!("stopped");
     Ok(())
+}
+
+/// A name for this instance on the partials topic when `kafka.instance_id` is not set:
+/// the host name, the process id and the start time, so that a restart is a new name.
+fn generated_instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "ccpulse".to_owned());
+    let started = jiff::Timestamp::now().as_millisecond() % 1_000_000;
+    format!("{host}-{}-{started}", std::process::id())
 }
 
 /// SIGTERM or Ctrl-C.
