@@ -654,3 +654,147 @@ fn topics_that_are_not_copartitioned_are_refused() {
     assert!(log.contains("not co-partitioned"), "{log}");
     assert!(log.contains("cc.chat: 2") && log.contains("cc.voice: 4"), "{log}");
 }
+
+/// An answer of `service` at `path` without its coverage, if the coverage is whole.
+fn whole_answer(service: &Service, path: &str) -> Option<Value> {
+    let mut v: Value = serde_json::from_str(&service.get(path)).unwrap();
+    let coverage = v.as_object_mut().unwrap().remove("coverage").unwrap();
+    (coverage["covered"] == PARTITIONS && coverage["stale"] == serde_json::json!([])).then_some(v)
+}
+
+/// The queues, channels and agents answers of every window, if all are whole.
+fn answers(service: &Service) -> Option<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    for w in WINDOWS {
+        for path in [
+            format!("/api/v1/queues?window={w}"),
+            format!("/api/v1/channels?window={w}"),
+            format!("/api/v1/agents?window={w}"),
+        ] {
+            let v = whole_answer(service, &path)?;
+            out.push((path, v));
+        }
+    }
+    Some(out)
+}
+
+/// Waits until every service's answers are whole and equal `reference` (a rebalance
+/// may be under way when they are first read), and panics with the differences after
+/// `timeout`.
+fn assert_all_answer(services: &[Service], reference: &[(String, Value)], what: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut diffs = Vec::new();
+        for (i, s) in services.iter().enumerate() {
+            match answers(s) {
+                None => diffs.push(format!("instance {i}: not whole")),
+                Some(got) => {
+                    for ((path, expected), (_, got)) in reference.iter().zip(got) {
+                        let max = diffs.len() + 4;
+                        differences(&format!("instance {i}: {path}"), &got, expected, &mut diffs, max);
+                    }
+                }
+            }
+        }
+        if diffs.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: answers differ from one instance alone's (left: got) at\n  {}",
+            diffs.join("\n  ")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn held(service: &Service) -> f64 {
+    value_of(&service.metrics(), "ccpulse_partitions_assigned").unwrap_or(0.0)
+}
+
+/// Three instances in one group: each holds part of the partitions, and each answers
+/// for the whole contact centre, field for field what one instance alone answers
+/// (itself equal to `ccpulse replay`, see above), agents compared with their team
+/// included. One stops with SIGTERM: the other two cover every partition again within
+/// seconds, with the same figures.
+#[test]
+fn three_instances_each_answer_for_the_whole_contact_centre() {
+    let dir = scratch_dir("three");
+    let broker = Broker::start(&dir);
+    broker.create_contract_topics(PARTITIONS);
+    let t = traffic(35, 6_000, false);
+    produce(&broker.bootstrap(), &t.messages);
+    let file = write_events(&dir, &t.messages);
+
+    let mut alone = Service::start(&dir, &broker.bootstrap(), "e2e-alone-3", "event", &[]);
+    alone.wait_holding(PARTITIONS, READY);
+    assert_same_as_replay(&alone, &file, &WINDOWS);
+    let reference = answers(&alone).expect("one instance alone covers every partition");
+    assert!(reference.iter().any(|(p, v)| p.starts_with("/api/v1/agents")
+        && v["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| !a["aht_vs_team"].is_null())));
+    alone.terminate(Duration::from_secs(15));
+
+    let cfg = dir.join("three.toml");
+    std::fs::write(&cfg, "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n").unwrap();
+    let args = ["--config", cfg.to_str().unwrap()];
+    let mut members: Vec<Service> = (0..3)
+        .map(|_| Service::start(&dir, &broker.bootstrap(), "e2e-three", "event", &args))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        for m in &mut members {
+            m.wait_ready(deadline.saturating_duration_since(Instant::now()));
+        }
+        let holds: Vec<f64> = members.iter().map(held).collect();
+        let replaying: f64 = members
+            .iter()
+            .map(|m| value_of(&m.metrics(), "ccpulse_partitions_replaying").unwrap_or(1.0))
+            .sum();
+        if holds.iter().all(|&h| h > 0.0) && holds.iter().sum::<f64>() == f64::from(PARTITIONS) && replaying == 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "three members never split the partitions: {holds:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_all_answer(&members, &reference, "three members", Duration::from_secs(30));
+
+    // A member leaves cleanly: the other two take its partitions over.
+    let leaving = members.pop().unwrap();
+    let mut leaving = leaving;
+    let left = Instant::now();
+    leaving.terminate(Duration::from_secs(15)).expect("exit after SIGTERM");
+    loop {
+        let holds: f64 = members.iter().map(held).sum();
+        let ready = members.iter().all(|m| m.status("/readyz") == 200);
+        if holds == f64::from(PARTITIONS) && ready {
+            break;
+        }
+        assert!(
+            left.elapsed() < Duration::from_secs(60),
+            "the partitions of the member that left were not covered again: held {holds}; /readyz: {:?}\n--- log of the first:\n{}",
+            members
+                .iter()
+                .map(|m| ccpulse_tests::tansu::http_get(&m.http_addr(), "/readyz").map(|r| r.1).unwrap_or_default())
+                .collect::<Vec<_>>(),
+            members[0].log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = left.elapsed();
+    eprintln!("covered again {:.1} s after a member's clean leave", took.as_secs_f64());
+    assert!(
+        took < Duration::from_secs(15),
+        "took {took:?}\n--- first:\n{}\n--- second:\n{}\n--- the one that left:\n{}",
+        members[0].log_tail(),
+        members[1].log_tail(),
+        leaving.log_tail()
+    );
+    assert_all_answer(&members, &reference, "after the leave", Duration::from_secs(30));
+}

@@ -3,11 +3,13 @@
 //! wallboard page. Readers never block the publisher: the snapshot is swapped in whole
 //! (`arc-swap`) and answers are serialised once per snapshot.
 
+pub mod auth;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod wallboard;
 
 pub use routes::app;

@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 /// Limits of the HTTP server.
@@ -44,9 +45,15 @@ impl Default for Limits {
     }
 }
 
-/// Serves `router` on `listener` until `stop` turns true, then stops accepting and
-/// gives open connections up to the shutdown timeout to finish.
-pub async fn serve(listener: TcpListener, router: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
+/// Serves `router` on `listener` (over TLS with `tls`) until `stop` turns true, then
+/// stops accepting and gives open connections up to the shutdown timeout to finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    tls: Option<TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let (closing_tx, closing_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -71,33 +78,29 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, mut st
             let now = jiff::Timestamp::now().as_second();
             if now - refused_logged >= 10 {
                 refused_logged = now;
-                warn!(
-                    max = limits.max_connections,
-                    "too many connections; refusing new ones with 503"
-                );
+                warn!(max = limits.max_connections, "too many connections; refusing new ones");
             }
-            connections.spawn(refuse(stream));
+            // Over TLS the answer would cost a handshake: the connection is just closed.
+            if tls.is_none() {
+                connections.spawn(refuse(stream));
+            }
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
-        let mut closing = closing_rx.clone();
+        let router = router.clone();
+        let closing = closing_rx.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
             let _permit = permit;
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = signalled(&mut closing) => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+            match tls {
+                None => connection(stream, router, limits, closing).await,
+                Some(acceptor) => {
+                    // The handshake gets the header timeout too.
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => connection(stream, router, limits, closing).await,
+                        Ok(Err(e)) => debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => debug!("TLS handshake timed out"),
+                    }
                 }
-            };
-            if let Err(e) = result {
-                debug!(error = %e, "connection ended");
             }
         });
     }
@@ -117,6 +120,30 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, mut st
         connections.abort_all();
     } else if open > 0 {
         info!(open, "open connections finished");
+    }
+}
+
+/// Serves one connection until it ends or the server closes.
+async fn connection<I>(io: I, router: Router, limits: Limits, mut closing: watch::Receiver<bool>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = signalled(&mut closing) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        debug!(error = %e, "connection ended");
     }
 }
 

@@ -108,6 +108,8 @@ pub struct AppState {
     /// A published snapshot older than this makes the service not ready (the
     /// publisher should replace it every tick).
     pub max_snapshot_age: Millis,
+    /// Who may read what.
+    pub access: crate::auth::Access,
 }
 
 impl std::fmt::Debug for AppState {

@@ -39,6 +39,7 @@ fn state(events: &str, as_of: &str) -> (AppState, ()) {
         registry: prometheus::Registry::new(),
         windows: Arc::new(["5m", "15m", "1h", "today"].map(String::from).to_vec()),
         max_snapshot_age: 5_000,
+        access: ccpulse_http::auth::Access::open(),
     };
     publish(&state, snapshot(events, as_of), now());
     (state, ())
@@ -342,4 +343,71 @@ async fn gzip_when_the_client_accepts_it() {
     let mut unzipped = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut unzipped).unwrap();
     assert_eq!(unzipped, plain);
+}
+
+/// Every endpoint against every role: 200, 401 without or with an unknown token, 403
+/// with a role that does not cover it; errors in the error shape.
+#[tokio::test]
+async fn the_role_by_endpoint_matrix() {
+    use ccpulse_http::auth::{hash_token, Access, Role, TokenEntry};
+    let (mut st, _) = state(EVENTS, "2026-11-22T09:15:00Z");
+    let entries: Vec<TokenEntry> = [("tw", Role::Wallboard), ("ts", Role::Supervisor), ("tm", Role::Metrics)]
+        .iter()
+        .map(|(t, r)| TokenEntry {
+            name: (*t).into(),
+            role: *r,
+            hash: hash_token(t),
+        })
+        .collect();
+    st.access = Access::tokens(&entries).unwrap();
+    let call = |uri: &'static str, token: Option<&'static str>| {
+        let st = st.clone();
+        async move {
+            let mut req = Request::get(uri);
+            if let Some(t) = token {
+                req = req.header("authorization", format!("Bearer {t}"));
+            }
+            let resp = app(st).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let status = resp.status().as_u16();
+            let www = resp.headers().get("www-authenticate").is_some();
+            let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+            (status, www, body)
+        }
+    };
+    // (endpoint, wallboard, supervisor, metrics)
+    let matrix: [(&str, u16, u16, u16); 11] = [
+        ("/api/v1/queues", 200, 200, 403),
+        ("/api/v1/queues/billing", 200, 200, 403),
+        ("/api/v1/channels", 200, 200, 403),
+        ("/api/v1/breaches", 200, 200, 403),
+        ("/api/v1/agents/states", 200, 200, 403),
+        ("/api/v1/agents", 403, 200, 403),
+        ("/metrics", 403, 403, 200),
+        ("/healthz", 200, 200, 200),
+        ("/readyz", 200, 200, 200),
+        ("/api/v1/openapi.json", 200, 200, 200),
+        ("/", 200, 200, 200),
+    ];
+    for (uri, w, s, m) in matrix {
+        for (token, expected) in [("tw", w), ("ts", s), ("tm", m)] {
+            let (status, _, body) = call(uri, Some(token)).await;
+            assert_eq!(status, expected, "{uri} with the {token} token");
+            if status == 403 {
+                let v: Value = serde_json::from_slice(&body).unwrap();
+                assert!(v["error"].as_str().unwrap().contains("cannot read"), "{uri}: {v}");
+            }
+        }
+        let open = matches!(uri, "/healthz" | "/readyz" | "/api/v1/openapi.json" | "/");
+        for token in [None, Some("wrong")] {
+            let (status, www, body) = call(uri, token).await;
+            if open {
+                assert_eq!(status, 200, "{uri} is open");
+            } else {
+                assert_eq!(status, 401, "{uri} with {token:?}");
+                assert!(www, "{uri}: a 401 says how to authenticate");
+                let v: Value = serde_json::from_slice(&body).unwrap();
+                assert!(v["error"].is_string(), "{uri}: {v}");
+            }
+        }
+    }
 }

@@ -37,14 +37,57 @@ pub struct KafkaSection {
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSection {
-    /// Listen address. Default `0.0.0.0:8080`.
+    /// Listen address. Default `127.0.0.1:8080`.
     pub listen: Option<String>,
+    /// `tokens` (the default: tokens are required once any is configured) or `none`
+    /// (anyone who reaches the port reads everything; logged as a warning at start).
+    pub auth: Option<AuthMode>,
+    /// `[[http.tokens]]`: bearer tokens by hash, each with a role.
+    pub tokens: Option<Vec<TokenSection>>,
+    /// A TOML file of `[[tokens]]` entries, read with the configuration (tokens kept
+    /// apart from it, e.g. in a secret mounted into a container).
+    pub tokens_file: Option<String>,
+    /// PEM certificate chain: serve HTTPS (with `tls_key`).
+    pub tls_cert: Option<String>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<String>,
     /// A client must send its request headers within this long. Default `10s`.
     pub header_timeout: Option<Span>,
     /// Connections served at once. Default 1024.
     pub max_connections: Option<usize>,
     /// How long a shutdown waits for open connections. Default `10s`.
     pub shutdown_timeout: Option<Span>,
+}
+
+/// `http.auth`.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Bearer tokens by role.
+    Tokens,
+    /// No authentication, whatever the listen address.
+    None,
+}
+
+/// One `[[http.tokens]]` entry.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSection {
+    /// Who or what holds it.
+    pub name: String,
+    /// `wallboard`, `supervisor` or `metrics`.
+    pub role: ccpulse_http::auth::Role,
+    /// `sha256:` and the hex digest of the token (from `ccpulse token`).
+    pub hash: String,
+}
+
+/// A tokens file: `[[tokens]]` entries.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TokensFile {
+    /// The tokens.
+    #[serde(default)]
+    pub tokens: Vec<TokenSection>,
 }
 
 /// How "now" is read.
@@ -157,9 +200,70 @@ pub fn load(path: Option<&Path>) -> Result<Loaded, LoadError> {
     parse(&text).map_err(|source| LoadError::Invalid { path: shown, source })
 }
 
+/// Whether a configuration key holds a secret (a password, a token, a key, any `sasl.*`
+/// property): its value is never printed.
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.trim().trim_matches('"').to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "token",
+        "sasl",
+        "ssl.key",
+        "private",
+        "credential",
+        "jaas",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
+/// A TOML error, told by line, column and field without the source line; when the
+/// line sets a secret, what the message quotes is left out too. (toml's own message
+/// prints the offending line, a password included.)
+pub fn toml_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let mut message = e.message().trim().to_owned();
+    let Some(span) = e.span() else {
+        return ConfigError::Toml(message);
+    };
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_no = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or_default();
+    let key = line.split('=').next().unwrap_or_default();
+    if is_secret_key(key) || is_secret_key(line) {
+        message = redact_quoted(&message);
+    }
+    ConfigError::Toml(format!("TOML error at line {line_no}, column {column}: {message}"))
+}
+
+/// `text` with every quoted part (`"…"`, `` `…` ``, `'…'`) replaced by `<redacted>`.
+fn redact_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut open: Option<char> = None;
+    for c in text.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push_str("<redacted>");
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if matches!(c, '"' | '`' | '\'') {
+                    open = Some(c);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Parses a configuration text.
 pub fn parse(text: &str) -> Result<Loaded, ConfigError> {
-    let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+    let file: ConfigFile = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
     let sections = EngineSections {
         windows: file.windows.clone(),
         contacts: file.contacts.clone(),
@@ -191,6 +295,29 @@ mod tests {
         assert!(e.contains("line 3") && e.contains("unknown field `port`"), "{e}");
         let e = parse("[publisher]\nclock = \"sundial\"\n").unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("sundial"), "{e}");
+    }
+
+    #[test]
+    fn errors_never_print_a_secret() {
+        let text = "[kafka.properties]\n\"sasl.password\" = hunter2-unquoted\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
+        let text = "[kafka.properties]\n\"ssl.key.password\" = [\"hunter2\"]\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+        let text = "[http]\nlisten = \"127.0.0.1:1\"\n[[http.tokens]]\nname = \"k\"\nrole = \"wallboard\"\nhash = \"sha256:00\"\ntoken = \"ccp_secret\"\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(
+            !e.contains("ccp_secret") && e.contains("line 7") && e.contains("unknown field"),
+            "{e}"
+        );
+        let e = parse("[http]\nlisten = 5\n").unwrap_err().to_string();
+        assert!(
+            e.contains("line 2") && e.contains("invalid type"),
+            "a key that is no secret: {e}"
+        );
+        assert!(is_secret_key("\"sasl.username\"") && is_secret_key("ssl.key.password") && !is_secret_key("brokers"));
     }
 
     #[test]

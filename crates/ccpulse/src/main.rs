@@ -1,5 +1,6 @@
 //! `ccpulse`: real-time contact-centre KPIs from Kafka events.
 
+mod access;
 mod config_file;
 mod demo;
 mod publisher;
@@ -39,6 +40,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Feed an event file through the engine and print the queues answer of one window.
     Replay(replay_cmd::ReplayArgs),
+    /// Issue an access token: prints it once, and the lines that grant it its role.
+    Token(access::TokenArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -69,6 +72,10 @@ fn main() -> ExitCode {
         Command::Replay(args) => match replay_cmd::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e, 2),
+        },
+        Command::Token(args) => match access::issue(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e, 1),
         },
         Command::Serve(args) => {
             init_logging(cli.log_format);

@@ -11,7 +11,7 @@ use ccpulse_http::server::Limits;
 use ccpulse_http::AppState;
 use ccpulse_kafka::partials::PartialsLink;
 use ccpulse_kafka::{Ingest, KafkaSettings, Recovery};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config_file::{self, Clock};
 use crate::publisher::{Publisher, PublisherSettings};
@@ -54,6 +54,12 @@ pub enum ServeError {
     /// The Kafka side could not start.
     #[error(transparent)]
     Ingest(#[from] ccpulse_kafka::IngestError),
+    /// Access cannot be set up (no token on an open address, a bad tokens file).
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessError),
+    /// The TLS certificate or key cannot be used.
+    #[error("http TLS: {0}")]
+    Tls(#[from] ccpulse_http::tls::TlsError),
     /// A metric could not be registered.
     #[error("registering metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -66,7 +72,11 @@ impl ServeError {
     /// 2 for what the user must fix, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            ServeError::Config(_) | ServeError::Listen { .. } | ServeError::Ingest(_) => 2,
+            ServeError::Config(_)
+            | ServeError::Listen { .. }
+            | ServeError::Ingest(_)
+            | ServeError::Access(_)
+            | ServeError::Tls(_) => 2,
             _ => 1,
         }
     }
@@ -81,6 +91,12 @@ pub struct Resolved {
     pub listen: String,
     /// HTTP server limits.
     pub http: Limits,
+    /// Who may read what.
+    pub access: ccpulse_http::auth::Access,
+    /// Open to anyone by `auth = "none"`: warned about at start.
+    pub open_by_choice: bool,
+    /// HTTPS: certificate chain and key files.
+    pub tls: Option<(String, String)>,
     /// Publisher.
     pub publisher: PublisherSettings,
     /// Engine.
@@ -128,13 +144,23 @@ pub fn resolve(args: &ServeArgs) -> Result<Resolved, ServeError> {
     let h = file.http.unwrap_or_default();
     let defaults = Limits::default();
     let ms = |s: Span| Duration::from_millis(s.millis() as u64);
+    let listen = args
+        .listen
+        .clone()
+        .or(h.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let (access, open_by_choice) = crate::access::resolve(&h, &listen)?;
+    let tls = match (&h.tls_cert, &h.tls_key) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        (None, None) => None,
+        _ => return Err(ccpulse_http::tls::TlsError::Half.into()),
+    };
     Ok(Resolved {
         kafka,
-        listen: args
-            .listen
-            .clone()
-            .or(h.listen)
-            .unwrap_or_else(|| "0.0.0.0:8080".into()),
+        listen,
+        access,
+        open_by_choice,
+        tls,
         http: Limits {
             header_timeout: h.header_timeout.map_or(defaults.header_timeout, ms),
             max_connections: h.max_connections.unwrap_or(defaults.max_connections).max(1),
@@ -153,6 +179,13 @@ pub fn resolve(args: &ServeArgs) -> Result<Resolved, ServeError> {
 
 /// Runs the service until SIGTERM or Ctrl-C. `on_listening` is told the bound address.
 pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let tls = match &resolved.tls {
+        Some((cert, key)) => Some(ccpulse_http::tls::acceptor(cert, key)?),
+        None => None,
+    };
+    if resolved.open_by_choice {
+        warn!(listen = %resolved.listen, "http.auth = \"none\": anyone who reaches this address reads every figure, agents' included");
+    }
     let listener = tokio::net::TcpListener::bind(&resolved.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -209,6 +242,7 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
         registry,
         windows: Arc::new(windows),
         max_snapshot_age: (5 * tick_ms).max(5_000),
+        access: resolved.access,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let publishing = tokio::spawn(publisher.run(stop_rx.clone()));
@@ -218,6 +252,7 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
         listener,
         ccpulse_http::app(state),
         resolved.http,
+        tls,
         stop_rx,
     ));
     shutdown_signal().await;
