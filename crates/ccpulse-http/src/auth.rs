@@ -128,12 +128,15 @@ pub struct BadHash {
     pub name: String,
 }
 
+/// Token digests, with the role and the name of each.
+type Digests = HashMap<[u8; 32], (Role, String)>;
+
 /// Who may read what.
 #[derive(Debug, Clone, Default)]
 pub struct Access {
     /// Token digests and what they may read; `None` when access is open to anyone who
     /// reaches the port (`auth = "none"`, or no token on a loopback address).
-    tokens: Option<Arc<HashMap<[u8; 32], (Role, String)>>>,
+    tokens: Option<Arc<Digests>>,
 }
 
 impl Access {
