@@ -208,7 +208,7 @@ fn ids_are_stable() {
         "2026-11-22T09:00:00Z",
         json!({"queueInfo": {"queueArn": queue_arn("q-1")}}),
     );
-    let (a, _) = run(&[line.clone()]);
+    let (a, _) = run(std::slice::from_ref(&line));
     let (b, _) = run(&[line]);
     assert_eq!(a[0].id, b[0].id);
 }
