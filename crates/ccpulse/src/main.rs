@@ -2,6 +2,7 @@
 
 mod config_file;
 mod demo;
+mod import_cmd;
 mod publisher;
 mod replay_cmd;
 mod serve;
@@ -39,6 +40,9 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Feed an event file through the engine and print the queues answer of one window.
     Replay(replay_cmd::ReplayArgs),
+    /// Translate a vendor's events (Asterisk queue_log, Amazon Connect, Twilio
+    /// TaskRouter) into contract events: `key<TAB>json` lines on stdout, or into Kafka.
+    Import(import_cmd::ImportArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -97,6 +101,16 @@ fn main() -> ExitCode {
             match rt.block_on(demo::run(args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e, 1),
+            }
+        }
+        Command::Import(args) => {
+            init_logging(cli.log_format);
+            match import_cmd::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let code = e.exit_code();
+                    fail(e, code)
+                }
             }
         }
         Command::Simulate(args) => {

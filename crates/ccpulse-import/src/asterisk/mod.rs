@@ -290,35 +290,48 @@ impl QueueLog {
                 }
             }
         }
+        self.new_visit(l, base, "0", Some(l.ts), customer, out);
+    }
+
+    /// Starts a new visit of the call of `l` to the line's queue, closing its previous
+    /// visit if that never said how it ended, with an offer at `offered_at` (id suffix
+    /// `suffix`) when known.
+    fn new_visit(
+        &mut self,
+        l: &Line<'_>,
+        base: &str,
+        suffix: &str,
+        offered_at: Option<Millis>,
+        customer: Option<String>,
+        out: &mut Vec<Event>,
+    ) {
         if let Some(call) = self.st.calls.get_mut(l.callid) {
-            {
-                // The previous visit never said how it ended: it left the queue without an
-                // agent (waiting) or its conversation ended (answered) by now.
-                let (contact, key) = (call.contact.clone(), call.key.clone());
-                match std::mem::replace(&mut call.phase, Phase::Done) {
-                    Phase::Waiting => out.push(
-                        Event::contact(Kind::FlowedOut, id(base, "x"), l.ts, &contact, &key, Channel::Voice)
-                            .queue(&call.queue)
-                            .reason("unknown"),
-                    ),
-                    Phase::Answered { .. } => out.push(Event::contact(
-                        Kind::Ended,
-                        id(base, "x"),
-                        l.ts,
-                        &contact,
-                        &key,
-                        Channel::Voice,
-                    )),
-                    Phase::Transferring | Phase::Done => {}
-                }
-                call.visits += 1;
-                call.contact = format!("{}#{}", l.callid, call.visits);
-                call.queue = l.queue.to_owned();
-                call.phase = Phase::Waiting;
-                call.last = l.ts;
-                if call.customer.is_none() {
-                    call.customer = customer;
-                }
+            // The previous visit never said how it ended: it left the queue without an
+            // agent (waiting) or its conversation ended (answered) by now.
+            let (contact, key) = (call.contact.clone(), call.key.clone());
+            match std::mem::replace(&mut call.phase, Phase::Done) {
+                Phase::Waiting => out.push(
+                    Event::contact(Kind::FlowedOut, id(base, "x"), l.ts, &contact, &key, Channel::Voice)
+                        .queue(&call.queue)
+                        .reason("unknown"),
+                ),
+                Phase::Answered { .. } => out.push(Event::contact(
+                    Kind::Ended,
+                    id(base, "x"),
+                    l.ts,
+                    &contact,
+                    &key,
+                    Channel::Voice,
+                )),
+                Phase::Transferring | Phase::Done => {}
+            }
+            call.visits += 1;
+            call.contact = format!("{}#{}", l.callid, call.visits);
+            call.queue = l.queue.to_owned();
+            call.phase = Phase::Waiting;
+            call.last = l.ts;
+            if call.customer.is_none() {
+                call.customer = customer;
             }
         } else {
             self.make_room();
@@ -334,13 +347,13 @@ impl QueueLog {
             };
             self.st.calls.insert(l.callid.to_owned(), call);
         }
-        let Some(call) = self.st.calls.get(l.callid) else {
+        let (Some(call), Some(at)) = (self.st.calls.get(l.callid), offered_at) else {
             return;
         };
         let mut e = Event::contact(
             Kind::Offered,
-            id(base, "0"),
-            l.ts,
+            id(base, suffix),
+            at,
             &call.contact,
             &call.key,
             Channel::Voice,
@@ -351,36 +364,18 @@ impl QueueLog {
     }
 
     /// The call of a line that is not its first: when the log never showed its
-    /// `ENTERQUEUE` (it started before the file), it is made up, with an offer at
-    /// `offered_at` when the line says how long it waited.
+    /// `ENTERQUEUE` in this queue (it started before the file, or the log lost it), a
+    /// visit is made up, with an offer at `offered_at` when the line says how long it
+    /// waited.
     fn known_call(&mut self, l: &Line<'_>, base: &str, offered_at: Option<Millis>, out: &mut Vec<Event>) {
-        if self.st.calls.contains_key(l.callid) {
-            return;
+        let here = self
+            .st
+            .calls
+            .get(l.callid)
+            .is_some_and(|c| c.queue == l.queue || l.queue == "NONE");
+        if !here {
+            self.new_visit(l, base, "o", offered_at, None, out);
         }
-        self.make_room();
-        let call = Call {
-            contact: l.callid.to_owned(),
-            visits: 1,
-            key: l.callid.to_owned(),
-            customer: None,
-            queue: l.queue.to_owned(),
-            phase: Phase::Waiting,
-            last: l.ts,
-        };
-        if let Some(at) = offered_at {
-            out.push(
-                Event::contact(
-                    Kind::Offered,
-                    id(base, "o"),
-                    at,
-                    &call.contact,
-                    &call.key,
-                    Channel::Voice,
-                )
-                .queue(l.queue),
-            );
-        }
-        self.st.calls.insert(l.callid.to_owned(), call);
     }
 
     fn connect(&mut self, n: u64, l: &Line<'_>, base: &str, out: &mut Vec<Event>) {

@@ -3,7 +3,7 @@
 
 use super::*;
 
-const T0: i64 = 1_795_338_000; // 2026-11-22T08:20:00Z
+const T0: i64 = 1_795_338_000; // 2026-11-22T09:00:00Z
 
 /// Translates `lines` (with `{t+N}` standing for T0 + N seconds) and finishes.
 fn run(lines: &[&str]) -> (Vec<Event>, Report) {
@@ -402,4 +402,32 @@ fn a_saved_state_resumes_exactly() {
         got.extend(q.finish());
         assert_eq!(got, whole, "cut after {cut} lines");
     }
+}
+
+#[test]
+fn a_line_in_another_queue_than_the_calls_is_a_visit_whose_enterqueue_the_log_lost() {
+    let (ev, rep) = run(&[
+        "+0|c1|q0|NONE|ENTERQUEUE||555|1",
+        "+240|c1|q1|Agent/1|COMPLETEAGENT|12|6|1",
+    ]);
+    assert_eq!(
+        shape(&ev),
+        [
+            "contact.offered c1",
+            "contact.flowed_out c1 unknown",
+            "contact.offered c1#2",
+            "contact.answered c1#2",
+            "agent.state Agent/1 busy",
+            "contact.ended c1#2",
+            "contact.wrapped_up c1#2",
+            "agent.state Agent/1 available",
+        ]
+    );
+    assert_eq!(
+        (ev[2].ts, ev[3].ts),
+        (ms(222), ms(234)),
+        "made up from the hold and call times"
+    );
+    assert_eq!(ev[2].queue.as_deref(), Some("q1"));
+    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
 }
