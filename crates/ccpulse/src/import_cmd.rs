@@ -359,7 +359,7 @@ impl KafkaSink {
             .set("bootstrap.servers", brokers)
             .set("acks", "all")
             .set("linger.ms", "5")
-            .set("message.timeout.ms", &timeout.as_millis().max(1000).to_string())
+            .set("message.timeout.ms", timeout.as_millis().max(1000).to_string())
             .create_with_context(Deliveries(AtomicU64::new(0)))
             .map_err(|e| ImportCmdError::Kafka(e.to_string()))?;
         Ok(KafkaSink { producer, timeout })
