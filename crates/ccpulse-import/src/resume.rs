@@ -21,7 +21,10 @@ use crate::report::Report;
 
 /// The longest line kept whole; a longer one is passed on cut to this length plus one
 /// byte, so that the translator reports it (and it costs no more than this).
-pub const MAX_LINE: usize = 64 * 1024;
+pub const MAX_LINE: usize = 1024 * 1024;
+
+/// The bytes of a file's first line that identify the file.
+const HEAD_BYTES: usize = 4096;
 
 /// What the resume file holds.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -63,11 +66,10 @@ pub fn save(path: &Path, saved: &Saved) -> Result<(), ImportError> {
     std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
 }
 
-/// The hash of a file's first line (at most [`MAX_LINE`] bytes of it); empty for an
-/// empty file.
+/// The hash of a file's first line (at most 4096 bytes of it); empty for an empty file.
 pub fn head_of(path: &Path) -> std::io::Result<String> {
     let mut f = File::open(path)?;
-    let mut buf = vec![0; MAX_LINE];
+    let mut buf = vec![0; HEAD_BYTES];
     let mut n = 0;
     while n < buf.len() {
         let r = f.read(&mut buf[n..])?;
@@ -270,5 +272,36 @@ impl QueueLogImport {
                 state: self.translator.state().clone(),
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn lines_are_read_whole_cut_when_too_long_and_kept_until_complete() {
+        let dir = std::env::temp_dir().join(format!("ccpulse-tail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        let long = vec![b'x'; MAX_LINE + 10];
+        let mut text = b"first\n".to_vec();
+        text.extend_from_slice(&long);
+        text.extend_from_slice(b"\nthird\npart");
+        std::fs::write(&path, &text).unwrap();
+        let mut t = Tail::open(&path, 0).unwrap();
+        let lines = t.read_lines(usize::MAX).unwrap();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], b"first");
+        assert_eq!(lines[1].len(), MAX_LINE + 1, "cut, so that the translator reports it");
+        assert_eq!(lines[2], b"third");
+        assert_eq!(t.offset(), (text.len() - 4) as u64, "the partial line is not consumed");
+        assert!(!t.replaced());
+        std::fs::write(&path, [&text[..], b"ial\n"].concat()).unwrap();
+        assert_eq!(t.read_lines(usize::MAX).unwrap(), [b"partial".to_vec()]);
+        std::fs::write(&path, b"new file\n").unwrap();
+        assert!(t.replaced(), "shorter than what was read");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
