@@ -53,6 +53,9 @@ pub enum FactKind {
         /// Wait < the short-abandon threshold.
         short: bool,
     },
+    /// A leg left the queue without an agent and not by the customer's hang-up
+    /// (`contact.flowed_out`).
+    FlowedOut,
     /// A leg left the queue by a transfer.
     TransferredOut,
     /// A leg's handling finished (wrap-up, or transfer after answer).
@@ -126,6 +129,8 @@ counters! {
         answered,
         /// Legs abandoned.
         abandoned,
+        /// Legs that flowed out (left without an agent, not abandoned).
+        flowed_out,
         /// Abandoned with wait below the short-abandon threshold.
         short_abandoned,
         /// Short abandons with wait ≤ T.
@@ -233,6 +238,7 @@ impl QueueAgg {
                 c.short_abandoned += sign * i64::from(short);
                 c.short_abandoned_within += sign * i64::from(short && within);
             }
+            FactKind::FlowedOut => c.flowed_out += sign,
             FactKind::TransferredOut => c.transferred_out += sign,
             FactKind::Handled { talk, hold, acw } => {
                 c.handled += sign;
@@ -447,6 +453,7 @@ mod tests {
                 short
             }),
             Just(FactKind::TransferredOut),
+            Just(FactKind::FlowedOut),
             (0i64..3, 0i64..2).prop_map(|(talk, acw)| FactKind::Handled {
                 talk: talk * 60_000,
                 hold: 0,

@@ -116,6 +116,8 @@ pub struct PolicySection {
     pub short_abandon: Option<Span>,
     /// Remove short abandons from numerator and denominator. Default `false`.
     pub exclude_short_abandons: Option<bool>,
+    /// Add flow-outs to the denominator (they never meet T). Default `false`.
+    pub include_flowouts: Option<bool>,
     /// Smallest denominator that can breach. Default `10`.
     pub min_contacts: Option<u64>,
     /// A breach clears at target + hysteresis. Default `0.02`.
@@ -355,6 +357,7 @@ impl EngineConfig {
                 formula: p.formula.unwrap_or(Formula::AnsweredAbandoned),
                 short_abandon: p.short_abandon.map_or(5 * SECOND, Span::millis),
                 exclude_short_abandons: p.exclude_short_abandons.unwrap_or(false),
+                include_flowouts: p.include_flowouts.unwrap_or(false),
                 min_contacts: p.min_contacts.unwrap_or(10),
                 hysteresis: match &p.hysteresis {
                     Some(h) => ratio(h, text, &field("hysteresis"), 0.0..1.0)?,
@@ -442,9 +445,12 @@ threshold = "10s"
 target = 0.9
 formula = "positive_abandon"
 exclude_short_abandons = true
+include_flowouts = true
 "#,
         )
         .unwrap();
+        assert!(c.policies[0].include_flowouts);
+        assert!(!c.policies[1].include_flowouts, "off by default");
         assert_eq!(c.slice, SECOND);
         assert_eq!(c.windows[1].name, "10m");
         assert_eq!(c.policies[0].name, "gold");

@@ -73,6 +73,13 @@ pub enum ContactEventKind {
         /// Fallback queue.
         queue: Option<NameId>,
     },
+    /// `contact.flowed_out`.
+    FlowedOut {
+        /// Fallback channel.
+        channel: Option<Channel>,
+        /// Fallback queue.
+        queue: Option<NameId>,
+    },
     /// `contact.hold_started`.
     HoldStarted,
     /// `contact.hold_ended`.
@@ -108,12 +115,13 @@ impl ContactEventKind {
             ContactEventKind::Offered { .. } => 0,
             ContactEventKind::Answered { .. } => 1,
             ContactEventKind::Abandoned { .. } => 2,
-            ContactEventKind::HoldStarted => 3,
-            ContactEventKind::HoldEnded => 4,
-            ContactEventKind::Transferred { .. } => 5,
-            ContactEventKind::Ended { .. } => 6,
-            ContactEventKind::WrappedUp => 7,
-            ContactEventKind::Survey { .. } => 8,
+            ContactEventKind::FlowedOut { .. } => 3,
+            ContactEventKind::HoldStarted => 4,
+            ContactEventKind::HoldEnded => 5,
+            ContactEventKind::Transferred { .. } => 6,
+            ContactEventKind::Ended { .. } => 7,
+            ContactEventKind::WrappedUp => 8,
+            ContactEventKind::Survey { .. } => 9,
         }
     }
 }
@@ -222,6 +230,7 @@ impl Contact {
 enum Outcome {
     Open,
     Abandoned(Millis),
+    FlowedOut(Millis),
     Transferred(Millis),
     Ended(Millis, Option<bool>),
     EndedUnanswered,
@@ -343,6 +352,16 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                 if leg.answered.is_none() && leg.outcome == Outcome::Open {
                     leg.fill(queue, channel);
                     leg.outcome = Outcome::Abandoned(ts);
+                }
+            }
+            ContactEventKind::FlowedOut { channel, queue } => {
+                if legs.is_empty() {
+                    legs.push(Leg::new(queue, channel, None));
+                }
+                let Some(leg) = legs.last_mut() else { continue };
+                if leg.answered.is_none() && leg.outcome == Outcome::Open {
+                    leg.fill(queue, channel);
+                    leg.outcome = Outcome::FlowedOut(ts);
                 }
             }
             ContactEventKind::HoldStarted => {
@@ -467,6 +486,11 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                     push(at, None, FactKind::Abandoned { wait, within, short });
                 }
             }
+            Outcome::FlowedOut(at) => {
+                if leaf.is_some() {
+                    push(at, None, FactKind::FlowedOut);
+                }
+            }
             Outcome::Transferred(at) => {
                 if leaf.is_some() {
                     push(at, None, FactKind::TransferredOut);
@@ -516,7 +540,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
         Some(leg) => match leg.outcome {
             Outcome::Open | Outcome::Transferred(_) => false,
             Outcome::Ended(..) => leg.wrapped.is_some(),
-            Outcome::Abandoned(_) | Outcome::EndedUnanswered => true,
+            Outcome::Abandoned(_) | Outcome::FlowedOut(_) | Outcome::EndedUnanswered => true,
         },
     };
     out.attribution = match legs.iter().rev().find(|l| l.answered.is_some()) {

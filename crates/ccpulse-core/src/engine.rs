@@ -310,6 +310,7 @@ impl Engine {
             ev.body,
             Body::Answered { .. }
                 | Body::Abandoned { .. }
+                | Body::FlowedOut { .. }
                 | Body::Transferred { .. }
                 | Body::Ended { .. }
                 | Body::WrappedUp { .. }
@@ -756,6 +757,10 @@ fn contact_event_kind(names: &mut Interner, body: &Body<'_>) -> Option<ContactEv
             queue: queue.as_deref().map(|q| names.intern(q)),
         },
         Body::Abandoned { channel, queue, .. } => ContactEventKind::Abandoned {
+            channel: *channel,
+            queue: queue.as_deref().map(|q| names.intern(q)),
+        },
+        Body::FlowedOut { channel, queue, .. } => ContactEventKind::FlowedOut {
             channel: *channel,
             queue: queue.as_deref().map(|q| names.intern(q)),
         },

@@ -20,7 +20,7 @@ use crate::time::{human_delta, parse_rfc3339, Millis, MINUTE};
 pub const MAX_FUTURE: Millis = 5 * MINUTE;
 
 /// The longest id or name an event may carry (`contact_id`, `queue`, `to_queue`,
-/// `agent_id`, `team`, `customer_id`, `topic`, `segment`, each of `queues`), in
+/// `agent_id`, `team`, `customer_id`, `topic`, `segment`, `reason`, each of `queues`), in
 /// characters: the limit the contract sets for `id`. Names become labels, map keys and
 /// parts of every answer, so one long name must not cost more than a short one does.
 pub const MAX_NAME_CHARS: usize = 128;
@@ -178,6 +178,19 @@ pub enum Body<'a> {
         /// Queue, for attribution when the offer was never seen.
         queue: Option<Cow<'a, str>>,
     },
+    /// `contact.flowed_out` (contract 1.1): the contact left the queue without an agent,
+    /// and not because the customer gave up.
+    FlowedOut {
+        /// The contact.
+        contact_id: Cow<'a, str>,
+        /// Why, when the producer says (`timeout`, `exit_key`, `queue_empty`,
+        /// `overflow`, or another word).
+        reason: Option<Cow<'a, str>>,
+        /// Channel, for attribution when the offer was never seen.
+        channel: Option<Channel>,
+        /// Queue, for attribution when the offer was never seen.
+        queue: Option<Cow<'a, str>>,
+    },
     /// `contact.hold_started`.
     HoldStarted {
         /// The contact.
@@ -257,6 +270,7 @@ impl Event<'_> {
             Body::Offered { contact_id, .. }
             | Body::Answered { contact_id, .. }
             | Body::Abandoned { contact_id, .. }
+            | Body::FlowedOut { contact_id, .. }
             | Body::HoldStarted { contact_id }
             | Body::HoldEnded { contact_id }
             | Body::Transferred { contact_id, .. }
@@ -273,6 +287,7 @@ impl Event<'_> {
             Body::Offered { .. } => "contact.offered",
             Body::Answered { .. } => "contact.answered",
             Body::Abandoned { .. } => "contact.abandoned",
+            Body::FlowedOut { .. } => "contact.flowed_out",
             Body::HoldStarted { .. } => "contact.hold_started",
             Body::HoldEnded { .. } => "contact.hold_ended",
             Body::Transferred { .. } => "contact.transferred",
@@ -364,6 +379,8 @@ struct RawEvent<'a> {
     team: Option<Cow<'a, str>>,
     #[serde(borrow)]
     queues: Option<QueueNames<'a>>,
+    #[serde(borrow)]
+    reason: Option<Cow<'a, str>>,
 }
 
 /// The value of a required field, or the error that names it.
@@ -495,6 +512,12 @@ fn validate<'a>(raw: &mut RawEvent<'a>, now_wall: Millis) -> Result<Event<'a>, E
             channel: channel_of(raw.channel.take())?,
             queue: raw.queue.take(),
         },
+        "contact.flowed_out" => Body::FlowedOut {
+            contact_id: required(raw.contact_id.take(), "contact_id")?,
+            reason: raw.reason.take(),
+            channel: channel_of(raw.channel.take())?,
+            queue: raw.queue.take(),
+        },
         "contact.hold_started" => Body::HoldStarted {
             contact_id: required(raw.contact_id.take(), "contact_id")?,
         },
@@ -620,6 +643,16 @@ fn check_names(body: &Body<'_>) -> Result<(), EventError> {
         }
         Body::Abandoned { contact_id, queue, .. } => {
             name("contact_id", contact_id)?;
+            opt("queue", queue)
+        }
+        Body::FlowedOut {
+            contact_id,
+            reason,
+            queue,
+            ..
+        } => {
+            name("contact_id", contact_id)?;
+            opt("reason", reason)?;
             opt("queue", queue)
         }
         Body::HoldStarted { contact_id }
@@ -831,6 +864,51 @@ mod tests {
             at + 1
         );
         assert!(parse_event(json.as_bytes(), now()).is_err());
+    }
+
+    #[test]
+    fn flow_outs_parse_with_and_without_their_optional_fields() {
+        let ev = parse_event(
+            br#"{"id":"f1","type":"contact.flowed_out","ts":0,"contact_id":"c1","reason":"timeout","channel":"voice","queue":"billing"}"#,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(ev.type_name(), "contact.flowed_out");
+        assert_eq!(ev.contact_id(), Some("c1"));
+        match ev.body {
+            Body::FlowedOut {
+                reason, channel, queue, ..
+            } => {
+                assert_eq!(reason.as_deref(), Some("timeout"));
+                assert_eq!(channel, Some(Channel::Voice));
+                assert_eq!(queue.as_deref(), Some("billing"));
+            }
+            other => panic!("wrong body {other:?}"),
+        }
+        // The same through serde (an escape sends it off the fast path).
+        let ev = parse_event(
+            br#"{"id":"f\u0032","type":"contact.flowed_out","ts":0,"contact_id":"c1","reason":"exit_key"}"#,
+            now(),
+        )
+        .unwrap();
+        assert!(
+            matches!(ev.body, Body::FlowedOut { reason: Some(ref r), channel: None, queue: None, .. } if r == "exit_key")
+        );
+        assert_eq!(
+            err(r#"{"id":"f","type":"contact.flowed_out","ts":0,"reason":"timeout"}"#),
+            r#"missing field "contact_id""#
+        );
+        assert_eq!(
+            err(&format!(
+                r#"{{"id":"f","type":"contact.flowed_out","ts":0,"contact_id":"c","reason":"{}"}}"#,
+                "r".repeat(MAX_NAME_CHARS + 1)
+            )),
+            "field \"reason\" must be at most 128 characters, got 129"
+        );
+        assert_eq!(
+            err(r#"{"id":"f","type":"contact.flowed_out","ts":0,"contact_id":"c","channel":"fax"}"#),
+            r#"unknown channel "fax""#
+        );
     }
 
     #[test]

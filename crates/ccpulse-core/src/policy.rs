@@ -51,6 +51,8 @@ pub struct Policy {
     pub short_abandon: Millis,
     /// Remove short abandons from numerator and denominator.
     pub exclude_short_abandons: bool,
+    /// Count flow-outs in the denominator (they never meet the threshold).
+    pub include_flowouts: bool,
     /// Smallest denominator that can breach.
     pub min_contacts: u64,
     /// Breach clears at target + hysteresis.
@@ -71,6 +73,7 @@ impl Policy {
             formula: Formula::AnsweredAbandoned,
             short_abandon: 5 * SECOND,
             exclude_short_abandons: false,
+            include_flowouts: false,
             min_contacts: 10,
             hysteresis: 0.02,
         };
@@ -92,21 +95,24 @@ impl Policy {
     }
 
     /// Numerator and denominator of the service level, from the counters of the
-    /// contacts judged under this policy.
+    /// contacts judged under this policy. With `include_flowouts`, flow-outs are added
+    /// to the denominator of every formula and never to the numerator.
     pub fn ratio(&self, c: &SlCounts) -> (u64, u64) {
         let (short, short_within) = if self.exclude_short_abandons {
             (c.short_abandoned, c.short_abandoned_within)
         } else {
             (0, 0)
         };
-        match self.formula {
+        let flowed_out = if self.include_flowouts { c.flowed_out } else { 0 };
+        let (met, den) = match self.formula {
             Formula::Answered => (c.met, c.answered),
             Formula::AnsweredAbandoned => (c.met, c.answered + c.abandoned - short),
             Formula::PositiveAbandon => (
                 c.met + c.abandoned_within - short_within,
                 c.answered + c.abandoned - short,
             ),
-        }
+        };
+        (met, den + flowed_out)
     }
 }
 
@@ -125,6 +131,8 @@ pub struct SlCounts {
     pub short_abandoned: u64,
     /// Short abandons that also had wait ≤ T.
     pub short_abandoned_within: u64,
+    /// Contacts that flowed out.
+    pub flowed_out: u64,
 }
 
 /// Picks the policy for a contact: the most specific covering policy, the first
@@ -188,6 +196,7 @@ mod tests {
             abandoned_within: 2,
             short_abandoned: 1,
             short_abandoned_within: 1,
+            flowed_out: 3,
         };
         let mut p = Policy::defaults().remove(0);
         p.formula = Formula::Answered;
@@ -202,5 +211,14 @@ mod tests {
         assert_eq!(p.ratio(&c), (7, 13));
         p.formula = Formula::Answered;
         assert_eq!(p.ratio(&c), (7, 10));
+        // The three flow-outs join every denominator, never a numerator.
+        p.include_flowouts = true;
+        assert_eq!(p.ratio(&c), (7, 13));
+        p.formula = Formula::AnsweredAbandoned;
+        assert_eq!(p.ratio(&c), (7, 16));
+        p.formula = Formula::PositiveAbandon;
+        assert_eq!(p.ratio(&c), (8, 16));
+        p.exclude_short_abandons = false;
+        assert_eq!(p.ratio(&c), (9, 17));
     }
 }

@@ -52,6 +52,8 @@ pub struct GroupRow {
     pub answered: i64,
     /// Legs abandoned.
     pub abandoned: i64,
+    /// Legs that flowed out: left the queue without an agent, not abandoned.
+    pub flowed_out: i64,
     /// Abandoned with wait under the short-abandon threshold.
     pub short_abandoned: i64,
     /// Legs transferred out.
@@ -283,6 +285,7 @@ fn sl_counts(c: &Counters) -> SlCounts {
         abandoned_within: u(c.abandoned_within),
         short_abandoned: u(c.short_abandoned),
         short_abandoned_within: u(c.short_abandoned_within),
+        flowed_out: u(c.flowed_out),
     }
 }
 
@@ -356,6 +359,7 @@ fn row(
         offered: c.offered,
         answered: c.answered,
         abandoned: c.abandoned,
+        flowed_out: c.flowed_out,
         short_abandoned: c.short_abandoned,
         transferred_out: c.transferred_out,
         answered_within: c.met,

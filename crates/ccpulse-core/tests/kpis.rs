@@ -386,6 +386,170 @@ exclude_short_abandons = true
     assert_eq!(voice.sla.len(), 5);
 }
 
+/// Five voice contacts per queue: answered after 10 s and 30 s, abandoned after 8 s,
+/// flowed out after 60 s (timeout) and after 3 s (queue empty, no channel or queue on
+/// the event: attributed by its offer).
+fn flow_out_traffic(queue: &str) -> Vec<String> {
+    let base = t("2026-11-22T09:00:00Z");
+    let at = |s: i64| jiff::Timestamp::from_millisecond(base + s * 1000).unwrap().to_string();
+    let mut out = Vec::new();
+    for (i, (wait, kind, extra)) in [
+        (10, "contact.answered", json!({"agent_id": "a1"})),
+        (30, "contact.answered", json!({"agent_id": "a2"})),
+        (8, "contact.abandoned", json!({})),
+        (
+            60,
+            "contact.flowed_out",
+            json!({"reason": "timeout", "channel": "voice", "queue": queue}),
+        ),
+        (3, "contact.flowed_out", json!({"reason": "queue_empty"})),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cid = format!("{queue}-{i}");
+        let start = i as i64 * 100;
+        out.push(ev(
+            &format!("{cid}o"),
+            "contact.offered",
+            &at(start),
+            json!({"contact_id": cid, "channel": "voice", "queue": queue}),
+        ));
+        let mut extra = extra;
+        extra["contact_id"] = json!(cid);
+        out.push(ev(&format!("{cid}x"), kind, &at(start + wait), extra));
+    }
+    out
+}
+
+#[test]
+fn flow_outs_are_neither_answered_nor_abandoned_and_join_the_denominator_when_asked() {
+    let cfg = EngineConfig::from_toml(
+        r#"
+[[sla.policies]]
+name = "answered"
+queue = "qa"
+threshold = "20s"
+target = 0.8
+formula = "answered"
+
+[[sla.policies]]
+name = "answered-flow"
+queue = "qb"
+threshold = "20s"
+target = 0.8
+formula = "answered"
+include_flowouts = true
+
+[[sla.policies]]
+name = "negative-flow"
+queue = "qc"
+threshold = "20s"
+target = 0.8
+include_flowouts = true
+
+[[sla.policies]]
+name = "positive-flow"
+queue = "qd"
+threshold = "20s"
+target = 0.8
+formula = "positive_abandon"
+include_flowouts = true
+"#,
+    )
+    .unwrap();
+    let mut lines = Vec::new();
+    for q in ["qa", "qb", "qc", "qd"] {
+        lines.extend(flow_out_traffic(q));
+    }
+    let s = run_cfg(&lines, "2026-11-22T09:15:00Z", cfg);
+    for q in ["qa", "qb", "qc", "qd"] {
+        let g = queue(&s, "15m", q, "voice");
+        assert_eq!(
+            (g.offered, g.answered, g.abandoned, g.flowed_out, g.answered_within),
+            (5, 2, 1, 2, 1),
+            "{q}"
+        );
+        // Flow-outs are in neither rate: 2 answered, 1 abandoned.
+        close(g.answer_rate, 2.0 / 3.0);
+        close(g.abandon_rate, 1.0 / 3.0);
+        close(g.asa_seconds, 20.0);
+        assert_eq!((g.waiting, g.short_abandoned), (0, 0), "{q}");
+    }
+    let sl = |q: &str| queue(&s, "15m", q, "voice").service_level;
+    // met / answered; + flow-outs; met / (answered + abandoned + flow-outs);
+    // (met + abandoned within T) / (answered + abandoned + flow-outs).
+    close(sl("qa"), 1.0 / 2.0);
+    close(sl("qb"), 1.0 / 4.0);
+    close(sl("qc"), 1.0 / 5.0);
+    close(sl("qd"), 2.0 / 5.0);
+    let voice = channel(&s, "15m", "voice");
+    assert_eq!(voice.flowed_out, 8);
+    assert_eq!(voice.sla.iter().map(|p| p.denominator).sum::<u64>(), 2 + 4 + 5 + 5);
+    // A flow-out counts where it happened: the 5m window [09:10, 09:15) holds nothing.
+    assert!(s.window("5m").unwrap().queues.is_empty());
+    // [09:01:30, 09:06:30): offers at 09:01:40, 09:03:20, 09:05:00; the answer at
+    // 09:02:10, the abandon at 09:03:28, the timeout at 09:06:00 (the last contact is
+    // offered at 09:06:40, after the as-of time).
+    let s = run(&flow_out_traffic("qx"), "2026-11-22T09:06:30Z");
+    let g = queue(&s, "5m", "qx", "voice");
+    assert_eq!((g.offered, g.answered, g.abandoned, g.flowed_out), (3, 1, 1, 1));
+}
+
+#[test]
+fn a_flow_out_after_an_answer_or_an_abandon_changes_nothing() {
+    let lines = vec![
+        ev(
+            "o1",
+            "contact.offered",
+            "2026-11-22T09:00:00Z",
+            json!({"contact_id":"c1","channel":"voice","queue":"q"}),
+        ),
+        ev(
+            "a1",
+            "contact.answered",
+            "2026-11-22T09:00:05Z",
+            json!({"contact_id":"c1","agent_id":"a"}),
+        ),
+        ev(
+            "f1",
+            "contact.flowed_out",
+            "2026-11-22T09:00:09Z",
+            json!({"contact_id":"c1","reason":"timeout"}),
+        ),
+        ev(
+            "o2",
+            "contact.offered",
+            "2026-11-22T09:01:00Z",
+            json!({"contact_id":"c2","channel":"voice","queue":"q"}),
+        ),
+        ev(
+            "f2",
+            "contact.flowed_out",
+            "2026-11-22T09:01:30Z",
+            json!({"contact_id":"c2"}),
+        ),
+        // Arrives late: the abandon before the flow-out decides the leg.
+        ev(
+            "x2",
+            "contact.abandoned",
+            "2026-11-22T09:01:20Z",
+            json!({"contact_id":"c2"}),
+        ),
+        // A flow-out whose offer was never seen is attributed by its own fields.
+        ev(
+            "f3",
+            "contact.flowed_out",
+            "2026-11-22T09:02:00Z",
+            json!({"contact_id":"c3","channel":"voice","queue":"q","reason":"overflow"}),
+        ),
+    ];
+    let s = run(&lines, "2026-11-22T09:10:00Z");
+    let g = queue(&s, "15m", "q", "voice");
+    assert_eq!((g.offered, g.answered, g.abandoned, g.flowed_out), (2, 1, 1, 1));
+    assert_eq!(g.waiting, 0);
+}
+
 #[test]
 fn resolve_measure() {
     let cfg = EngineConfig::from_toml(
@@ -750,6 +914,7 @@ fn serialises_to_the_api_shape() {
         "offered",
         "answered",
         "abandoned",
+        "flowed_out",
         "short_abandoned",
         "transferred_out",
         "answered_within",

@@ -31,6 +31,7 @@ struct Leg {
 enum LegEnd {
     Waiting,
     Abandoned(i64),
+    FlowedOut(i64),
     /// Transferred before an answer, at this time.
     TransferredUnanswered(i64),
     Answered {
@@ -68,7 +69,8 @@ fn script(id: usize, channel: usize, start: i64, draws: &[u32]) -> Script {
         let kind = next(10);
         let end = match kind {
             0 => LegEnd::Waiting,
-            1 | 2 => LegEnd::Abandoned(offered + wait),
+            1 => LegEnd::Abandoned(offered + wait),
+            2 => LegEnd::FlowedOut(offered + wait),
             3 if leg_no == 0 => LegEnd::TransferredUnanswered(offered + wait),
             _ => {
                 let at = offered + wait;
@@ -142,6 +144,7 @@ fn events(s: &Script) -> Vec<(i64, String)> {
         match &leg.end {
             LegEnd::Waiting => {}
             LegEnd::Abandoned(at) => push(*at, "contact.abandoned", json!({})),
+            LegEnd::FlowedOut(at) => push(*at, "contact.flowed_out", json!({"reason": "timeout"})),
             LegEnd::TransferredUnanswered(at) => push(*at, "contact.transferred", json!({"to_queue": to_queue})),
             LegEnd::Answered { at, agent, hold, then } => {
                 push(*at, "contact.answered", json!({"agent_id": format!("a{agent}")}));
@@ -172,6 +175,7 @@ struct Naive {
     offered: i64,
     answered: i64,
     abandoned: i64,
+    flowed_out: i64,
     short_abandoned: i64,
     transferred_out: i64,
     met: i64,
@@ -210,7 +214,7 @@ fn naive(scripts: &[Script], queue: usize, channel: usize, from: i64, to: i64, n
                     n.waiting += 1;
                     n.at_risk += i64::from(now - leg.offered > threshold(channel));
                 }
-                LegEnd::Abandoned(at) | LegEnd::TransferredUnanswered(at) if *at >= now => {
+                LegEnd::Abandoned(at) | LegEnd::FlowedOut(at) | LegEnd::TransferredUnanswered(at) if *at >= now => {
                     n.waiting += 1;
                     n.at_risk += i64::from(now - leg.offered > threshold(channel));
                 }
@@ -220,6 +224,7 @@ fn naive(scripts: &[Script], queue: usize, channel: usize, from: i64, to: i64, n
                         n.short_abandoned += i64::from(at - leg.offered < 5 * SECOND);
                     }
                 }
+                LegEnd::FlowedOut(at) => n.flowed_out += i64::from(inside(*at)),
                 LegEnd::TransferredUnanswered(at) => n.transferred_out += i64::from(inside(*at)),
                 LegEnd::Answered { at, .. } if *at >= now => {
                     n.waiting += 1;
@@ -296,6 +301,7 @@ fn compare(g: &GroupRow, n: &Naive, window: &str) -> Result<(), TestCaseError> {
             g.offered,
             g.answered,
             g.abandoned,
+            g.flowed_out,
             g.short_abandoned,
             g.transferred_out,
             g.answered_within
@@ -304,6 +310,7 @@ fn compare(g: &GroupRow, n: &Naive, window: &str) -> Result<(), TestCaseError> {
             n.offered,
             n.answered,
             n.abandoned,
+            n.flowed_out,
             n.short_abandoned,
             n.transferred_out,
             n.met

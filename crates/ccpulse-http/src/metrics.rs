@@ -144,6 +144,11 @@ const ROW_METRICS: &[RowMetric] = &[
         Some(g.abandoned as f64)
     }),
     (
+        "ccpulse_contacts_flowed_out",
+        "Legs that left the queue without an agent and not abandoned, in the window.",
+        |g| Some(g.flowed_out as f64),
+    ),
+    (
         "ccpulse_contacts_short_abandoned",
         "Abandoned with a wait under the short-abandon threshold.",
         |g| Some(g.short_abandoned as f64),

@@ -3,6 +3,7 @@
 mod access;
 mod config_file;
 mod demo;
+mod import_cmd;
 mod publisher;
 mod replay_cmd;
 mod serve;
@@ -42,6 +43,9 @@ enum Command {
     Replay(replay_cmd::ReplayArgs),
     /// Issue an access token: prints it once, and the lines that grant it its role.
     Token(access::TokenArgs),
+    /// Translate a vendor's events (Asterisk queue_log, Amazon Connect, Twilio
+    /// TaskRouter) into contract events: `key<TAB>json` lines on stdout, or into Kafka.
+    Import(import_cmd::ImportArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -104,6 +108,16 @@ fn main() -> ExitCode {
             match rt.block_on(demo::run(args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e, 1),
+            }
+        }
+        Command::Import(args) => {
+            init_logging(cli.log_format);
+            match import_cmd::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let code = e.exit_code();
+                    fail(e, code)
+                }
             }
         }
         Command::Simulate(args) => {

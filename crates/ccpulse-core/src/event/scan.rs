@@ -65,6 +65,7 @@ pub(super) fn scan<'a>(text: &'a str, raw: &mut RawEvent<'a>) -> Option<()> {
                 "state" => 15,
                 "team" => 16,
                 "queues" => 17,
+                "reason" => 18,
                 _ => {
                     c.skip_value()?;
                     32
@@ -94,7 +95,8 @@ pub(super) fn scan<'a>(text: &'a str, raw: &mut RawEvent<'a>) -> Option<()> {
                     14 => raw.scale = c.opt_str()?,
                     15 => raw.state = c.opt_str()?,
                     16 => raw.team = c.opt_str()?,
-                    _ => raw.queues = c.opt_str_array()?,
+                    17 => raw.queues = c.opt_str_array()?,
+                    _ => raw.reason = c.opt_str()?,
                 }
             }
             c.ws();
@@ -329,6 +331,7 @@ mod tests {
         "state",
         "team",
         "queues",
+        "reason",
         "extra",
         "Id",
     ];
