@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the deploy assets that can be checked without Docker:
-#   - promtool check config  deploy/prometheus/prometheus.yml (with its rule files)
+#   - promtool check config  deploy/prometheus/prometheus.yml (its syntax: the token file it
+#                            names exists only in the compose stack's secrets volume)
 #   - promtool check rules   deploy/prometheus/rules/*.yml
 #   - promtool test rules    deploy/prometheus/tests/*.yml (unit tests of every alert)
 #   - amtool check-config    deploy/alertmanager/alertmanager.yml
@@ -30,7 +31,7 @@ if [ "${#rules[@]}" -eq 0 ] || [ "${#tests[@]}" -eq 0 ]; then
 fi
 
 echo "== promtool check config"
-promtool check config deploy/prometheus/prometheus.yml
+promtool check config --syntax-only deploy/prometheus/prometheus.yml
 echo "== promtool check rules"
 promtool check rules "${rules[@]}"
 echo "== promtool test rules"

@@ -40,12 +40,46 @@ impl ProducerContext for Deliveries {
     }
 }
 
+/// Creates `topics` (name, partitions) with the client settings `client` (brokers, TLS,
+/// SASL), and waits until they exist.
+pub fn create_topics(client: &ClientConfig, topics: &[(&str, i32)]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = client.create().expect("creating an admin client");
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let results = rt
+        .block_on(admin.create_topics(
+            &new,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        ))
+        .expect("creating topics");
+    for r in results {
+        if let Err((topic, e)) = r {
+            panic!("creating topic {topic}: {e}");
+        }
+    }
+}
+
 /// Produces every message to its topic with its key, and waits until all are delivered;
 /// returns the end offset each (topic, partition) written to has after them, as the
 /// delivery reports say (Tansu's own answer for the end offset is not reliable).
 pub fn produce(brokers: &str, messages: &[Message]) -> BTreeMap<(String, i32), i64> {
-    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", brokers);
+    produce_with(&client, messages)
+}
+
+/// [`produce`] with the client settings `client` (brokers, TLS, SASL).
+pub fn produce_with(client: &ClientConfig, messages: &[Message]) -> BTreeMap<(String, i32), i64> {
+    let producer: ThreadedProducer<Deliveries> = client
+        .clone()
         .set("linger.ms", "20")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "1000000")

@@ -90,17 +90,26 @@ impl Broker {
     /// Starts a broker on a free port of 127.0.0.1 and waits until it answers
     /// `tansu topic list`. Logs go to `dir/broker-<port>.log`.
     pub fn start(dir: &Path) -> Broker {
-        Self::start_advertising(dir, None)
+        Self::start_advertising(dir, None, false)
     }
 
     /// Starts a broker behind a [`Proxy`]: it advertises the proxy's address, so that
     /// clients that bootstrap through the proxy keep talking through it, and cutting
     /// the proxy takes the broker away from them.
     pub fn start_behind(dir: &Path, proxy_port: u16) -> Broker {
-        Self::start_advertising(dir, Some(proxy_port))
+        Self::start_advertising(dir, Some(proxy_port), false)
     }
 
-    fn start_advertising(dir: &Path, advertised: Option<u16>) -> Broker {
+    /// Starts a broker that requires SASL authentication (Tansu's `--authentication`:
+    /// PLAIN, and SCRAM with stored credentials), advertising `advertised` when given
+    /// (a TLS terminator in front of it). Its topics must be created with an
+    /// authenticated client ([`crate::kafka::create_topics`]): `tansu topic` cannot
+    /// authenticate.
+    pub fn start_authenticating(dir: &Path, advertised: Option<u16>) -> Broker {
+        Self::start_advertising(dir, advertised, true)
+    }
+
+    fn start_advertising(dir: &Path, advertised: Option<u16>, authentication: bool) -> Broker {
         // A port picked free can be taken by someone else before the broker binds it:
         // then the broker dies at once, and another port is tried.
         for _ in 0..5 {
@@ -119,6 +128,7 @@ impl Broker {
                     &advertised_url,
                 ])
                 .args(["--storage-engine", "memory://tansu/"])
+                .args(authentication.then_some("--authentication"))
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)
@@ -131,13 +141,38 @@ impl Broker {
                     )
                 });
             let mut broker = Broker { child, port, log };
-            if broker.wait_answering(Duration::from_secs(20)) {
+            let up = if authentication {
+                broker.wait_listening(Duration::from_secs(20))
+            } else {
+                broker.wait_answering(Duration::from_secs(20))
+            };
+            if up {
                 return broker;
             }
         }
         panic!(
             "no Tansu broker could be started on a free port (see the broker-*.log files in {})",
             dir.display()
+        );
+    }
+
+    /// Whether the broker accepts connections before `timeout`; `false` when the
+    /// process exited (e.g. its port was taken).
+    fn wait_listening(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "the Tansu broker on port {} did not listen within {timeout:?}; its log:\n{}",
+            self.port,
+            log_tail(&self.log, 4000)
         );
     }
 

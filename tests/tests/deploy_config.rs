@@ -531,8 +531,70 @@ fn compose_defines_the_stack() {
         assert!(published_ports(svc).contains(&(port, port)), "{name} publishes {port}");
     }
     let genv = env_of(service(&c, "grafana"));
-    assert_eq!(genv["GF_AUTH_ANONYMOUS_ENABLED"], "true");
+    assert_eq!(genv["GF_AUTH_ANONYMOUS_ENABLED"], "${GRAFANA_ANONYMOUS:-false}");
     assert_eq!(genv["GF_AUTH_ANONYMOUS_ORG_ROLE"], "Viewer");
+}
+
+/// Hardened by default: every published port on the host's loopback unless `.env`
+/// opens it, Grafana's admin password from `.env` or generated (never a default),
+/// anonymous Grafana off, no Prometheus lifecycle API, Kafka's plaintext listener inside
+/// the compose network, and Prometheus scraping ccpulse with a token.
+#[test]
+fn compose_is_hardened() {
+    let c = compose();
+    for (name, svc) in c["services"].as_mapping().unwrap() {
+        let name = scalar(name);
+        for p in svc["ports"].as_sequence().into_iter().flatten() {
+            let p = scalar(p);
+            assert!(
+                p.starts_with("${") && p.contains(":-127.0.0.1}:"),
+                "{name} publishes `{p}`: loopback by default, an .env value to open it"
+            );
+        }
+    }
+    let genv = env_of(service(&c, "grafana"));
+    assert!(
+        !genv.contains_key("GF_SECURITY_ADMIN_PASSWORD"),
+        "no admin password in the compose file"
+    );
+    assert_eq!(
+        genv["GF_SECURITY_ADMIN_PASSWORD__FILE"],
+        "/run/ccpulse/grafana-admin-password"
+    );
+    let dotenv = read(".env");
+    assert!(
+        !dotenv
+            .lines()
+            .any(|l| l.trim_start().starts_with("GRAFANA_ADMIN_PASSWORD=")),
+        ".env sets no Grafana password"
+    );
+    let init = read("deploy/secrets/init.sh");
+    assert!(init.contains("/dev/urandom") && init.contains("--role metrics"));
+    let prom_cmd = words(&service(&c, "prometheus")["command"]);
+    assert!(!prom_cmd.iter().any(|a| a.contains("lifecycle")), "{prom_cmd:?}");
+    let kenv = env_of(service(&c, "kafka"));
+    assert!(kenv["KAFKA_ADVERTISED_LISTENERS"].contains("PLAINTEXT://kafka:9092"));
+    let prom = yaml("deploy/prometheus/prometheus.yml");
+    let job = prom["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|j| j["job_name"] == "ccpulse")
+        .unwrap();
+    assert_eq!(job["authorization"]["type"], "Bearer");
+    assert_eq!(
+        scalar(&job["authorization"]["credentials_file"]),
+        "/run/ccpulse/metrics.token"
+    );
+    let ccpulse = service(&c, "ccpulse");
+    let cmd = words(&ccpulse["command"]);
+    let config = flag_value(&cmd, "--config").expect("ccpulse --config");
+    assert_eq!(
+        host_path(&c, "ccpulse", &config),
+        root().join("deploy/ccpulse/ccpulse.toml")
+    );
+    let toml_text = read("deploy/ccpulse/ccpulse.toml");
+    assert!(toml_text.contains("tokens_file = \"/run/ccpulse/tokens.toml\""));
 }
 
 #[test]
@@ -1235,4 +1297,62 @@ fn check_script_passes() {
             "deploy/check.sh output lacks `{needle}`:\n{stdout}"
         );
     }
+}
+
+/// The compose stack's secrets-init script issues a metrics token whose tokens file the
+/// service accepts (it gets past access to Kafka, here unreachable), a Grafana password,
+/// and keeps them on a second run.
+#[test]
+fn secrets_init_issues_a_token_the_service_accepts() {
+    let dir = temp_dir("secrets");
+    let bin = ccpulse_tests::ccpulse_bin();
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = || {
+        let out = Command::new("sh")
+            .arg(root().join("deploy/secrets/init.sh"))
+            .env("SECRETS_DIR", &dir)
+            .env("PATH", &path)
+            .env_remove("GRAFANA_ADMIN_PASSWORD")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = run();
+    let token = fs::read_to_string(dir.join("metrics.token")).unwrap();
+    let password = fs::read_to_string(dir.join("grafana-admin-password")).unwrap();
+    assert!(token.starts_with("ccp_") && password.len() >= 20);
+    assert!(
+        !said.contains(&token) && !said.contains(&password),
+        "no secret on stdout: {said}"
+    );
+    let tokens = fs::read_to_string(dir.join("tokens.toml")).unwrap();
+    assert!(tokens.starts_with("[[tokens]]") && !tokens.contains(&token), "{tokens}");
+    run();
+    assert_eq!(fs::read_to_string(dir.join("metrics.token")).unwrap(), token, "kept");
+
+    let cfg = dir.join("ccpulse.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[http]\ntokens_file = {:?}\n",
+            dir.join("tokens.toml").display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(&bin)
+        .args(["serve", "--brokers", "127.0.0.1:1", "--listen", "0.0.0.0:0", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("kafka"), "past access, stopped at Kafka: {err}");
+    assert!(!err.contains("token") && !err.contains(&token), "{err}");
+    let _ = fs::remove_dir_all(&dir);
 }

@@ -17,8 +17,9 @@ pub enum Recovery {
     Beginning,
 }
 
-/// Kafka settings of the service.
-#[derive(Debug, Clone)]
+/// Kafka settings of the service. Its `Debug` leaves out the value of every property
+/// that holds a secret (`sasl.*`, `*password*`, `ssl.key*`, …).
+#[derive(Clone)]
 pub struct KafkaSettings {
     /// `bootstrap.servers`.
     pub brokers: String,
@@ -58,5 +59,55 @@ impl KafkaSettings {
             park_grace: 10 * MINUTE,
             properties: BTreeMap::new(),
         }
+    }
+}
+
+/// Whether a librdkafka property holds a secret.
+pub fn is_secret_property(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.starts_with("sasl.") || k.contains("password") || k.starts_with("ssl.key") || k.contains("secret")
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_secret_property(k) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("group_id", &self.group_id)
+            .field("topics", &self.topics)
+            .field("dlq_topic", &self.dlq_topic)
+            .field("partials_topic", &self.partials_topic)
+            .field("recovery", &self.recovery)
+            .field("instance_id", &self.instance_id)
+            .field("park_grace", &self.park_grace)
+            .field("properties", &properties)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_leaves_secrets_out() {
+        let mut s = KafkaSettings::new("k:9092", Recovery::Beginning);
+        s.properties.insert("sasl.password".into(), "hunter2".into());
+        s.properties.insert("ssl.key.password".into(), "hunter3".into());
+        s.properties.insert("security.protocol".into(), "SASL_SSL".into());
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("hunter3"), "{shown}");
+        assert!(shown.contains("SASL_SSL"));
     }
 }

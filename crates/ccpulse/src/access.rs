@@ -145,7 +145,7 @@ pub enum TokenError {
     },
 }
 
-/// Issues a token: prints it once, with the lines that grant it.
+/// Issues a token: prints it once (on stderr), and the lines that grant it (on stdout).
 pub fn issue(args: &TokenArgs) -> Result<(), TokenError> {
     let token = new_token().map_err(TokenError::Random)?;
     if let Some(path) = &args.token_file {
@@ -154,10 +154,11 @@ pub fn issue(args: &TokenArgs) -> Result<(), TokenError> {
             source,
         })?;
     }
-    println!("# The token; give it to its holder. It is stored nowhere, so keep it now:");
-    println!("#   {token}");
-    println!("# Add these lines to the configuration file (or to http.tokens_file, without");
-    println!("# the \"http.\"), and restart ccpulse:");
+    // The token on stderr, the lines that grant it on stdout: `ccpulse token … >>
+    // ccpulse.toml` shows the token once and writes only its hash to the file.
+    eprintln!("The token (give it to its holder; it is stored nowhere, so keep it now):");
+    eprintln!("  {token}");
+    eprintln!("Add these lines to the configuration file (to http.tokens_file as [[tokens]]) and restart ccpulse:");
     println!("[[http.tokens]]");
     println!("name = {:?}", args.name);
     println!("role = {:?}", args.role.as_str());
