@@ -3,7 +3,9 @@
 # The ccpulse image: `ccpulse serve` by default (see docker-compose.yml and deploy/README.md).
 #
 #   docker build -t ccpulse .
-#   docker run --rm -p 8080:8080 ccpulse serve --brokers broker:9092 --listen 0.0.0.0:8080
+#   docker run --rm -p 8080:8080 -v $PWD/ccpulse.toml:/etc/ccpulse.toml:ro ccpulse \
+#     serve --config /etc/ccpulse.toml --brokers broker:9092 --listen 0.0.0.0:8080
+#   (an address other than loopback needs tokens in the configuration: README, "Security")
 
 FROM rust:1-bookworm AS builder
 # rdkafka builds its bundled librdkafka from source: a C toolchain and make (cmake for its
