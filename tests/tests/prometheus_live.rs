@@ -49,7 +49,7 @@ const EXCEPTIONS: [Exception; 6] = [
     Exception {
         place: "wallboard.json: Service level by channel (red: SLA breached)",
         contains: "and on (channel)",
-        required_when: r#"max by (channel) (ccpulse_sla_breached{queue="", window="$window"}) == 1"#,
+        required_when: r#"max by (channel) (ccpulse_channel_sla_breached{window="$window"}) == 1"#,
         may_be_absent: &[],
         reason: "shows only channels whose SLA is breached",
     },
@@ -75,14 +75,14 @@ const EXCEPTIONS: [Exception; 6] = [
     Exception {
         place: "wallboard.json: CSAT",
         contains: "ccpulse_csat_ratio",
-        required_when: r#"sum by (channel) (ccpulse_csat_responses{queue="", window="$window"}) > 0"#,
+        required_when: r#"sum by (channel) (ccpulse_channel_csat_responses{window="$window"}) > 0"#,
         may_be_absent: &["ccpulse_csat_ratio"],
         reason: "no CSAT answer in the window",
     },
     Exception {
         place: "wallboard.json: NPS",
         contains: "ccpulse_nps_score",
-        required_when: r#"sum by (channel) (ccpulse_nps_responses{queue="", window="$window"}) > 0"#,
+        required_when: r#"sum by (channel) (ccpulse_channel_nps_responses{window="$window"}) > 0"#,
         may_be_absent: &["ccpulse_nps_score"],
         reason: "no NPS answer in the window",
     },
@@ -744,11 +744,11 @@ fn metric_selectors_of_promql_expressions() {
     let names = |e: &str| -> Vec<String> { prom::selectors(e).into_iter().map(|s| s.query()).collect() };
     assert_eq!(
         names(
-            r#"sum by (channel) (ccpulse_sla_numerator{queue="", window="15m"}) / (sum by (channel) (ccpulse_sla_denominator{queue="", window="15m"}) > 0)"#
+            r#"sum by (channel) (ccpulse_channel_sla_numerator{window="15m"}) / (sum by (channel) (ccpulse_channel_sla_denominator{window="15m"}) > 0)"#
         ),
         [
-            r#"ccpulse_sla_numerator{queue="", window="15m"}"#,
-            r#"ccpulse_sla_denominator{queue="", window="15m"}"#
+            r#"ccpulse_channel_sla_numerator{window="15m"}"#,
+            r#"ccpulse_channel_sla_denominator{window="15m"}"#
         ]
     );
     assert_eq!(

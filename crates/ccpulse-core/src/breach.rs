@@ -66,31 +66,6 @@ impl BreachTracker {
         self.last = snap.breaches.clone();
     }
 
-    /// Marks the rows of `to` (figures of part of the partitions, for `/metrics`) with
-    /// the breach state `from` (the whole view) has for the same window, group and
-    /// policy: a breach is a judgement of the whole group, not of a part of it.
-    pub fn mark_like(from: &Snapshot, to: &mut Snapshot) {
-        let mut breached = std::collections::HashSet::new();
-        for w in &from.windows {
-            for row in w.queues.iter().chain(&w.channels) {
-                for pr in row.sla.iter().filter(|p| p.breached) {
-                    breached.insert((w.window.as_str(), row.queue.clone(), row.channel.as_str(), pr.index));
-                }
-            }
-        }
-        for w in &mut to.windows {
-            for row in w.queues.iter_mut().chain(w.channels.iter_mut()) {
-                row.breached = false;
-                for pr in &mut row.sla {
-                    pr.breached =
-                        breached.contains(&(w.window.as_str(), row.queue.clone(), row.channel.as_str(), pr.index));
-                    row.breached |= pr.breached;
-                }
-            }
-        }
-        to.breaches = from.breaches.clone();
-    }
-
     /// Marks `snap` with the breach state of the last evaluation, without evaluating
     /// it: for a view that is not whole (a partition missing, stale or replaying),
     /// whose service levels could raise a false breach or clear a true one.

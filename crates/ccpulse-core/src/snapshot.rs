@@ -481,6 +481,43 @@ impl Snapshot {
         }
     }
 
+    /// Takes the judgements of `whole` (the view of every partition) for the groups and
+    /// agents of this snapshot (a part of the partitions, for `/metrics`): which policies
+    /// are breached, and how each agent compares with its team. These judge a whole
+    /// group or team, not a part of it; counts stay this snapshot's own, so that sums
+    /// over instances add up.
+    pub fn take_judgements(&mut self, whole: &Snapshot) {
+        let mut breached = std::collections::HashSet::new();
+        for w in &whole.windows {
+            for row in w.queues.iter().chain(&w.channels) {
+                for pr in row.sla.iter().filter(|p| p.breached) {
+                    breached.insert((w.window.as_str(), row.queue.clone(), row.channel.as_str(), pr.index));
+                }
+            }
+        }
+        for w in &mut self.windows {
+            let whole_w = whole.window(&w.window);
+            for row in w.queues.iter_mut().chain(w.channels.iter_mut()) {
+                row.breached = false;
+                for pr in &mut row.sla {
+                    pr.breached =
+                        breached.contains(&(w.window.as_str(), row.queue.clone(), row.channel.as_str(), pr.index));
+                    row.breached |= pr.breached;
+                }
+            }
+            for a in &mut w.agents {
+                // Agent rows are sorted by agent.
+                let judged = whole_w.and_then(|ww| {
+                    let i = ww.agents.binary_search_by(|o| o.agent.cmp(&a.agent)).ok()?;
+                    ww.agents.get(i)
+                });
+                a.aht_vs_team = judged.and_then(|o| o.aht_vs_team);
+                a.outlier = judged.is_some_and(|o| o.outlier);
+            }
+        }
+        self.breaches = whole.breaches.clone();
+    }
+
     /// The window named `name`.
     pub fn window(&self, name: &str) -> Option<&WindowView> {
         self.windows.iter().find(|w| w.window == name)

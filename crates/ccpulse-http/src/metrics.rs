@@ -30,25 +30,25 @@ fn label_pairs(labels: &[(&str, &str)]) -> Vec<LabelPair> {
 
 /// A metric family being built.
 struct Family {
-    name: &'static str,
+    name: String,
     help: &'static str,
     kind: MetricType,
     samples: Vec<Metric>,
 }
 
 impl Family {
-    fn gauge(name: &'static str, help: &'static str) -> Self {
+    fn gauge(name: impl Into<String>, help: &'static str) -> Self {
         Family {
-            name,
+            name: name.into(),
             help,
             kind: MetricType::GAUGE,
             samples: Vec::new(),
         }
     }
 
-    fn summary(name: &'static str, help: &'static str) -> Self {
+    fn summary(name: impl Into<String>, help: &'static str) -> Self {
         Family {
-            name,
+            name: name.into(),
             help,
             kind: MetricType::SUMMARY,
             samples: Vec::new(),
@@ -85,9 +85,9 @@ impl Family {
         self.samples.push(m);
     }
 
-    fn counter(name: &'static str, help: &'static str) -> Self {
+    fn counter(name: impl Into<String>, help: &'static str) -> Self {
         Family {
-            name,
+            name: name.into(),
             help,
             kind: MetricType::COUNTER,
             samples: Vec::new(),
@@ -123,7 +123,7 @@ impl Family {
             return None;
         }
         let mut f = MetricFamily::default();
-        f.set_name(self.name.to_owned());
+        f.set_name(self.name);
         f.set_help(self.help.to_owned());
         f.set_field_type(self.kind);
         f.set_metric(self.samples);
@@ -221,68 +221,146 @@ const ROW_METRICS: &[RowMetric] = &[
     ("ccpulse_nps_score", "Net promoter score, -100..100.", |g| g.nps),
 ];
 
-fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec<MetricFamily> {
-    let mut rows: Vec<Family> = ROW_METRICS.iter().map(|(n, h, _)| Family::gauge(n, h)).collect();
-    let mut wait = Family::summary("ccpulse_wait_seconds", "Waits of answered legs with a known wait.");
-    let mut handle = Family::summary("ccpulse_handle_seconds", "Handle times of handled legs.");
-    let mut pol_sl = Family::gauge(
-        "ccpulse_sla_policy_service_level_ratio",
-        "Service level of the contacts judged by the policy.",
-    );
-    let mut pol_den = Family::gauge(
-        "ccpulse_sla_policy_denominator",
-        "Denominator of the policy's service level.",
-    );
-    let mut pol_target = Family::gauge("ccpulse_sla_target_ratio", "The policy's target.");
-    let mut pol_threshold = Family::gauge("ccpulse_sla_threshold_seconds", "The policy's threshold T.");
-    let mut breached = Family::gauge("ccpulse_sla_breached", "1 while the policy is breached, else 0.");
-    let mut waiting = Family::gauge("ccpulse_contacts_waiting", "Contacts waiting now.");
-    let mut oldest = Family::gauge(
-        "ccpulse_oldest_wait_seconds",
-        "Longest current wait; 0 when none waits.",
-    );
-    let mut at_risk = Family::gauge("ccpulse_contacts_at_risk", "Waiting contacts past their SLA threshold.");
+/// The families of one scope of groups: the (queue, channel) groups under `ccpulse_…`,
+/// the channel groups and `all` under `ccpulse_channel_…`, so that a `sum` over a metric
+/// adds each contact once.
+struct GroupFamilies {
+    rows: Vec<Family>,
+    wait: Family,
+    handle: Family,
+    pol_sl: Family,
+    pol_met: Family,
+    pol_den: Family,
+    pol_target: Family,
+    pol_threshold: Family,
+    breached: Family,
+    waiting: Family,
+    oldest: Family,
+    at_risk: Family,
+}
 
+impl GroupFamilies {
+    /// The families named with `prefix` (`ccpulse_` or `ccpulse_channel_`).
+    fn new(prefix: &str) -> Self {
+        let n = |name: &str| format!("{prefix}{}", &name["ccpulse_".len()..]);
+        GroupFamilies {
+            rows: ROW_METRICS
+                .iter()
+                .map(|(name, h, _)| Family::gauge(n(name), h))
+                .collect(),
+            wait: Family::summary(n("ccpulse_wait_seconds"), "Waits of answered legs with a known wait."),
+            handle: Family::summary(n("ccpulse_handle_seconds"), "Handle times of handled legs."),
+            pol_sl: Family::gauge(
+                n("ccpulse_sla_policy_service_level_ratio"),
+                "Service level of the contacts judged by the policy.",
+            ),
+            pol_met: Family::gauge(
+                n("ccpulse_sla_policy_met"),
+                "Numerator of the policy's service level (contacts that met it).",
+            ),
+            pol_den: Family::gauge(
+                n("ccpulse_sla_policy_denominator"),
+                "Denominator of the policy's service level.",
+            ),
+            pol_target: Family::gauge(n("ccpulse_sla_target_ratio"), "The policy's target."),
+            pol_threshold: Family::gauge(n("ccpulse_sla_threshold_seconds"), "The policy's threshold T."),
+            breached: Family::gauge(
+                n("ccpulse_sla_breached"),
+                "1 while the policy is breached for the group (judged on the whole view), else 0.",
+            ),
+            waiting: Family::gauge(n("ccpulse_contacts_waiting"), "Contacts waiting now."),
+            oldest: Family::gauge(
+                n("ccpulse_oldest_wait_seconds"),
+                "Longest current wait; 0 when none waits.",
+            ),
+            at_risk: Family::gauge(
+                n("ccpulse_contacts_at_risk"),
+                "Waiting contacts past their SLA threshold.",
+            ),
+        }
+    }
+
+    /// A group's windowed figures; `labels` are its group labels and the window.
+    fn row(&mut self, labels: &[(&str, &str)], g: &GroupRow) {
+        for (fam, (_, _, get)) in self.rows.iter_mut().zip(ROW_METRICS) {
+            fam.push_opt(labels, get(g));
+        }
+        let waits = [
+            (0.5, g.wait_p50_seconds),
+            (0.9, g.wait_p90_seconds),
+            (0.99, g.wait_p99_seconds),
+        ];
+        self.wait
+            .push_summary(labels, g.wait_count, g.wait_sum_ms as f64 / 1000.0, &waits);
+        let handles = [(0.5, g.handle_p50_seconds), (0.9, g.handle_p90_seconds)];
+        self.handle
+            .push_summary(labels, g.handled, g.handle_sum_ms as f64 / 1000.0, &handles);
+        for p in &g.sla {
+            let mut l: Vec<(&str, &str)> = labels.to_vec();
+            l.push(("policy", p.policy.as_str()));
+            self.pol_sl.push_opt(&l, p.service_level);
+            self.pol_met.push(&l, p.met as f64);
+            self.pol_den.push(&l, p.denominator as f64);
+            self.pol_target.push(&l, p.target);
+            self.pol_threshold.push(&l, p.threshold_seconds);
+            self.breached.push(&l, if p.breached { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// A group's live figures (no window).
+    fn live(&mut self, labels: &[(&str, &str)], g: &GroupRow) {
+        self.waiting.push(labels, g.waiting as f64);
+        self.oldest.push(labels, g.oldest_wait_seconds);
+        self.at_risk.push(labels, g.at_risk as f64);
+    }
+
+    fn into_families(self) -> impl Iterator<Item = Family> {
+        self.rows.into_iter().chain([
+            self.wait,
+            self.handle,
+            self.pol_sl,
+            self.pol_met,
+            self.pol_den,
+            self.pol_target,
+            self.pol_threshold,
+            self.breached,
+            self.waiting,
+            self.oldest,
+            self.at_risk,
+        ])
+    }
+}
+
+fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec<MetricFamily> {
+    let mut queues = GroupFamilies::new("ccpulse_");
+    let mut channels = GroupFamilies::new("ccpulse_channel_");
     for w in &snap.windows {
-        for g in w.queues.iter().chain(&w.channels) {
+        for g in &w.queues {
             let queue = g.queue.as_deref().unwrap_or("");
             let labels = [
                 ("queue", queue),
                 ("channel", g.channel.as_str()),
                 ("window", w.window.as_str()),
             ];
-            for (fam, (_, _, get)) in rows.iter_mut().zip(ROW_METRICS) {
-                fam.push_opt(&labels, get(g));
-            }
-            let waits = [
-                (0.5, g.wait_p50_seconds),
-                (0.9, g.wait_p90_seconds),
-                (0.99, g.wait_p99_seconds),
-            ];
-            wait.push_summary(&labels, g.wait_count, g.wait_sum_ms as f64 / 1000.0, &waits);
-            let handles = [(0.5, g.handle_p50_seconds), (0.9, g.handle_p90_seconds)];
-            handle.push_summary(&labels, g.handled, g.handle_sum_ms as f64 / 1000.0, &handles);
-            for p in &g.sla {
-                let l = [labels[0], labels[1], labels[2], ("policy", p.policy.as_str())];
-                pol_sl.push_opt(&l, p.service_level);
-                pol_den.push(&l, p.denominator as f64);
-                pol_target.push(&l, p.target);
-                pol_threshold.push(&l, p.threshold_seconds);
-                breached.push(&l, if p.breached { 1.0 } else { 0.0 });
-            }
+            queues.row(&labels, g);
+        }
+        for g in &w.channels {
+            let labels = [("channel", g.channel.as_str()), ("window", w.window.as_str())];
+            channels.row(&labels, g);
         }
     }
     // Live figures are the same in every window; the last window (`today`) lists every
     // group with traffic today or contacts waiting now.
     if let Some(w) = snap.windows.last() {
-        for g in w.queues.iter().chain(&w.channels) {
+        for g in &w.queues {
             let l = [
                 ("queue", g.queue.as_deref().unwrap_or("")),
                 ("channel", g.channel.as_str()),
             ];
-            waiting.push(&l, g.waiting as f64);
-            oldest.push(&l, g.oldest_wait_seconds);
-            at_risk.push(&l, g.at_risk as f64);
+            queues.live(&l, g);
+        }
+        for g in &w.channels {
+            channels.live(&[("channel", g.channel.as_str())], g);
         }
     }
 
@@ -355,30 +433,11 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
     overflow.push(&[("label", "queue")], published.folded.0 as f64);
     overflow.push(&[("label", "agent")], published.folded.1 as f64);
 
-    rows.into_iter()
+    queues
+        .into_families()
+        .chain(channels.into_families())
         .chain([
-            wait,
-            handle,
-            pol_sl,
-            pol_den,
-            pol_target,
-            pol_threshold,
-            breached,
-            waiting,
-            oldest,
-            at_risk,
-            a_handled,
-            a_aht,
-            a_vs,
-            a_out,
-            a_occ,
-            by_team,
-            by_queue,
-            open,
-            evicted,
-            age,
-            lag,
-            overflow,
+            a_handled, a_aht, a_vs, a_out, a_occ, by_team, by_queue, open, evicted, age, lag, overflow,
         ])
         .filter_map(Family::finish)
         .collect()
@@ -421,6 +480,21 @@ fn coverage_families(published: Option<&Published>, now_wall: Millis, max_age: M
         families.extend([partitions, covered, stale, age]);
     }
     families.into_iter().filter_map(Family::finish).collect()
+}
+
+/// Registers `ccpulse_build_info` and the standard `process_*` metrics (CPU, memory,
+/// file descriptors, start time) in `registry`.
+pub fn register_process_metrics(registry: &prometheus::Registry) -> prometheus::Result<()> {
+    let build = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new(
+            "ccpulse_build_info",
+            "1, labelled with the version of the ccpulse serving this /metrics.",
+        ),
+        &["version"],
+    )?;
+    build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+    registry.register(Box::new(build))?;
+    registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
 }
 
 /// The text exposition of the registry and of the current snapshot's KPIs; a snapshot

@@ -266,7 +266,7 @@ async fn metrics_follow_the_snapshot_and_pass_promtool() {
     );
     assert!(text.contains(r#"ccpulse_contacts_waiting{channel="email",queue="support"} 1"#));
     assert!(text.contains(r#"ccpulse_oldest_wait_seconds{channel="email",queue="support"} 600"#));
-    assert!(text.contains(r#"ccpulse_contacts_offered{channel="all",window="15m"} 5"#));
+    assert!(text.contains(r#"ccpulse_channel_contacts_offered{channel="all",window="15m"} 5"#));
     assert!(
         text.contains(r#"ccpulse_wait_seconds{channel="voice",queue="billing",window="15m",quantile="0.5"} 20.015"#),
         "{text}"

@@ -161,7 +161,7 @@ impl Publisher {
                 };
                 let mut m = Snapshot::build(&p, &self.cfg);
                 m.coverage = snapshot.coverage.clone();
-                BreachTracker::mark_like(&snapshot, &mut m);
+                m.take_judgements(&snapshot);
                 (Some(m), counts)
             }
         };

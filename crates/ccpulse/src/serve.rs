@@ -197,6 +197,7 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
         source,
     })?;
     let registry = prometheus::Registry::new();
+    ccpulse_http::metrics::register_process_metrics(&registry)?;
     let engine = Arc::new(resolved.engine);
     let kafka = resolved.kafka;
     let kafka_settings = kafka.clone();
