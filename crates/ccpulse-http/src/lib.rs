@@ -6,6 +6,7 @@
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod security;
 pub mod server;
 pub mod state;
 pub mod wallboard;

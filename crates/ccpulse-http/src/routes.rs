@@ -1,6 +1,7 @@
 //! The endpoints of `spec/api.md`, plus the OpenAPI document, agents by state, the
 //! wallboard page, `/metrics` and health. Every error is in the JSON error shape,
-//! those axum or a timeout make included (see [`json_errors`]).
+//! those axum or a timeout make included (see [`json_errors`]), and every response
+//! carries the security headers of [`crate::security`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn(crate::security::security_headers))
         .with_state(state)
 }
 

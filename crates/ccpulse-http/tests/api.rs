@@ -327,6 +327,60 @@ async fn openapi_and_wallboard() {
     assert!(String::from_utf8(page).unwrap().contains("/api/v1/queues?window="));
 }
 
+/// A response's status, headers and body.
+async fn get_full(state: &AppState, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let resp = app(state.clone())
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    (parts.status, parts.headers, body.to_vec())
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let (st, _) = state(EVENTS, "2026-11-22T09:15:00Z");
+    let uris = [
+        "/",
+        "/api/v1/queues",
+        "/api/v1/queues?window=2h",
+        "/api/v1/nothing",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+    ];
+    for uri in uris {
+        let (_, h, _) = get_full(&st, uri).await;
+        for (name, value) in ccpulse_http::security::HEADERS {
+            assert_eq!(h.get(name).map(|v| v.to_str().unwrap()), Some(value), "{name} on {uri}");
+        }
+    }
+    // The page's policy: only the service's own script, style and API; no inline code.
+    let (_, h, _) = get_full(&st, "/").await;
+    let csp = h["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert_eq!(h["x-frame-options"], "DENY");
+    // Errors axum makes itself (a 405) have them too.
+    let resp = app(st.clone())
+        .oneshot(Request::post("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+}
+
 #[tokio::test]
 async fn gzip_when_the_client_accepts_it() {
     let (st, _) = state(EVENTS, "2026-11-22T09:15:00Z");
