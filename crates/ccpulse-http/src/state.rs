@@ -108,6 +108,8 @@ pub struct AppState {
     /// A published snapshot older than this makes the service not ready (the
     /// publisher should replace it every tick).
     pub max_snapshot_age: Millis,
+    /// The wallboard page's thresholds (`[wallboard]` of the configuration).
+    pub wallboard: Arc<crate::wallboard::WallboardSettings>,
 }
 
 impl std::fmt::Debug for AppState {
