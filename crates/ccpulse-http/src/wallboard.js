@@ -12,7 +12,6 @@
   const REQUEST_TIMEOUT_MS = 5000;
   const EPS = 1e-9;
   const DASH = "\u2013";
-  const NBSP = "\u00a0";
   const MINUS = "\u2212";
   // Colour is never the only signal: each level has a symbol and a word.
   const MARK = ["\u2713", "\u25b2", "\u2716"]; // check, triangle, cross
@@ -98,7 +97,7 @@
 
   const missing = (v) => v === null || v === undefined;
   // Ratios as percentages with one decimal (half up); null is a dash, never 0.
-  const pct = (v) => (missing(v) ? DASH : (Math.round(v * 1000) / 10).toFixed(1) + NBSP + "%");
+  const pct = (v) => (missing(v) ? DASH : (Math.round(v * 1000) / 10).toFixed(1) + "%");
   const count = (v) => (missing(v) ? DASH : String(v));
   const two = (n) => (n < 10 ? "0" : "") + n;
   // Durations as m:ss (h:mm:ss from an hour on), whole seconds half up.
@@ -136,8 +135,9 @@
     return below > margin + EPS ? 2 : below > EPS ? 1 : 0;
   }
 
-  // The level of each judged figure of a group, and of the group (the worst).
-  function judge(g, settings) {
+  // The level of each judged figure of a group, and of the group: the worst of `shown`
+  // (every judged figure when not given).
+  function judge(g, settings, shown) {
     const th = settings.channels[g.channel];
     const lv = {
       service_level: serviceLevel(g, settings.amber_margin),
@@ -148,7 +148,8 @@
         : 0,
       abandon_rate: th ? atLeast(g.abandon_rate, th.abandon_rate_amber, th.abandon_rate_red) : 0,
     };
-    return { lv, level: Math.max(...Object.values(lv)) };
+    const judged = shown ? shown.map((k) => lv[k]) : Object.values(lv);
+    return { lv, level: Math.max(...judged) };
   }
 
   function statusWord(level, g) {
@@ -206,7 +207,7 @@
         : el(
             "div",
             "sl-target",
-            el("span", "mark lvl" + lv.service_level, MARK[lv.service_level] + " "),
+            missing(g.service_level) ? null : el("span", "mark lvl" + lv.service_level, MARK[lv.service_level] + " "),
             "SL target ",
             value("sla_target", pct(g.sla_target)),
             " in ",
@@ -244,8 +245,9 @@
     return t;
   }
 
+  // A channel's totals, coloured by the figures the card shows.
   function channelCard(g, settings) {
-    const { lv, level } = judge(g, settings);
+    const { lv, level } = judge(g, settings, ["service_level", "waiting", "abandon_rate"]);
     const card = el(
       "article",
       "chan-card lvl" + level,
@@ -256,7 +258,7 @@
         el(
           "span",
           "chan-sl lvl" + lv.service_level,
-          el("span", "mark", MARK[lv.service_level] + " "),
+          missing(g.service_level) ? null : el("span", "mark", MARK[lv.service_level] + " "),
           value("service_level", pct(g.service_level)),
         ),
       ),
