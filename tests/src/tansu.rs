@@ -226,6 +226,11 @@ impl Service {
         }
     }
 
+    /// The HTTP address, `127.0.0.1:PORT`.
+    pub fn addr(&self) -> &str {
+        &self.http
+    }
+
     /// The OS process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
