@@ -6,8 +6,8 @@
 //! - at 1280×720, 1920×1080 and 3840×2160 twelve tiles fit without scrolling, show the
 //!   API's figures and the colours of the configured thresholds; more groups are shown a
 //!   page at a time;
-//! - the overlay says when the view is stale (the broker went away) and when the service
-//!   cannot be reached.
+//! - the overlay says when the view is stale (the broker went away), incomplete (another
+//!   instance of the group holds a partition) and when the service cannot be reached.
 //!
 //! Screenshots go to `target/wallboard-screenshots/` (printed by each test).
 #![allow(clippy::unwrap_used)]
@@ -950,4 +950,61 @@ fn a_stale_or_unreachable_service_is_covered_by_the_overlay() {
     assert!(text.contains("cannot be reached since"), "{text}");
     shot(&mut page, "unreachable-1920x1080.png");
     assert!(http_get(service.addr(), "/readyz").is_err());
+}
+
+/// Two instances of one consumer group split the partitions: the second never held the
+/// first's, so its answers cover 1 of 2 partitions (and its `/readyz` is 503). Its page
+/// says the view is incomplete, and by how much.
+#[test]
+fn an_incomplete_view_is_covered_by_the_overlay() {
+    let dir = scratch_dir("wallboard-incomplete");
+    let end = now_ms() - 10 * SECOND;
+    let mut t = Traffic::new(end);
+    for q in ["Billing", "Sales", "Support", "Tech"] {
+        t.contacts(
+            q,
+            "voice",
+            end - 5 * 60 * SECOND,
+            3,
+            Outcome::Answered { wait: 5, agent: "a1" },
+        );
+    }
+    let (broker, _first) = serve(&dir, "wb-split", "wall", "", &t.events);
+    let second = Service::start(&dir, &broker.bootstrap(), "wb-split", "wall", &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let coverage = loop {
+        let c = http_get(second.addr(), "/api/v1/queues")
+            .ok()
+            .filter(|(code, _)| *code == 200)
+            .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
+            .map(|v| v["coverage"].clone());
+        if let Some(c) = c.filter(|c| c["covered"] == 1 && c["partitions"] == PARTITIONS) {
+            break c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second instance never held one partition of two; log:\n{}",
+            second.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(second.status("/readyz"), 503, "{coverage}");
+
+    let mut page = Browser::start(&dir);
+    page.set_size(1920, 1080);
+    page.navigate(&format!("{}/", base_url(&second)));
+    let overlay = page.wait_for(
+        "the incomplete overlay",
+        "document.getElementById('overlay').dataset.kind === 'incomplete' && document.getElementById('overlay').textContent",
+        RENDERED,
+    );
+    let text = overlay.as_str().unwrap();
+    assert!(text.contains("INCOMPLETE VIEW"), "{text}");
+    assert!(
+        text.contains("The figures cover 1 of 2 partitions: contacts of the others are not counted."),
+        "{text}"
+    );
+    let scope = page.eval("document.getElementById('scope').textContent");
+    assert!(scope.as_str().unwrap().ends_with("1/2 partitions"), "{scope}");
+    shot(&mut page, "incomplete-1920x1080.png");
 }
