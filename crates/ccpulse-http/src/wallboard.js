@@ -393,10 +393,11 @@
           );
         }
         if (stale) {
+          const many = c.stale.length > 1;
           lines.push(
-            (c.stale.length > 1 ? "Partitions " : "Partition ") + c.stale.join(", ") + " (" + c.stale.length +
-              " of " + c.partitions + ") " + (c.stale.length > 1 ? "are" : "is") +
-              " not up to date; their last figures are shown.",
+            (many ? "Partitions " : "Partition ") + c.stale.join(", ") + " (" + c.stale.length + " of " +
+              c.partitions + ") " + (many ? "are not up to date; their" : "is not up to date; its") +
+              " last figures are shown.",
           );
         }
         lines.push("Data age: " + (c.age === null ? "unknown" : mss(c.age)) + ".");
