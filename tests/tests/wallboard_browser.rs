@@ -7,7 +7,7 @@
 //!   API's figures and the colours of the configured thresholds; more groups are shown a
 //!   page at a time;
 //! - the overlay says when the view is stale (the broker went away), incomplete (another
-//!   instance of the group holds a partition) and when the service cannot be reached.
+//!   member of the group holds a partition) and when the service cannot be reached.
 //!
 //! Screenshots go to `target/wallboard-screenshots/` (printed by each test).
 #![allow(clippy::unwrap_used)]
@@ -952,9 +952,55 @@ fn a_stale_or_unreachable_service_is_covered_by_the_overlay() {
     assert!(http_get(service.addr(), "/readyz").is_err());
 }
 
-/// Two instances of one consumer group split the partitions: the second never held the
-/// first's, so its answers cover 1 of 2 partitions (and its `/readyz` is 503). Its page
-/// says the view is incomplete, and by how much.
+/// A member of the service's consumer group that is not a ccpulse instance (it shares no
+/// figures) holds some of the partitions: the figures cover the others only. It polls
+/// until dropped, so that it stays in the group.
+struct ForeignMember {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ForeignMember {
+    fn join(brokers: &str, group: &str) -> Self {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", group)
+            .set("partition.assignment.strategy", "range")
+            .set("enable.auto.commit", "false")
+            .set("session.timeout.ms", "10000")
+            .create()
+            .unwrap();
+        let topics = ["cc.voice", "cc.chat", "cc.email", "cc.surveys", "cc.agents"];
+        consumer.subscribe(&topics).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                let _ = consumer.poll(Duration::from_millis(100));
+            }
+            consumer.unsubscribe();
+        });
+        ForeignMember {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ForeignMember {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The service shares its consumer group with a member that holds one of the two
+/// partitions and publishes nothing: the service never held that partition, so its
+/// answers cover 1 of 2 (and `/readyz` is 503). The page says the view is incomplete,
+/// and by how much.
 #[test]
 fn an_incomplete_view_is_covered_by_the_overlay() {
     let dir = scratch_dir("wallboard-incomplete");
@@ -969,11 +1015,15 @@ fn an_incomplete_view_is_covered_by_the_overlay() {
             Outcome::Answered { wait: 5, agent: "a1" },
         );
     }
-    let (broker, _first) = serve(&dir, "wb-split", "wall", "", &t.events);
-    let second = Service::start(&dir, &broker.bootstrap(), "wb-split", "wall", &[]);
+    let broker = Broker::start(&dir);
+    broker.create_contract_topics(PARTITIONS);
+    produce(&broker.bootstrap(), &t.events);
+    // The foreign member first: the service joins a group that already has it.
+    let _member = ForeignMember::join(&broker.bootstrap(), "wb-split");
+    let service = Service::start(&dir, &broker.bootstrap(), "wb-split", "wall", &[]);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let coverage = loop {
-        let c = http_get(second.addr(), "/api/v1/queues")
+        let c = http_get(service.addr(), "/api/v1/queues")
             .ok()
             .filter(|(code, _)| *code == 200)
             .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
@@ -983,16 +1033,16 @@ fn an_incomplete_view_is_covered_by_the_overlay() {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the second instance never held one partition of two; log:\n{}",
-            second.log_tail()
+            "the service never held one partition of two; log:\n{}",
+            service.log_tail()
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(second.status("/readyz"), 503, "{coverage}");
+    assert_eq!(service.status("/readyz"), 503, "{coverage}");
 
     let mut page = Browser::start(&dir);
     page.set_size(1920, 1080);
-    page.navigate(&format!("{}/", base_url(&second)));
+    page.navigate(&format!("{}/", base_url(&service)));
     let overlay = page.wait_for(
         "the incomplete overlay",
         "document.getElementById('overlay').dataset.kind === 'incomplete' && document.getElementById('overlay').textContent",
