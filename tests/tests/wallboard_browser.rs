@@ -431,6 +431,8 @@ const LAYOUT: &str = r#"(() => {
   const W = innerWidth, H = innerHeight, bad = [];
   const de = document.documentElement;
   if (de.scrollWidth > W || de.scrollHeight > H) bad.push(`the document scrolls: ${de.scrollWidth}x${de.scrollHeight} in ${W}x${H}`);
+  const banner = document.getElementById('banner');
+  if (banner.scrollWidth > banner.clientWidth + 1) bad.push(`the banner overflows: ${banner.textContent}`);
   const inside = (q, r) => q.left >= r.left - 0.5 && q.right <= r.right + 0.5 && q.top >= r.top - 0.5 && q.bottom <= r.bottom + 0.5;
   const screen = {left: 0, top: 0, right: W, bottom: H};
   const font = (e) => parseFloat(getComputedStyle(e).fontSize) / H;
@@ -574,6 +576,12 @@ fn names_that_are_markup_are_shown_as_text_and_run_nothing() {
            teams: [...document.querySelectorAll('.team[data-team]')].map(e => e.querySelector('.team-name').textContent)})",
     );
     assert!(text["banner"].as_str().unwrap().contains(img), "{text}");
+    // The long name gives way in the banner; the breaches that do not fit are counted.
+    let banner = page.eval(
+        "(() => { const b = document.getElementById('banner');
+           return {fits: b.scrollWidth <= b.clientWidth + 1, more: b.querySelector('.more')?.textContent ?? null}; })()",
+    );
+    assert_eq!(banner, json!({"fits": true, "more": "+2 more"}), "{text}");
     let teams: BTreeSet<&str> = text["teams"]
         .as_array()
         .unwrap()

@@ -452,7 +452,11 @@
         "span",
         "breach",
         el("span", "who", who),
-        " " + pct(x.service_level) + " < " + pct(x.target) + " for " + mss((evaluated - Date.parse(x.since)) / 1000),
+        el(
+          "span",
+          "what",
+          " " + pct(x.service_level) + " < " + pct(x.target) + " for " + mss((evaluated - Date.parse(x.since)) / 1000),
+        ),
       );
       item.dataset.queue = x.queue === null ? "" : x.queue;
       item.dataset.channel = x.channel;
@@ -462,6 +466,16 @@
       el("span", "breach-count", MARK[2] + " " + mine.length + " SLA BREACH" + (mine.length > 1 ? "ES" : "")),
       ...items,
     );
+    // Breaches that do not fit the line are counted, not cut in the middle.
+    let hidden = 0;
+    while (b.scrollWidth > b.clientWidth + 1 && items.length - hidden > 1) {
+      items[items.length - 1 - hidden].remove();
+      hidden += 1;
+      const more = b.querySelector(".more") || b.appendChild(el("span", "more"));
+      more.textContent = "+" + hidden + " more";
+    }
+    // One breach wider than the line: its name gives way (an ellipsis), not its figures.
+    if (b.scrollWidth > b.clientWidth + 1) items[0].classList.add("shrink");
   }
 
   function tiles(d) {
