@@ -815,6 +815,25 @@ fn twelve_tiles_fit_each_screen_with_the_figures_and_colours_of_the_api() {
         assert_eq!(tile.fields["offered"], count(&g["offered"]), "1h: {g}");
     }
     shot(&mut page, "light-1h-voice-1920x1080.png");
+
+    // A view that cannot be shown says why: a window the service does not publish, a
+    // channel that does not exist.
+    for (query, why) in [
+        ("window=2h", "unknown window \"2h\""),
+        ("channels=voice,fax", "channel \"fax\""),
+    ] {
+        page.navigate(&format!("{}/?{query}", base_url(&service)));
+        let overlay = page.wait_for(
+            &format!("the error overlay for {query}"),
+            "document.getElementById('overlay').dataset.kind === 'error' && document.getElementById('overlay').textContent",
+            RENDERED,
+        );
+        let text = overlay.as_str().unwrap();
+        assert!(
+            text.contains("CANNOT SHOW THIS VIEW") && text.contains(why),
+            "{query}: {text}"
+        );
+    }
 }
 
 /// Fourteen groups do not fit one screen: the page shows them in two equal pages and

@@ -37,6 +37,8 @@
     theme: params.get("theme") === "light" ? "light" : "dark",
   };
   document.documentElement.dataset.theme = view.theme;
+  const CHANNELS = ["voice", "chat", "email"];
+  const badChannel = (view.channels || []).find((c) => !CHANNELS.includes(c));
 
   const queueShown = (q) => view.queues === null || view.queues.includes(q);
   const channelShown = (c) => view.channels === null || view.channels.includes(c);
@@ -46,7 +48,7 @@
   class ServiceError extends Error {
     constructor(status, message) {
       super(message);
-      this.status = status; // 0: no answer at all
+      this.status = status; // 0: no answer at all; -1: not the service's (the URL, the page)
     }
   }
 
@@ -374,7 +376,7 @@
     } else if (e) {
       kind = "error";
       title = "CANNOT SHOW THIS VIEW";
-      lines.push("The service answers: " + sentence(e.message));
+      lines.push((e.status > 0 ? "The service answers: " : "") + sentence(e.message));
     } else if (!d) {
       kind = "loading";
       title = "CONNECTING";
@@ -491,7 +493,9 @@
     const t = $("tiles");
     t.className = "tiles c" + cols + " r" + rows;
     if (!shown.length) {
-      t.replaceChildren(el("div", "empty", "No contacts in the last " + windowName(view.window) + "."));
+      const when = view.window === "today" ? "today" : "in the last " + windowName(view.window);
+      const where = view.queues ? " in " + view.queues.join(", ") : "";
+      t.replaceChildren(el("div", "empty", "No contacts" + where + " " + when + "."));
     } else {
       t.replaceChildren(...shown.map((g) => tile(g, state.settings, agentsByQueue)));
     }
@@ -527,6 +531,9 @@
 
   async function refresh() {
     try {
+      if (badChannel !== undefined) {
+        throw new ServiceError(-1, "the URL asks for channel \"" + badChannel + "\"; channels are " + CHANNELS.join(", "));
+      }
       if (!state.settings) {
         state.settings = await api("/api/v1/wallboard/settings");
         if (rotation === null) {
