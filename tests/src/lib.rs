@@ -1,10 +1,11 @@
 //! Helpers shared by the end-to-end tests in `tests/tests/`: finding the real
-//! `ccpulse` binary, free ports, and waiting on readiness signals.
+//! `ccpulse` binary, free ports, waiting on readiness signals, and a headless browser.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub mod browser;
 pub mod kafka;
 pub mod prometheus;
 pub mod proxy;

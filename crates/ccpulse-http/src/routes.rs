@@ -1,6 +1,7 @@
 //! The endpoints of `spec/api.md`, plus the OpenAPI document, agents by state, the
-//! wallboard page, `/metrics` and health. Every error is in the JSON error shape,
-//! those axum or a timeout make included (see [`json_errors`]).
+//! wallboard page and its settings, `/metrics` and health. Every error is in the JSON
+//! error shape, those axum or a timeout make included (see [`json_errors`]), and every
+//! response carries the security headers of [`crate::security`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +34,9 @@ pub const PAGE_MAX: usize = 10_000;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(wallboard))
+        .route("/wallboard.js", get(wallboard_script))
+        .route("/wallboard.css", get(wallboard_style))
+        .route("/api/v1/wallboard/settings", get(wallboard_settings))
         .route("/api/v1/queues", get(queues))
         .route("/api/v1/queues/{queue}", get(queue))
         .route("/api/v1/channels", get(channels))
@@ -49,6 +53,7 @@ pub fn app(state: AppState) -> Router {
             crate::auth::require,
         ))
         .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn(crate::security::security_headers))
         .with_state(state)
 }
 
@@ -417,8 +422,39 @@ async fn readyz(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn wallboard() -> Html<&'static str> {
-    Html(crate::wallboard::PAGE)
+async fn wallboard() -> Response {
+    ([(header::CACHE_CONTROL, "no-cache")], Html(crate::wallboard::PAGE)).into_response()
+}
+
+/// A file of the page: revalidated on every load (`no-cache`), so that a kiosk picks up
+/// a new version of the service at its next reload.
+fn page_asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn wallboard_script() -> Response {
+    page_asset("text/javascript; charset=utf-8", crate::wallboard::SCRIPT)
+}
+
+async fn wallboard_style() -> Response {
+    page_asset("text/css; charset=utf-8", crate::wallboard::STYLE)
+}
+
+async fn wallboard_settings(State(state): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
+    only(&params, &[])?;
+    let answer = crate::wallboard::SettingsResponse {
+        settings: &state.wallboard,
+        tiles_per_page: crate::wallboard::TILES_PER_PAGE,
+        windows: &state.windows,
+    };
+    Ok(json_body(Arc::from(to_json(&answer))))
 }
 
 async fn not_found() -> ApiError {

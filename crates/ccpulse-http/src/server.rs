@@ -152,11 +152,16 @@ async fn signalled(flag: &mut watch::Receiver<bool>) {
     let _ = flag.wait_for(|v| *v).await;
 }
 
-/// Answers a connection past the cap with a 503 in the error shape, and closes it.
+/// Answers a connection past the cap with a 503 in the error shape (with the security
+/// headers every answer has), and closes it.
 async fn refuse(mut stream: TcpStream) {
     const BODY: &str = r#"{"error":"too many connections; try again shortly"}"#;
+    let security: String = crate::security::HEADERS
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{BODY}",
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n{security}\r\n{BODY}",
         BODY.len()
     );
     let answer = async {
@@ -169,4 +174,47 @@ async fn refuse(mut stream: TcpStream) {
         Ok::<(), std::io::Error>(())
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A connection past the cap is answered 503 in the error shape, with the security
+    /// headers every answer has.
+    #[tokio::test]
+    async fn a_connection_past_the_cap_is_refused_with_the_security_headers() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = Limits {
+            max_connections: 1,
+            ..Limits::default()
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(serve(listener, Router::new(), limits, None, stop_rx));
+        // The first connection holds the only permit (it sends nothing); the second is
+        // refused. The first must be accepted before the second connects.
+        let _held = TcpStream::connect(addr).await.unwrap();
+        let mut answer = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !answer.starts_with("HTTP/1.1 503") {
+            assert!(tokio::time::Instant::now() < deadline, "never refused: {answer:?}");
+            let mut refused = TcpStream::connect(addr).await.unwrap();
+            answer.clear();
+            let _ = tokio::time::timeout(Duration::from_millis(500), refused.read_to_string(&mut answer)).await;
+        }
+        for (name, value) in crate::security::HEADERS {
+            assert!(
+                answer.contains(&format!("\r\n{name}: {value}\r\n")),
+                "{name} in {answer}"
+            );
+        }
+        assert!(
+            answer.ends_with(r#"{"error":"too many connections; try again shortly"}"#),
+            "{answer}"
+        );
+        let _ = stop_tx.send(true);
+        server.await.unwrap();
+    }
 }

@@ -110,6 +110,8 @@ pub struct AppState {
     pub max_snapshot_age: Millis,
     /// Who may read what.
     pub access: crate::auth::Access,
+    /// The wallboard page's thresholds (`[wallboard]` of the configuration).
+    pub wallboard: Arc<crate::wallboard::WallboardSettings>,
 }
 
 impl std::fmt::Debug for AppState {

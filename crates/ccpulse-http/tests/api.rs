@@ -12,6 +12,7 @@ use ccpulse_core::replay::replay_text;
 use ccpulse_core::time::parse_rfc3339;
 use ccpulse_core::EngineConfig;
 use ccpulse_core::Snapshot;
+use ccpulse_http::wallboard::WallboardSettings;
 use ccpulse_http::{app, AppState, Published};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -40,6 +41,7 @@ fn state(events: &str, as_of: &str) -> (AppState, ()) {
         windows: Arc::new(["5m", "15m", "1h", "today"].map(String::from).to_vec()),
         max_snapshot_age: 5_000,
         access: ccpulse_http::auth::Access::open(),
+        wallboard: Arc::new(WallboardSettings::default()),
     };
     publish(&state, snapshot(events, as_of), now());
     (state, ())
@@ -323,9 +325,144 @@ async fn openapi_and_wallboard() {
     ] {
         assert!(v["paths"].get(path).is_some(), "{path}");
     }
-    let (s, page) = get(&st, "/").await;
+    assert!(v["paths"].get("/api/v1/wallboard/settings").is_some());
+}
+
+/// A response's status, headers and body.
+async fn get_full(state: &AppState, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let resp = app(state.clone())
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    (parts.status, parts.headers, body.to_vec())
+}
+
+#[tokio::test]
+async fn the_wallboard_is_three_same_origin_files_with_no_inline_script_or_style() {
+    let (st, _) = state(EVENTS, "2026-11-22T09:15:00Z");
+    let (s, h, page) = get_full(&st, "/").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(String::from_utf8(page).unwrap().contains("/api/v1/queues?window="));
+    assert_eq!(h["content-type"], "text/html; charset=utf-8");
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains(r#"<script src="/wallboard.js" defer></script>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<link rel="stylesheet" href="/wallboard.css">"#),
+        "{page}"
+    );
+    // Nothing inline that the policy would have to allow: no <style>, no script body,
+    // no style or event-handler attribute.
+    assert!(!page.contains("<style"), "{page}");
+    assert_eq!(page.matches("<script").count(), 1, "{page}");
+    assert!(!page.contains(" style=") && !page.contains(" on"), "{page}");
+    for (uri, content_type, needle) in [
+        (
+            "/wallboard.js",
+            "text/javascript; charset=utf-8",
+            "/api/v1/queues?window=",
+        ),
+        ("/wallboard.css", "text/css; charset=utf-8", "container-type"),
+    ] {
+        let (s, h, body) = get_full(&st, uri).await;
+        assert_eq!(s, StatusCode::OK, "{uri}");
+        assert_eq!(h["content-type"], content_type, "{uri}");
+        assert_eq!(h["cache-control"], "no-cache", "{uri}");
+        assert!(String::from_utf8(body).unwrap().contains(needle), "{uri}");
+    }
+    // The script builds no markup from data.
+    let script = ccpulse_http::wallboard::SCRIPT;
+    for sink in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+    ] {
+        assert!(!script.contains(sink), "wallboard.js uses {sink}");
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let (st, _) = state(EVENTS, "2026-11-22T09:15:00Z");
+    let uris = [
+        "/",
+        "/wallboard.js",
+        "/wallboard.css",
+        "/api/v1/queues",
+        "/api/v1/wallboard/settings",
+        "/api/v1/queues?window=2h",
+        "/api/v1/nothing",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+    ];
+    for uri in uris {
+        let (_, h, _) = get_full(&st, uri).await;
+        for (name, value) in ccpulse_http::security::HEADERS {
+            assert_eq!(h.get(name).map(|v| v.to_str().unwrap()), Some(value), "{name} on {uri}");
+        }
+    }
+    // The page's policy: only the service's own script, style and API; no inline code.
+    let (_, h, _) = get_full(&st, "/").await;
+    let csp = h["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert_eq!(h["x-frame-options"], "DENY");
+    // Errors axum makes itself (a 405) have them too.
+    let resp = app(st.clone())
+        .oneshot(Request::post("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn wallboard_settings_are_the_configured_thresholds() {
+    let (mut st, _) = state(EVENTS, "2026-11-22T09:15:00Z");
+    let (s, v) = get_json(&st, "/api/v1/wallboard/settings").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["amber_margin"], 0.05);
+    assert_eq!(v["page_seconds"], 10);
+    assert_eq!(v["tiles_per_page"], 12);
+    assert_eq!(v["windows"], serde_json::json!(["5m", "15m", "1h", "today"]));
+    assert_eq!(v["channels"]["voice"]["waiting_red"], 10);
+    assert_eq!(v["channels"]["email"]["oldest_wait_red_seconds"], 3600.0);
+
+    let mut custom = WallboardSettings {
+        amber_margin: 0.1,
+        page_seconds: 3,
+        ..WallboardSettings::default()
+    };
+    custom.channels.chat.abandon_rate_red = 0.25;
+    st.wallboard = Arc::new(custom);
+    let (_, v) = get_json(&st, "/api/v1/wallboard/settings").await;
+    assert_eq!(v["amber_margin"], 0.1);
+    assert_eq!(v["page_seconds"], 3);
+    assert_eq!(v["channels"]["chat"]["abandon_rate_red"], 0.25);
+    assert_eq!(v["channels"]["chat"]["abandon_rate_amber"], 0.05);
+
+    // Answered before the first snapshot too (the page needs it to draw anything).
+    st.published.store(None);
+    assert_eq!(get(&st, "/api/v1/wallboard/settings").await.0, StatusCode::OK);
+    let (s, v) = get_json(&st, "/api/v1/wallboard/settings?x=1").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().contains("unknown query parameter"));
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::path::Path;
 use ccpulse_core::config::{AgentsSection, ContactsSection, EngineSections, FcrSection, SlaSection, WindowsSection};
 use ccpulse_core::time::{Millis, Span, DAY};
 use ccpulse_core::{ConfigError, EngineConfig};
+use ccpulse_http::wallboard::{ChannelThresholds, WallboardSettings};
 use serde::Deserialize;
 
 /// `[kafka]`.
@@ -117,6 +118,136 @@ pub struct PublisherSection {
     pub stale_after: Option<Span>,
 }
 
+/// `[wallboard]`: the thresholds of the wallboard page at `/`.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct WallboardSection {
+    /// Ratio points below target that are amber. Default 0.05.
+    pub amber_margin: Option<f64>,
+    /// Seconds a page of tiles is shown. Default 10.
+    pub page_seconds: Option<u32>,
+    /// `[wallboard.voice]`.
+    pub voice: Option<WallboardChannelSection>,
+    /// `[wallboard.chat]`.
+    pub chat: Option<WallboardChannelSection>,
+    /// `[wallboard.email]`.
+    pub email: Option<WallboardChannelSection>,
+}
+
+/// `[wallboard.voice]`, `[wallboard.chat]`, `[wallboard.email]`: a figure at or above
+/// its `_amber` value is amber, at or above its `_red` value red.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct WallboardChannelSection {
+    /// Contacts waiting.
+    pub waiting_amber: Option<u32>,
+    /// Contacts waiting.
+    pub waiting_red: Option<u32>,
+    /// The longest current wait.
+    pub oldest_wait_amber: Option<Span>,
+    /// The longest current wait.
+    pub oldest_wait_red: Option<Span>,
+    /// Abandon rate, 0..1.
+    pub abandon_rate_amber: Option<f64>,
+    /// Abandon rate, 0..1.
+    pub abandon_rate_red: Option<f64>,
+}
+
+fn invalid(field: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+impl WallboardChannelSection {
+    fn resolve(&self, channel: &str, defaults: ChannelThresholds) -> Result<ChannelThresholds, ConfigError> {
+        let seconds = |s: Span| s.millis() as f64 / 1000.0;
+        let t = ChannelThresholds {
+            waiting_amber: self.waiting_amber.unwrap_or(defaults.waiting_amber),
+            waiting_red: self.waiting_red.unwrap_or(defaults.waiting_red),
+            oldest_wait_amber_seconds: self
+                .oldest_wait_amber
+                .map_or(defaults.oldest_wait_amber_seconds, seconds),
+            oldest_wait_red_seconds: self.oldest_wait_red.map_or(defaults.oldest_wait_red_seconds, seconds),
+            abandon_rate_amber: self.abandon_rate_amber.unwrap_or(defaults.abandon_rate_amber),
+            abandon_rate_red: self.abandon_rate_red.unwrap_or(defaults.abandon_rate_red),
+        };
+        let field = |key: &str| format!("wallboard.{channel}.{key}");
+        if t.waiting_amber == 0 {
+            return Err(invalid(&field("waiting_amber"), "must be at least 1"));
+        }
+        if t.waiting_red < t.waiting_amber {
+            return Err(invalid(
+                &field("waiting_red"),
+                format!("{} is below waiting_amber ({})", t.waiting_red, t.waiting_amber),
+            ));
+        }
+        if t.oldest_wait_red_seconds < t.oldest_wait_amber_seconds {
+            return Err(invalid(
+                &field("oldest_wait_red"),
+                format!(
+                    "{} s is below oldest_wait_amber ({} s)",
+                    t.oldest_wait_red_seconds, t.oldest_wait_amber_seconds
+                ),
+            ));
+        }
+        for (key, v) in [
+            ("abandon_rate_amber", t.abandon_rate_amber),
+            ("abandon_rate_red", t.abandon_rate_red),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                return Err(invalid(&field(key), format!("{v} is not a ratio in (0, 1]")));
+            }
+        }
+        if t.abandon_rate_red < t.abandon_rate_amber {
+            return Err(invalid(
+                &field("abandon_rate_red"),
+                format!(
+                    "{} is below abandon_rate_amber ({})",
+                    t.abandon_rate_red, t.abandon_rate_amber
+                ),
+            ));
+        }
+        Ok(t)
+    }
+}
+
+impl WallboardSection {
+    /// The settings, with the defaults for what is not given; a value out of range or
+    /// a red threshold below its amber one is an error naming the field.
+    pub fn resolve(&self) -> Result<WallboardSettings, ConfigError> {
+        let defaults = WallboardSettings::default();
+        let amber_margin = self.amber_margin.unwrap_or(defaults.amber_margin);
+        if !(0.0..=1.0).contains(&amber_margin) {
+            return Err(invalid(
+                "wallboard.amber_margin",
+                format!("{amber_margin} is not a ratio in [0, 1]"),
+            ));
+        }
+        let page_seconds = self.page_seconds.unwrap_or(defaults.page_seconds);
+        if !(1..=3600).contains(&page_seconds) {
+            return Err(invalid(
+                "wallboard.page_seconds",
+                format!("{page_seconds} is not in 1..=3600"),
+            ));
+        }
+        let channel = |section: &Option<WallboardChannelSection>, name: &str, d: ChannelThresholds| {
+            section.clone().unwrap_or_default().resolve(name, d)
+        };
+        let d = defaults.channels;
+        Ok(WallboardSettings {
+            amber_margin,
+            page_seconds,
+            channels: ccpulse_http::wallboard::ChannelsThresholds {
+                voice: channel(&self.voice, "voice", d.voice)?,
+                chat: channel(&self.chat, "chat", d.chat)?,
+                email: channel(&self.email, "email", d.email)?,
+            },
+        })
+    }
+}
+
 /// The whole file, as written. The engine's sections are listed again here rather
 /// than `#[serde(flatten)]`-ed from [`EngineSections`], because serde cannot combine
 /// `flatten` with `deny_unknown_fields`, and unknown keys must be refused.
@@ -139,6 +270,8 @@ pub struct ConfigFile {
     pub http: Option<HttpSection>,
     /// `[publisher]`.
     pub publisher: Option<PublisherSection>,
+    /// `[wallboard]`.
+    pub wallboard: Option<WallboardSection>,
 }
 
 /// A configuration that could not be loaded.
@@ -169,6 +302,8 @@ pub struct Loaded {
     pub engine: EngineConfig,
     /// The file as written (for the service's own sections).
     pub file: ConfigFile,
+    /// The wallboard page's settings.
+    pub wallboard: WallboardSettings,
 }
 
 impl Loaded {
@@ -190,6 +325,7 @@ pub fn load(path: Option<&Path>) -> Result<Loaded, LoadError> {
         return Ok(Loaded {
             engine: EngineConfig::default(),
             file: ConfigFile::default(),
+            wallboard: WallboardSettings::default(),
         });
     };
     let shown = path.display().to_string();
@@ -272,7 +408,12 @@ pub fn parse(text: &str) -> Result<Loaded, ConfigError> {
         sla: file.sla.clone(),
     };
     let engine = EngineConfig::from_sections(&sections, text)?;
-    Ok(Loaded { engine, file })
+    let wallboard = file.wallboard.clone().unwrap_or_default().resolve()?;
+    Ok(Loaded {
+        engine,
+        file,
+        wallboard,
+    })
 }
 
 #[cfg(test)]
@@ -326,6 +467,56 @@ mod tests {
         assert_eq!(l.engine.policies[0].name, "gold-voice");
         assert_eq!(l.engine.policies.len(), 5, "two configured, three defaults");
         assert_eq!(l.file.publisher.unwrap().max_queues, Some(200));
+        assert_eq!(
+            l.wallboard,
+            WallboardSettings::default(),
+            "the example sets every wallboard key to its default"
+        );
+    }
+
+    #[test]
+    fn wallboard_thresholds_default_per_channel_and_are_checked() {
+        let l = load(None).unwrap();
+        assert_eq!(l.wallboard, WallboardSettings::default());
+        let l = parse(
+            "[wallboard]\namber_margin = 0.1\npage_seconds = 4\n[wallboard.chat]\nwaiting_amber = 2\nwaiting_red = 3\noldest_wait_amber = \"45s\"\noldest_wait_red = \"1m30s\"\nabandon_rate_red = 0.2\n",
+        )
+        .unwrap();
+        let w = l.wallboard;
+        assert_eq!((w.amber_margin, w.page_seconds), (0.1, 4));
+        assert_eq!(w.channels.voice, ChannelThresholds::VOICE, "voice keeps its defaults");
+        let chat = w.channels.chat;
+        assert_eq!((chat.waiting_amber, chat.waiting_red), (2, 3));
+        assert_eq!(
+            (chat.oldest_wait_amber_seconds, chat.oldest_wait_red_seconds),
+            (45.0, 90.0)
+        );
+        assert_eq!((chat.abandon_rate_amber, chat.abandon_rate_red), (0.05, 0.2));
+        for (text, field) in [
+            ("[wallboard]\namber_margin = 1.5\n", "wallboard.amber_margin"),
+            ("[wallboard]\npage_seconds = 0\n", "wallboard.page_seconds"),
+            (
+                "[wallboard.voice]\nwaiting_amber = 8\nwaiting_red = 4\n",
+                "wallboard.voice.waiting_red",
+            ),
+            (
+                "[wallboard.email]\noldest_wait_red = \"1m\"\n",
+                "wallboard.email.oldest_wait_red",
+            ),
+            (
+                "[wallboard.chat]\nabandon_rate_amber = 0\n",
+                "wallboard.chat.abandon_rate_amber",
+            ),
+            (
+                "[wallboard.chat]\nabandon_rate_amber = 0.3\n",
+                "wallboard.chat.abandon_rate_red",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(field), "{text}: {e}");
+        }
+        let e = parse("[wallboard.fax]\nwaiting_red = 3\n").unwrap_err().to_string();
+        assert!(e.contains("unknown field `fax`"), "{e}");
     }
 
     #[test]

@@ -101,6 +101,8 @@ pub struct Resolved {
     pub publisher: PublisherSettings,
     /// Engine.
     pub engine: ccpulse_core::EngineConfig,
+    /// The wallboard page's thresholds.
+    pub wallboard: ccpulse_http::wallboard::WallboardSettings,
 }
 
 /// Merges the configuration file and the flags.
@@ -174,6 +176,7 @@ pub fn resolve(args: &ServeArgs) -> Result<Resolved, ServeError> {
             stale_after: p.stale_after.map_or(10_000, Span::millis),
         },
         engine: loaded.engine,
+        wallboard: loaded.wallboard,
     })
 }
 
@@ -244,6 +247,7 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
         windows: Arc::new(windows),
         max_snapshot_age: (5 * tick_ms).max(5_000),
         access: resolved.access,
+        wallboard: Arc::new(resolved.wallboard),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let publishing = tokio::spawn(publisher.run(stop_rx.clone()));
