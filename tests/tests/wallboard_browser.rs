@@ -359,14 +359,20 @@ fn level_of(g: &Value, settings: &Value, tile: bool) -> u8 {
             _ => 0,
         }
     };
-    let mut level = sl.max(u8::from(tile && g["at_risk"].as_i64().unwrap() > 0));
+    // A queue closed by its business hours raises no colour for its live figures.
+    let live = g["open"] != false;
+    let mut level = sl.max(u8::from(live && tile && g["at_risk"].as_i64().unwrap() > 0));
     let th = &settings["channels"][g["channel"].as_str().unwrap()];
     if th.is_object() {
         let f = |k: &str| th[k].as_f64().unwrap();
         level = level
-            .max(at_least(g["waiting"].as_f64(), f("waiting_amber"), f("waiting_red")))
             .max(at_least(
-                g["oldest_wait_seconds"].as_f64().filter(|_| tile),
+                g["waiting"].as_f64().filter(|_| live),
+                f("waiting_amber"),
+                f("waiting_red"),
+            ))
+            .max(at_least(
+                g["oldest_wait_seconds"].as_f64().filter(|_| tile && live),
                 f("oldest_wait_amber_seconds"),
                 f("oldest_wait_red_seconds"),
             ))
@@ -384,6 +390,7 @@ fn status_word(level: u8, g: &Value) -> &'static str {
         2 if g["breached"] == true => "✖ BREACH",
         2 => "✖ ALERT",
         1 => "▲ WARNING",
+        _ if g["open"] == false => "CLOSED",
         _ => "✓ OK",
     }
 }
@@ -631,7 +638,8 @@ fn known_traffic() -> (Traffic, &'static str) {
     t.waiting("Claims", "voice", 5);
     t.waiting("Claims", "voice", 15);
     t.contacts("Claims", "chat", s, 5, on(9, a2));
-    // Two email queues (for paging: 14 groups).
+    // Two email queues (for paging: 14 groups); Complaints is closed by its business
+    // hours (a calendar with none), so its waiting email has waited no open time.
     t.contacts("Escalations", "email", s, 3, on(240, a3));
     t.waiting("Complaints", "email", 500);
     for (i, c) in billing.iter().take(4).enumerate() {
@@ -650,7 +658,10 @@ fn known_traffic() -> (Traffic, &'static str) {
         [wallboard.voice]\nwaiting_amber = 3\nwaiting_red = 6\noldest_wait_amber = \"2m\"\noldest_wait_red = \"5m\"\n\
         abandon_rate_amber = 0.1\nabandon_rate_red = 0.3\n\
         [wallboard.chat]\nwaiting_amber = 3\nwaiting_red = 6\noldest_wait_amber = \"3m\"\noldest_wait_red = \"6m\"\n\
-        abandon_rate_amber = 0.1\nabandon_rate_red = 0.3\n";
+        abandon_rate_amber = 0.1\nabandon_rate_red = 0.3\n\
+        [[calendars]]\nname = \"never\"\ntime_zone = \"UTC\"\n\
+        [[sla.policies]]\nname = \"complaints-email\"\nqueue = \"Complaints\"\nchannel = \"email\"\n\
+        threshold = \"1h\"\ntarget = 0.9\ncalendar = \"never\"\n";
     (t, CONFIG)
 }
 
@@ -856,6 +867,21 @@ fn more_groups_than_fit_are_shown_a_page_at_a_time() {
         })
         .collect();
     assert_eq!(all.len(), 14);
+    let complaints = queues["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["queue"] == "Complaints")
+        .unwrap();
+    assert_eq!(
+        (
+            &complaints["open"],
+            &complaints["waiting"],
+            &complaints["oldest_wait_seconds"]
+        ),
+        (&json!(false), &json!(1), &json!(0.0)),
+        "closed all the time: the email waits, but no open time"
+    );
 
     let mut page = Browser::start(&dir);
     page.set_size(1920, 1080);
@@ -875,6 +901,9 @@ fn more_groups_than_fit_are_shown_a_page_at_a_time() {
         assert!(pager.as_str().unwrap().starts_with(&format!("page {p} / 2")), "{pager}");
         let layout = page.eval(LAYOUT);
         assert_eq!(layout["bad"], json!([]), "page {p}: {layout}");
+        if let Some(c) = shown.iter().find(|t| t.queue == "Complaints") {
+            assert_eq!((c.fields["status"].as_str(), c.level), ("CLOSED", 0), "{c:?}");
+        }
         let set: BTreeSet<(String, String)> = shown.into_iter().map(|t| (t.queue, t.channel)).collect();
         if let Some(before) = seen.get(p) {
             assert_eq!(&set, before, "page {p} shows the same groups each time");

@@ -10,6 +10,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::calendar::{parse_hours, Calendar};
 use crate::error::ConfigError;
 use crate::event::Channel;
 use crate::policy::{Formula, Measure, Policy};
@@ -122,6 +123,47 @@ pub struct PolicySection {
     pub min_contacts: Option<u64>,
     /// A breach clears at target + hysteresis. Default `0.02`.
     pub hysteresis: Option<Spanned<f64>>,
+    /// Business hours (a `[[calendars]]` name): the threshold counts open time only.
+    pub calendar: Option<Spanned<String>>,
+}
+
+/// One `[[calendars]]` entry: business hours a policy can name.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarSection {
+    /// Its name.
+    pub name: String,
+    /// IANA time zone of its hours.
+    pub time_zone: Spanned<String>,
+    /// Opening hours per weekday: `["09:00-17:00"]`; absent means closed.
+    pub monday: Option<Spanned<Vec<String>>>,
+    /// Tuesday.
+    pub tuesday: Option<Spanned<Vec<String>>>,
+    /// Wednesday.
+    pub wednesday: Option<Spanned<Vec<String>>>,
+    /// Thursday.
+    pub thursday: Option<Spanned<Vec<String>>>,
+    /// Friday.
+    pub friday: Option<Spanned<Vec<String>>>,
+    /// Saturday.
+    pub saturday: Option<Spanned<Vec<String>>>,
+    /// Sunday.
+    pub sunday: Option<Spanned<Vec<String>>>,
+    /// Dates closed all day: `["2026-12-25"]`.
+    pub closed: Option<Spanned<Vec<String>>>,
+    /// Dates with their own hours.
+    #[serde(default)]
+    pub special: Vec<Spanned<SpecialDay>>,
+}
+
+/// A `[[calendars.special]]` date.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SpecialDay {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Its opening hours (empty: closed).
+    pub hours: Vec<String>,
 }
 
 /// The engine's sections of the configuration file, as written.
@@ -138,6 +180,8 @@ pub struct EngineSections {
     pub agents: Option<AgentsSection>,
     /// `[sla]`.
     pub sla: Option<SlaSection>,
+    /// `[[calendars]]`.
+    pub calendars: Option<Vec<Spanned<CalendarSection>>>,
 }
 
 /// A named window the engine computes.
@@ -188,6 +232,78 @@ impl Default for EngineConfig {
             Err(e) => unreachable!("built-in defaults are invalid: {e}"),
         }
     }
+}
+
+/// The calendars of `[[calendars]]`, checked.
+fn calendars(sections: &[Spanned<CalendarSection>], text: &str) -> Result<Vec<std::sync::Arc<Calendar>>, ConfigError> {
+    let mut out: Vec<std::sync::Arc<Calendar>> = Vec::new();
+    for (i, c) in sections.iter().enumerate() {
+        let at = c.span();
+        let c = c.get_ref();
+        let field = |name: &str| format!("calendars[{i}].{name}");
+        if out.iter().any(|o| o.name == c.name) {
+            return Err(invalid(
+                text,
+                Some(at),
+                &field("name"),
+                format!("duplicate calendar name {:?}", c.name),
+            ));
+        }
+        let time_zone = jiff::tz::TimeZone::get(c.time_zone.get_ref()).map_err(|e| {
+            invalid(
+                text,
+                Some(c.time_zone.span()),
+                &field("time_zone"),
+                format!("{:?}: {e}", c.time_zone.get_ref()),
+            )
+        })?;
+        let days = [
+            ("monday", &c.monday),
+            ("tuesday", &c.tuesday),
+            ("wednesday", &c.wednesday),
+            ("thursday", &c.thursday),
+            ("friday", &c.friday),
+            ("saturday", &c.saturday),
+            ("sunday", &c.sunday),
+        ];
+        let mut weekly: [crate::calendar::DayHours; 7] = Default::default();
+        for (slot, (name, hours)) in weekly.iter_mut().zip(days) {
+            if let Some(h) = hours {
+                *slot = parse_hours(h.get_ref()).map_err(|e| invalid(text, Some(h.span()), &field(name), e.0))?;
+            }
+        }
+        let date = |s: &str, span: Range<usize>, name: &str| {
+            s.parse::<jiff::civil::Date>().map_err(|e| {
+                invalid(
+                    text,
+                    Some(span),
+                    &field(name),
+                    format!("{s:?} is not a date YYYY-MM-DD: {e}"),
+                )
+            })
+        };
+        let mut closed = Vec::new();
+        if let Some(list) = &c.closed {
+            for d in list.get_ref() {
+                closed.push(date(d, list.span(), "closed")?);
+            }
+        }
+        let mut special = std::collections::BTreeMap::new();
+        for sp in &c.special {
+            let (span, sp) = (sp.span(), sp.get_ref());
+            let hours =
+                parse_hours(&sp.hours).map_err(|e| invalid(text, Some(span.clone()), &field("special"), e.0))?;
+            special.insert(date(&sp.date, span, "special")?, hours);
+        }
+        out.push(std::sync::Arc::new(Calendar {
+            name: c.name.clone(),
+            time_zone,
+            weekly,
+            closed,
+            special,
+        }));
+    }
+    Ok(out)
 }
 
 /// The line (1-based) of a byte offset in `text`.
@@ -332,6 +448,7 @@ impl EngineConfig {
             None => 1.5,
         };
 
+        let calendars = calendars(s.calendars.as_deref().unwrap_or_default(), text)?;
         let sla = s.sla.clone().unwrap_or_default();
         let mut policies = Vec::new();
         for (i, p) in sla.policies.iter().enumerate() {
@@ -362,6 +479,23 @@ impl EngineConfig {
                 hysteresis: match &p.hysteresis {
                     Some(h) => ratio(h, text, &field("hysteresis"), 0.0..1.0)?,
                     None => 0.02,
+                },
+                calendar: match &p.calendar {
+                    None => None,
+                    Some(name) => Some(
+                        calendars
+                            .iter()
+                            .find(|c| c.name == *name.get_ref())
+                            .cloned()
+                            .ok_or_else(|| {
+                                invalid(
+                                    text,
+                                    Some(name.span()),
+                                    &field("calendar"),
+                                    format!("no [[calendars]] named {:?}", name.get_ref()),
+                                )
+                            })?,
+                    ),
                 },
             });
         }

@@ -422,16 +422,14 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
     }
 
     for (i, leg) in legs.iter().enumerate() {
-        let (leaf, policy) = match (leg.queue, leg.channel) {
+        let (leaf, policy, chosen) = match (leg.queue, leg.channel) {
             (Some(q), Some(ch)) => {
                 let p = policies.select(ch, q, segment);
-                let params = p.map(|p| {
-                    let p = policies.policy(p);
-                    LegPolicy {
-                        threshold: p.threshold,
-                        measure: p.measure,
-                        short_abandon: p.short_abandon,
-                    }
+                let chosen = p.map(|p| policies.policy(p));
+                let params = chosen.map(|p| LegPolicy {
+                    threshold: p.threshold,
+                    measure: p.measure,
+                    short_abandon: p.short_abandon,
                 });
                 (
                     Some(LeafKey {
@@ -440,12 +438,16 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                         policy: p,
                     }),
                     params,
+                    chosen,
                 )
             }
-            _ => (None, None),
+            _ => (None, None, None),
         };
         let threshold = policy.map(|p| p.threshold);
-        let wait_until = |t: Millis| leg.offered.map(|o| (t - o).max(0));
+        // The time that counts against the threshold: under business hours the open
+        // time of [offered, decision), else all of it.
+        let counted = |o: Millis, t: Millis| chosen.map_or((t - o).max(0), |p| p.elapsed(o, t));
+        let wait_until = |t: Millis| leg.offered.map(|o| counted(o, t));
         let mut push = |ts: Millis, agent: Option<NameId>, kind: FactKind| {
             if leaf.is_some() || agent.is_some() {
                 out.facts.push(Fact { ts, leaf, agent, kind });
@@ -512,7 +514,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                 if let Some(p) = policy {
                     let met = p.measure == Measure::Resolve
                         && resolved != Some(false)
-                        && leg.offered.is_some_and(|o| at - o <= p.threshold);
+                        && leg.offered.is_some_and(|o| counted(o, at) <= p.threshold);
                     if met {
                         push(at, None, FactKind::ResolvedMet);
                     }

@@ -682,7 +682,10 @@ impl Engine {
                 let live: &mut LiveLeaf = p.live.entry(group(&w.leaf)).or_default();
                 live.waiting += 1;
                 live.oldest_since = Some(live.oldest_since.map_or(w.since, |o| o.min(w.since)));
-                if now - w.since > w.threshold {
+                // Under business hours only open time counts towards the threshold.
+                let policy = w.leaf.policy.and_then(|i| cfg.policies.get(usize::from(i)));
+                let waited = policy.map_or(now - w.since, |p| p.elapsed(w.since, now));
+                if waited > w.threshold {
                     live.at_risk += 1;
                 }
             }

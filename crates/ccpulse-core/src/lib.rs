@@ -11,6 +11,7 @@ pub mod agent;
 pub mod agg;
 pub mod api;
 pub mod breach;
+pub mod calendar;
 pub mod config;
 pub mod contact;
 pub mod coverage;

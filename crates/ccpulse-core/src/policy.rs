@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use crate::calendar::Calendar;
 use crate::event::Channel;
 use crate::time::{Millis, HOUR, SECOND};
 
@@ -57,6 +60,24 @@ pub struct Policy {
     pub min_contacts: u64,
     /// Breach clears at target + hysteresis.
     pub hysteresis: f64,
+    /// Business hours: when set, waits and times to resolve count open time only.
+    pub calendar: Option<Arc<Calendar>>,
+}
+
+impl Policy {
+    /// The time in `[from, to)` that counts against this policy's threshold: open time
+    /// with a calendar, all of it without.
+    pub fn elapsed(&self, from: Millis, to: Millis) -> Millis {
+        match &self.calendar {
+            Some(c) => c.open_between(from, to),
+            None => (to - from).max(0),
+        }
+    }
+
+    /// Whether the policy's queue is open at `ts` (always, without a calendar).
+    pub fn is_open(&self, ts: Millis) -> bool {
+        self.calendar.as_ref().is_none_or(|c| c.is_open(ts))
+    }
 }
 
 impl Policy {
@@ -76,6 +97,7 @@ impl Policy {
             include_flowouts: false,
             min_contacts: 10,
             hysteresis: 0.02,
+            calendar: None,
         };
         vec![
             base("voice-default", Channel::Voice, 20 * SECOND, 0.8),

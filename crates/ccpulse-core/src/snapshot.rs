@@ -70,6 +70,9 @@ pub struct GroupRow {
     pub sla_target: Option<f64>,
     /// Some policy is breached for this group and window.
     pub breached: bool,
+    /// Open now by the business hours of the group's policy (always, without a
+    /// calendar): a closed queue is expected to wait and pages nobody.
+    pub open: bool,
     /// answered / (answered + abandoned).
     pub answer_rate: Option<f64>,
     /// abandoned / (answered + abandoned).
@@ -315,11 +318,39 @@ pub fn group_policy(policies: &[Policy], queue: Option<&str>, channel: Option<Ch
     best.map(|(i, _)| i)
 }
 
+/// Contacts waiting now in a group, their oldest wait counted as their policies count
+/// it (open time under business hours).
+#[derive(Clone, Copy, Debug, Default)]
+struct Live {
+    waiting: i64,
+    at_risk: i64,
+    oldest_wait: Millis,
+}
+
+impl Live {
+    fn of(l: &LiveLeaf, policy: Option<&Policy>, now: Millis) -> Live {
+        let oldest_wait = l
+            .oldest_since
+            .map_or(0, |s| policy.map_or((now - s).max(0), |p| p.elapsed(s, now)));
+        Live {
+            waiting: l.waiting,
+            at_risk: l.at_risk,
+            oldest_wait,
+        }
+    }
+
+    fn merge(&mut self, other: &Live) {
+        self.waiting += other.waiting;
+        self.at_risk += other.at_risk;
+        self.oldest_wait = self.oldest_wait.max(other.oldest_wait);
+    }
+}
+
 fn row(
     queue: Option<Arc<str>>,
     channel: String,
     leaves: &[(&GroupKey, &QueueAgg)],
-    live: LiveLeaf,
+    live: Live,
     now: Millis,
     policies: &[Policy],
     gp: Option<usize>,
@@ -368,6 +399,7 @@ fn row(
         sla_threshold_seconds: gp.map(|p| p.threshold as f64 / 1000.0),
         sla_target: gp.map(|p| p.target),
         breached: false,
+        open: gp.is_none_or(|p| p.is_open(now)),
         answer_rate: ratio(c.answered, resolved),
         abandon_rate: ratio(c.abandoned, resolved),
         asa_seconds: seconds(c.wait_sum, c.wait_count),
@@ -375,7 +407,7 @@ fn row(
         wait_p90_seconds: secs(agg.wait.quantile(0.9)),
         wait_p99_seconds: secs(agg.wait.quantile(0.99)),
         waiting: live.waiting,
-        oldest_wait_seconds: live.oldest_since.map_or(0.0, |s| (now - s).max(0) as f64 / 1000.0),
+        oldest_wait_seconds: live.oldest_wait as f64 / 1000.0,
         at_risk: live.at_risk,
         handled: c.handled,
         aht_seconds: seconds(c.talk_sum + c.hold_sum + c.acw_sum, c.handled),
@@ -422,10 +454,11 @@ impl Snapshot {
                     }
                     all.push((k, a));
                 }
-                let mut live_q: BTreeMap<(Arc<str>, Channel), LiveLeaf> = BTreeMap::new();
-                let mut live_c: BTreeMap<Channel, LiveLeaf> = BTreeMap::new();
-                let mut live_all = LiveLeaf::default();
+                let mut live_q: BTreeMap<(Arc<str>, Channel), Live> = BTreeMap::new();
+                let mut live_c: BTreeMap<Channel, Live> = BTreeMap::new();
+                let mut live_all = Live::default();
                 for (k, l) in &p.live {
+                    let l = &Live::of(l, k.policy.and_then(|i| policies.get(usize::from(i))), now);
                     if let (Some(q), Some(ch)) = (&k.queue, k.channel) {
                         live_q.entry((q.clone(), ch)).or_default().merge(l);
                         by_queue.entry((q.clone(), ch)).or_default();

@@ -1057,3 +1057,170 @@ fn an_answer_later_than_the_lateness_still_counts_in_the_windows_that_hold_it() 
     close(g.asa_seconds, 10.0);
     close(g.aht_seconds, 200.0);
 }
+
+/// Replays `lines` with `CALENDARS` as of `as_of`, the wall clock there too.
+fn at(lines: &[String], as_of: &str, cfg: EngineConfig) -> Snapshot {
+    let (snap, invalid) = replay_text(&lines.join("\n"), Arc::new(cfg), Some(t(as_of)), t(as_of));
+    assert!(invalid.is_empty(), "{invalid:?}");
+    snap
+}
+
+/// Business hours in `Europe/Amsterdam`: `office` Monday to Friday 09:00–17:00, closed on
+/// Christmas Day, 09:00–12:00 on Christmas Eve; `night` Sundays 01:00–05:00 local.
+const CALENDARS: &str = r#"
+[windows]
+sliding = ["1h", "8d"]
+slice = "1m"
+time_zone = "Europe/Amsterdam"
+
+[[calendars]]
+name = "office"
+time_zone = "Europe/Amsterdam"
+monday = ["09:00-17:00"]
+tuesday = ["09:00-17:00"]
+wednesday = ["09:00-17:00"]
+thursday = ["09:00-17:00"]
+friday = ["09:00-17:00"]
+closed = ["2026-12-25"]
+[[calendars.special]]
+date = "2026-12-24"
+hours = ["09:00-12:00"]
+
+[[calendars]]
+name = "night"
+time_zone = "Europe/Amsterdam"
+sunday = ["01:00-05:00"]
+
+[[sla.policies]]
+name = "support-email"
+queue = "support"
+channel = "email"
+threshold = "1h"
+target = 0.8
+calendar = "office"
+
+[[sla.policies]]
+name = "night-email"
+queue = "night"
+channel = "email"
+threshold = "4h30m"
+target = 0.8
+calendar = "night"
+"#;
+
+/// `(contact, queue, offered, answered)`: offers and answers at UTC instants, in time
+/// order.
+fn emails(list: &[(&str, &str, &str, Option<&str>)]) -> Vec<String> {
+    let mut lines: Vec<(i64, String)> = Vec::new();
+    for (c, q, offered, answered) in list {
+        lines.push((
+            t(offered),
+            ev(
+                &format!("{c}o"),
+                "contact.offered",
+                offered,
+                json!({"contact_id":c,"channel":"email","queue":q}),
+            ),
+        ));
+        if let Some(a) = answered {
+            let line = ev(
+                &format!("{c}a"),
+                "contact.answered",
+                a,
+                json!({"contact_id":c,"agent_id":"a"}),
+            );
+            lines.push((t(a), line));
+        }
+    }
+    lines.sort();
+    lines.into_iter().map(|(_, l)| l).collect()
+}
+
+#[test]
+fn business_hours_count_open_time_only() {
+    let cfg = || EngineConfig::from_toml(CALENDARS).unwrap();
+    let lines = emails(&[
+        // Mon 23:00 → Tue 09:10 local: closed until 09:00, so 10 min.
+        ("e1", "support", "2026-11-23T22:00:00Z", Some("2026-11-24T08:10:00Z")),
+        // Tue 16:30 → Wed 09:35 local: 30 + 35 min = 65 min, over the hour.
+        ("e2", "support", "2026-11-24T15:30:00Z", Some("2026-11-25T08:35:00Z")),
+        // Tue 16:50 local, still waiting.
+        ("e3", "support", "2026-11-24T15:50:00Z", None),
+    ]);
+    // Wed 09:40 local.
+    let s = at(&lines, "2026-11-25T08:40:00Z", cfg());
+    let g = queue(&s, "8d", "support", "email");
+    assert_eq!((g.answered, g.answered_within), (2, 1));
+    close(g.service_level, 0.5);
+    close(g.asa_seconds, (600.0 + 3900.0) / 2.0);
+    assert_eq!(g.waiting, 1);
+    close(Some(g.oldest_wait_seconds), 3000.0); // 10 min Tuesday + 40 min Wednesday
+    assert_eq!(
+        g.at_risk, 0,
+        "50 open minutes are within the hour (16 h 50 min of wall time)"
+    );
+    assert!(g.open);
+
+    // Saturday noon: closed; e3 has waited 10 min + three 8-hour days.
+    let s = at(&lines, "2026-11-28T11:00:00Z", cfg());
+    let g = queue(&s, "8d", "support", "email");
+    assert!(!g.open, "closed on Saturday");
+    close(Some(g.oldest_wait_seconds), 600.0 + 3.0 * 8.0 * 3600.0);
+    assert_eq!(g.at_risk, 1);
+}
+
+#[test]
+fn business_hours_skip_a_holiday_and_keep_special_hours() {
+    let lines = emails(&[
+        // Thu 24 Dec 11:30 → Mon 28 Dec 09:20 local: 30 min on Christmas Eve (open until
+        // 12:00), nothing on the 25th (closed) or the weekend, 20 min on Monday.
+        ("h1", "support", "2026-12-24T10:30:00Z", Some("2026-12-28T08:20:00Z")),
+        // Thu 24 Dec 08:00 → Mon 09:50: 3 h on Christmas Eve + 50 min.
+        ("h2", "support", "2026-12-24T07:00:00Z", Some("2026-12-28T08:50:00Z")),
+    ]);
+    let s = at(
+        &lines,
+        "2026-12-28T09:00:00Z",
+        EngineConfig::from_toml(CALENDARS).unwrap(),
+    );
+    let g = queue(&s, "8d", "support", "email");
+    assert_eq!((g.answered, g.answered_within), (2, 1));
+    close(g.asa_seconds, (3000.0 + 13800.0) / 2.0);
+}
+
+#[test]
+fn business_hours_across_the_autumn_dst_change() {
+    // Sunday 25 October 2026: 03:00 CEST becomes 02:00 CET, so 01:00–05:00 local is five
+    // hours long.
+    let lines = emails(&[
+        // 00:30 CEST → 06:00 CET: open 01:00 CEST to 05:00 CET, 5 h > 4 h 30 min.
+        ("d1", "night", "2026-10-24T22:30:00Z", Some("2026-10-25T05:00:00Z")),
+        // 02:00 CET (the second 02:00) → 05:30 CET: open until 05:00, 3 h.
+        ("d2", "night", "2026-10-25T01:00:00Z", Some("2026-10-25T04:30:00Z")),
+    ]);
+    let s = at(
+        &lines,
+        "2026-10-25T11:00:00Z",
+        EngineConfig::from_toml(CALENDARS).unwrap(),
+    );
+    let g = queue(&s, "8d", "night", "email");
+    assert_eq!((g.answered, g.answered_within), (2, 1));
+    close(g.asa_seconds, (5.0 * 3600.0 + 3.0 * 3600.0) / 2.0);
+    assert!(!g.open, "closed at noon");
+}
+
+#[test]
+fn a_calendar_must_exist_and_hours_must_parse() {
+    let unknown = "[[sla.policies]]\nname = \"p\"\nthreshold = \"1h\"\ntarget = 0.8\ncalendar = \"nope\"\n";
+    let e = EngineConfig::from_toml(unknown).unwrap_err().to_string();
+    assert!(
+        e.contains("line 5") && e.contains("calendar") && e.contains("nope"),
+        "{e}"
+    );
+    let bad = "[[calendars]]\nname = \"c\"\ntime_zone = \"UTC\"\nmonday = [\"17:00-09:00\"]\n";
+    let e = EngineConfig::from_toml(bad).unwrap_err().to_string();
+    assert!(e.contains("line 4") && e.contains("monday"), "{e}");
+    let zone = "[[calendars]]\nname = \"c\"\ntime_zone = \"Mars/Olympus\"\n";
+    let e = EngineConfig::from_toml(zone).unwrap_err().to_string();
+    assert!(e.contains("line 3") && e.contains("time_zone"), "{e}");
+}

@@ -351,6 +351,22 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
     }
     // Live figures are the same in every window; the last window (`today`) lists every
     // group with traffic today or contacts waiting now.
+    let mut queue_open = Family::gauge(
+        "ccpulse_queue_open",
+        "1 while the queue is open by the business hours of its SLA policy (always without a calendar), else 0.",
+    );
+    // Every queue of every window, so that the alert rules' gate holds for a window
+    // that reaches back past midnight too.
+    let mut seen = std::collections::BTreeSet::new();
+    for g in snap.windows.iter().flat_map(|w| &w.queues) {
+        let queue = g.queue.as_deref().unwrap_or("");
+        if seen.insert((queue, g.channel.as_str())) {
+            queue_open.push(
+                &[("queue", queue), ("channel", g.channel.as_str())],
+                if g.open { 1.0 } else { 0.0 },
+            );
+        }
+    }
     if let Some(w) = snap.windows.last() {
         for g in &w.queues {
             let l = [
@@ -437,7 +453,7 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
         .into_families()
         .chain(channels.into_families())
         .chain([
-            a_handled, a_aht, a_vs, a_out, a_occ, by_team, by_queue, open, evicted, age, lag, overflow,
+            a_handled, a_aht, a_vs, a_out, a_occ, by_team, by_queue, queue_open, open, evicted, age, lag, overflow,
         ])
         .filter_map(Family::finish)
         .collect()

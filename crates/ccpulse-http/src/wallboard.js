@@ -185,6 +185,13 @@
         : 0,
       abandon_rate: th ? atLeast(g.abandon_rate, th.abandon_rate_amber, th.abandon_rate_red) : 0,
     };
+    // Closed by its business hours: contacts wait by design, so the live figures raise
+    // no colour (the windowed ones still do).
+    if (g.open === false) {
+      lv.at_risk = 0;
+      lv.waiting = 0;
+      lv.oldest_wait_seconds = 0;
+    }
     const judged = shown ? shown.map((k) => lv[k]) : Object.values(lv);
     return { lv, level: Math.max(...judged) };
   }
@@ -192,6 +199,7 @@
   function statusWord(level, g) {
     if (level === 2) return MARK[2] + " " + (g.breached ? "BREACH" : "ALERT");
     if (level === 1) return MARK[1] + " WARNING";
+    if (g.open === false) return "CLOSED";
     return MARK[0] + " OK";
   }
 

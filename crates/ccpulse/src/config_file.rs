@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ccpulse_core::config::{AgentsSection, ContactsSection, EngineSections, FcrSection, SlaSection, WindowsSection};
+use ccpulse_core::config::{
+    AgentsSection, CalendarSection, ContactsSection, EngineSections, FcrSection, SlaSection, WindowsSection,
+};
 use ccpulse_core::time::{Millis, Span, DAY};
 use ccpulse_core::{ConfigError, EngineConfig};
 use ccpulse_http::wallboard::{ChannelThresholds, WallboardSettings};
@@ -264,6 +266,8 @@ pub struct ConfigFile {
     pub agents: Option<AgentsSection>,
     /// `[sla]`.
     pub sla: Option<SlaSection>,
+    /// `[[calendars]]`.
+    pub calendars: Option<Vec<toml::Spanned<CalendarSection>>>,
     /// `[kafka]`.
     pub kafka: Option<KafkaSection>,
     /// `[http]`.
@@ -406,6 +410,7 @@ pub fn parse(text: &str) -> Result<Loaded, ConfigError> {
         fcr: file.fcr.clone(),
         agents: file.agents.clone(),
         sla: file.sla.clone(),
+        calendars: file.calendars.clone(),
     };
     let engine = EngineConfig::from_sections(&sections, text)?;
     let wallboard = file.wallboard.clone().unwrap_or_default().resolve()?;
@@ -466,6 +471,11 @@ mod tests {
         let l = parse(include_str!("../../../docs/ccpulse.example.toml")).unwrap();
         assert_eq!(l.engine.policies[0].name, "gold-voice");
         assert_eq!(l.engine.policies.len(), 5, "two configured, three defaults");
+        let office = l.engine.policies[1].calendar.as_ref().unwrap();
+        assert_eq!(
+            (office.name.as_str(), office.closed.len(), office.special.len()),
+            ("office", 2, 1)
+        );
         assert_eq!(l.file.publisher.unwrap().max_queues, Some(200));
         assert_eq!(
             l.wallboard,
