@@ -86,3 +86,79 @@ fn missing_file_bad_config_and_unknown_window_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown window \"2h\""));
 }
+
+/// `--intervals` prints the interval report the API would give for the file, in JSON
+/// or CSV, and the 15-minute interval ending at `--as-of` equals the 15m window there.
+#[test]
+fn intervals_as_json_and_csv_equal_the_window_of_their_span() {
+    let run = |extra: &[&str]| {
+        let input = messy();
+        let mut args = vec!["replay", "--input", &input, "--as-of", "2026-11-22T09:15:00Z"];
+        args.extend_from_slice(extra);
+        let out = Command::new(ccpulse_bin()).args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let window: Value = serde_json::from_str(&run(&[])).unwrap();
+    let report: Value = serde_json::from_str(&run(&["--intervals", "15m"])).unwrap();
+    assert_eq!(
+        (report["size"].as_str(), report["date"].as_str()),
+        (Some("15m"), Some("2026-11-22"))
+    );
+    let intervals = report["intervals"].as_array().unwrap();
+    assert_eq!(intervals.len(), 37, "00:00 to 09:15 UTC");
+    let last = &intervals[36];
+    assert_eq!(
+        (last["from"].as_str(), last["to"].as_str()),
+        (Some("2026-11-22T09:00:00+00:00"), Some("2026-11-22T09:15:00+00:00"))
+    );
+    // The queue groups (the answer of `replay` without --intervals has no channel totals).
+    let mut groups: Vec<Value> = last["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| !g["queue"].is_null())
+        .cloned()
+        .collect();
+    let mut expected: Vec<Value> = window["groups"].as_array().unwrap().clone();
+    for g in &mut expected {
+        for f in ["waiting", "oldest_wait_seconds", "at_risk", "open"] {
+            g.as_object_mut().unwrap().remove(f);
+        }
+    }
+    groups.sort_by_key(|g| (g["queue"].to_string(), g["channel"].to_string()));
+    expected.sort_by_key(|g| (g["queue"].to_string(), g["channel"].to_string()));
+    assert_eq!(groups, expected);
+
+    let csv = run(&["--intervals", "15m", "--format", "csv"]);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&header[..4], ["interval_from", "interval_to", "queue", "channel"]);
+    let billing = lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|c| c[0] == "2026-11-22T09:00:00+00:00" && c[2] == "billing" && c[3] == "voice")
+        .unwrap();
+    let col = |name: &str| billing[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!((col("offered"), col("service_level")), ("2", "0.5"));
+
+    let bad = Command::new(ccpulse_bin())
+        .args(["replay", "--input", &messy(), "--intervals", "20m"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("15m, 30m, 1h"));
+    let old = Command::new(ccpulse_bin())
+        .args([
+            "replay",
+            "--input",
+            &messy(),
+            "--intervals",
+            "1h",
+            "--date",
+            "2026-11-01",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(old.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&old.stderr).contains("older than the days kept"));
+}

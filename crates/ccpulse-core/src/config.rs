@@ -28,6 +28,9 @@ pub struct WindowsSection {
     pub time_zone: Option<Spanned<String>>,
     /// Allowed lateness of out-of-order events. Default `5m`.
     pub lateness: Option<Span>,
+    /// Earlier local days whose 15-minute sums are kept for interval reports, besides
+    /// today. Default 7.
+    pub interval_days: Option<Spanned<i64>>,
 }
 
 /// `[contacts]`: contact lifecycle and memory bounds.
@@ -204,6 +207,8 @@ pub struct EngineConfig {
     pub time_zone: jiff::tz::TimeZone,
     /// Allowed lateness.
     pub lateness: Millis,
+    /// Earlier local days whose quarters are kept for interval reports, besides today.
+    pub interval_days: i64,
     /// How long event ids are remembered.
     pub dedupe_horizon: Millis,
     /// Inactivity after which an unfinished contact is evicted, by channel.
@@ -347,6 +352,7 @@ impl EngineConfig {
             slice: None,
             time_zone: None,
             lateness: None,
+            interval_days: None,
         });
         let (mut spans, spans_at) = match &w.sliding {
             Some(v) => (
@@ -425,6 +431,18 @@ impl EngineConfig {
             })?,
         };
         let lateness = w.lateness.map_or(5 * MINUTE, Span::millis);
+        let interval_days = match &w.interval_days {
+            None => 7,
+            Some(d) if (0..=366).contains(d.get_ref()) => *d.get_ref(),
+            Some(d) => {
+                return Err(invalid(
+                    text,
+                    Some(d.span()),
+                    "windows.interval_days",
+                    format!("{} is not between 0 and 366", d.get_ref()),
+                ))
+            }
+        };
 
         let c = s.contacts.clone().unwrap_or_default();
         let t = c.open_timeout.clone().unwrap_or_default();
@@ -518,6 +536,7 @@ impl EngineConfig {
             slice,
             time_zone,
             lateness,
+            interval_days,
             dedupe_horizon: c.dedupe_horizon.map_or(2 * HOUR, Span::millis),
             open_timeout,
             survey_horizon: c.survey_horizon.map_or(7 * DAY, Span::millis),

@@ -20,6 +20,7 @@ use crate::dedupe::{Dedupe, Seen};
 use crate::event::{Body, Channel, Event};
 use crate::fcr::CustomerIndex;
 use crate::intern::Interner;
+use crate::interval::{quarter_of, Quarters, QUARTER};
 use crate::partial::{AgentLive, AgentWindow, EngineStats, GroupKey, LiveLeaf, Partial};
 use crate::policy::{self, Policy};
 use crate::schedule::Schedule;
@@ -62,6 +63,8 @@ pub const MAX_AGENT_STATES: usize = 4096;
 struct Leaf {
     ring: Ring<QueueSlice>,
     days: Days<QueueAgg>,
+    /// Sums per quarter hour of the local day, for interval reports.
+    quarters: Quarters,
 }
 
 /// SLA policy selection, cached per (channel, queue, segment).
@@ -111,6 +114,8 @@ struct Store {
     days: DayClock,
     slice_floor: i64,
     day_floor: Millis,
+    /// Start of the oldest local day whose quarters are kept.
+    quarter_floor: Millis,
 }
 
 impl Store {
@@ -124,6 +129,7 @@ impl Store {
             let leaf = self.leaves.entry(key).or_insert_with(|| Leaf {
                 ring: Ring::new(cap),
                 days: Days::default(),
+                quarters: Quarters::default(),
             });
             if in_ring {
                 if let Some(s) = leaf.ring.slot_mut(idx, &mut self.leaf_slices) {
@@ -132,6 +138,9 @@ impl Store {
             }
             if in_days {
                 leaf.days.day_mut(day).apply(&f.kind, sign);
+            }
+            if day >= self.quarter_floor {
+                leaf.quarters.quarter_mut(quarter_of(day, f.ts)).apply(&f.kind, sign);
             }
         }
         if let Some(agent) = f.agent {
@@ -227,6 +236,7 @@ impl Engine {
                 days: DayClock::new(cfg.time_zone.clone()),
                 slice_floor: i64::MIN,
                 day_floor: Millis::MIN,
+                quarter_floor: Millis::MIN,
             },
             dedupe: Dedupe::new(cfg.dedupe_horizon),
             cfg,
@@ -351,6 +361,7 @@ impl Engine {
         let s = &mut self.store;
         s.slice_floor = wm.div_euclid(s.slice) - s.ring_cap as i64 + 1;
         s.day_floor = s.days.bounds(wm - DAY - 2 * HOUR).0;
+        s.quarter_floor = s.days.bounds(wm - self.cfg.interval_days * DAY).0;
     }
 
     fn apply_body(&mut self, ev: &Event<'_>, tiebreak: u64) -> Applied {
@@ -549,12 +560,14 @@ impl Engine {
         }
         self.evicted_slices_at = slice_floor;
         let day_floor = self.store.day_floor;
+        let quarter_floor = self.store.quarter_floor;
         let store = &mut self.store;
         let (leaf_slices, agent_slices) = (&mut store.leaf_slices, &mut store.agent_slices);
         store.leaves.retain(|_, l| {
             l.ring.evict_before(slice_floor, leaf_slices);
             l.days.evict_before(day_floor);
-            !(l.ring.is_empty() && l.days.is_empty())
+            l.quarters.evict_before(quarter_floor);
+            !(l.ring.is_empty() && l.days.is_empty() && l.quarters.is_empty())
         });
         let today = store.days.bounds(clock).0;
         let keep_states = today.min(clock - cfg.longest_window()) - cfg.lateness;
@@ -691,6 +704,42 @@ impl Engine {
             }
         }
         p.stats = self.stats();
+        p
+    }
+
+    /// The engine's share of the intervals `bounds` (`(name, from, to)`, from
+    /// [`crate::interval::interval_bounds`]), as the windows of a partial without live
+    /// figures or agents: each interval is the sum of its quarters, and the quarter
+    /// holding an interval's `to` (the current one's, at the rounded "now") counts less
+    /// the ring's slices at or after `to`, as `today` does.
+    pub fn intervals(&self, bounds: &[(String, Millis, Millis)], now: Millis) -> Partial {
+        let slice = self.cfg.slice;
+        let names = &self.names;
+        let mut p = Partial::empty(now, bounds);
+        for (key, leaf) in &self.store.leaves {
+            for (w, (_, from, to)) in p.windows.iter_mut().zip(bounds) {
+                let mut agg = QueueAgg::default();
+                for (q, sum) in leaf.quarters.range(*from, *to) {
+                    agg.merge(sum, 1);
+                    if q + QUARTER > *to {
+                        let mut ahead = QueueAgg::default();
+                        leaf.ring
+                            .fold_into(to.div_euclid(slice), (q + QUARTER).div_euclid(slice), &mut ahead);
+                        if !ahead.is_zero() {
+                            agg.merge(&ahead, -1);
+                        }
+                    }
+                }
+                if !agg.is_zero() {
+                    let group = GroupKey {
+                        queue: key.queue.map(|q| names.name(q).clone()),
+                        channel: key.channel,
+                        policy: key.policy,
+                    };
+                    w.leaves.insert(group, agg);
+                }
+            }
+        }
         p
     }
 

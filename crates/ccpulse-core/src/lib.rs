@@ -22,6 +22,7 @@ pub mod event;
 pub mod fcr;
 pub mod hist;
 pub mod intern;
+pub mod interval;
 pub mod partial;
 pub mod policy;
 pub mod replay;

@@ -8,6 +8,7 @@ use crate::config::EngineConfig;
 use crate::coverage::Coverage;
 use crate::engine::{Applied, Engine};
 use crate::event::parse_event;
+use crate::interval::{interval_bounds, resolve_day, IntervalReport, Size};
 use crate::snapshot::Snapshot;
 use crate::time::Millis;
 
@@ -81,22 +82,50 @@ impl Replay {
         }
     }
 
+    /// The time the figures are computed at: `as_of`, or the newest event time (the
+    /// wall clock when no event was applied).
+    pub fn now(&self) -> Millis {
+        self.as_of.or(self.engine.watermark()).unwrap_or(self.now_wall)
+    }
+
+    /// The interval report of `date` (today at [`Replay::now`] when `None`) by
+    /// intervals of `size`, as the service would answer it for this file.
+    pub fn intervals(&self, size: Size, date: Option<&str>) -> Result<IntervalReport, String> {
+        let now = self.now();
+        let cfg = self.engine.config();
+        let day = resolve_day(cfg, date, now, Millis::MIN)?;
+        let to = now.div_euclid(cfg.slice) * cfg.slice;
+        let bounds = interval_bounds(day.start, day.end, size, to);
+        let partial = self.engine.intervals(&bounds, now);
+        Ok(IntervalReport::build(&partial, cfg, size, day.date, whole_file()))
+    }
+
     /// The snapshot at `as_of`, or at the newest event time (the wall clock when no
     /// event was applied), with breaches evaluated once.
     pub fn finish(mut self) -> Snapshot {
-        let now = self.as_of.or(self.engine.watermark()).unwrap_or(self.now_wall);
+        self.snapshot()
+    }
+
+    /// The snapshot [`Replay::finish`] gives, leaving the replay to go on or to answer
+    /// [`Replay::intervals`].
+    pub fn snapshot(&mut self) -> Snapshot {
+        let now = self.now();
         let cfg = self.engine.config().clone();
         let mut snap = Snapshot::build(&self.engine.partial(now), &cfg);
         BreachTracker::default().evaluate(&mut snap, &cfg.policies);
-        // A file is one whole, complete source.
-        snap.coverage = Coverage {
-            partitions: 1,
-            covered: 1,
-            stale: Vec::new(),
-            data_age_seconds: Some(0.0),
-            waiting_for: Vec::new(),
-        };
+        snap.coverage = whole_file();
         snap
+    }
+}
+
+/// A file is one whole, complete source.
+fn whole_file() -> Coverage {
+    Coverage {
+        partitions: 1,
+        covered: 1,
+        stale: Vec::new(),
+        data_age_seconds: Some(0.0),
+        waiting_for: Vec::new(),
     }
 }
 

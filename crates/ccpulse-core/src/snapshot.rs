@@ -346,6 +346,13 @@ impl Live {
     }
 }
 
+impl GroupRow {
+    /// A group without traffic (every count 0, every ratio absent).
+    pub fn empty(queue: Option<Arc<str>>, channel: String) -> GroupRow {
+        row(queue, channel, &[], Live::default(), 0, &[], None)
+    }
+}
+
 fn row(
     queue: Option<Arc<str>>,
     channel: String,

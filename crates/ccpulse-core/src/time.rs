@@ -127,6 +127,15 @@ pub fn format_rfc3339(ms: Millis) -> String {
     }
 }
 
+/// Formats epoch milliseconds as RFC 3339 with the offset of `tz` in force then
+/// (`2026-11-22T10:00:00+01:00`).
+pub fn format_local(ms: Millis, tz: &jiff::tz::TimeZone) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(ts) => ts.display_with_offset(tz.to_offset(ts)).to_string(),
+        Err(_) => format!("{ms}ms"),
+    }
+}
+
 /// Serializes epoch milliseconds as an RFC 3339 UTC string (serde `serialize_with`).
 pub fn serialize_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_rfc3339(*ms))

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use ccpulse_core::replay::replay_text;
+use ccpulse_core::interval::Size;
+use ccpulse_core::replay::{replay_text, Replay};
 use ccpulse_core::snapshot::{GroupRow, Snapshot};
 use ccpulse_core::time::{format_rfc3339, parse_rfc3339, MINUTE, SECOND};
 use ccpulse_core::EngineConfig;
@@ -396,8 +397,52 @@ fn replay(lines: &[String], now: i64) -> Snapshot {
     snap
 }
 
+/// Every interval of every size of the day at `now` against the naive model over its
+/// span (without the live figures, which intervals do not have).
+fn check_intervals(lines: &[String], scripts: &[Script], now: i64) -> Result<(), TestCaseError> {
+    let wall = parse_rfc3339("2026-11-23T00:00:00Z").unwrap();
+    let mut r = Replay::new(Arc::new(EngineConfig::default()), Some(now), wall);
+    for (i, l) in lines.iter().enumerate() {
+        r.line(i + 1, l);
+    }
+    prop_assert!(r.invalid.is_empty());
+    for size in Size::ALL {
+        let report = r.intervals(size, None).unwrap();
+        let day_start = parse_rfc3339("2026-11-22T00:00:00Z").unwrap();
+        let slices = (now - day_start) / (5 * SECOND);
+        let expected = (slices * 5 * SECOND + size.millis() - 1) / size.millis();
+        prop_assert_eq!(report.intervals.len() as i64, expected, "{} intervals up to now", size);
+        for i in &report.intervals {
+            for (qi, q) in QUEUES.iter().enumerate() {
+                for (ci, ch) in CHANNELS.iter().enumerate() {
+                    let mut want = naive(scripts, qi, ci, i.from_ms, i.to_ms, now);
+                    (want.waiting, want.at_risk) = (0, 0);
+                    let got = i
+                        .groups
+                        .iter()
+                        .find(|g| g.0.queue.as_deref() == Some(*q) && g.0.channel == *ch);
+                    match got {
+                        Some(g) => compare(&g.0, &want, &format!("{size} interval {}", i.from))?,
+                        None => prop_assert_eq!(want, Naive::default(), "no group {}/{} in {}", q, ch, i.from),
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Every interval of every size equals the naive model over its span, the current
+    /// one ending at the rounded "now".
+    #[test]
+    fn intervals_equal_the_naive_model(scripts in scripts_strategy(), now_offset in 0i64..(3 * 3_600_000)) {
+        let now = base() + now_offset;
+        let lines: Vec<String> = stream(&scripts).into_iter().map(|(_, l)| l).collect();
+        check_intervals(&lines, &scripts, now)?;
+    }
 
     /// The sliding windows (and `today`) equal the naive model at a random "now".
     #[test]

@@ -1,9 +1,11 @@
-//! `ccpulse replay`: an event file through the engine, the queues answer on stdout.
+//! `ccpulse replay`: an event file through the engine, the queues answer (or an interval
+//! report) on stdout.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ccpulse_core::interval::Size;
 use ccpulse_core::replay::Replay;
 use ccpulse_core::time::parse_rfc3339;
 
@@ -24,6 +26,16 @@ pub struct ReplayArgs {
     /// Configuration file (TOML).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Print the interval report of this size (`15m`, `30m`, `1h`) instead of a window:
+    /// fixed intervals of the local day, as `GET /api/v1/intervals` answers them.
+    #[arg(long, value_name = "SIZE")]
+    pub intervals: Option<String>,
+    /// With `--intervals`: the local day `YYYY-MM-DD` (default: the day of the as-of time).
+    #[arg(long, requires = "intervals")]
+    pub date: Option<String>,
+    /// Output format: `json`, or `csv` with `--intervals`.
+    #[arg(long, default_value = "json")]
+    pub format: String,
 }
 
 /// A replay that cannot run (exit code 2).
@@ -51,6 +63,9 @@ pub enum ReplayError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// `--intervals`, `--date` or `--format` cannot be answered.
+    #[error("{0}")]
+    Intervals(String),
     /// stdout failed.
     #[error("cannot write the result: {0}")]
     Output(String),
@@ -63,6 +78,19 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
     let as_of = match &args.as_of {
         None => None,
         Some(s) => Some(parse_rfc3339(s).ok_or_else(|| ReplayError::AsOf(s.clone()))?),
+    };
+    let size = match &args.intervals {
+        None => None,
+        Some(s) => Some(
+            s.parse::<Size>()
+                .map_err(|e| ReplayError::Intervals(format!("--intervals: {e}")))?,
+        ),
+    };
+    let csv = match args.format.as_str() {
+        "json" => false,
+        "csv" if size.is_some() => true,
+        "csv" => return Err(ReplayError::Intervals("--format csv needs --intervals".into())),
+        other => return Err(ReplayError::Intervals(format!("--format {other:?} is not json or csv"))),
     };
     let mut known: Vec<String> = cfg.windows.iter().map(|w| w.name.clone()).collect();
     known.push(ccpulse_core::engine::TODAY.to_owned());
@@ -110,6 +138,21 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
         replay.duplicates,
         replay.after_as_of
     );
+    if let Some(size) = size {
+        let report = replay
+            .intervals(size, args.date.as_deref())
+            .map_err(|e| ReplayError::Intervals(format!("--date: {e}")))?;
+        let text = if csv {
+            report.to_csv()
+        } else {
+            serde_json::to_string_pretty(&report).map_err(|e| ReplayError::Output(e.to_string()))? + "\n"
+        };
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        return out
+            .write_all(text.as_bytes())
+            .map_err(|e| ReplayError::Output(e.to_string()));
+    }
     let snap = replay.finish();
     let window = snap.window(&args.window).ok_or_else(|| ReplayError::Window {
         given: args.window.clone(),
