@@ -182,6 +182,60 @@ fn replay(file: &Path, window: &str) -> Value {
     v
 }
 
+/// `ccpulse replay --input FILE --intervals SIZE [--format csv]`: the JSON without its
+/// coverage, or the CSV text.
+fn replay_intervals(file: &Path, size: &str, csv: bool) -> String {
+    let mut cmd = Command::new(ccpulse_bin());
+    cmd.args(["replay", "--input"]).arg(file).args(["--intervals", size]);
+    if csv {
+        cmd.args(["--format", "csv"]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "ccpulse replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The service's interval report equals the replay's of the same file, in JSON (the
+/// coverage aside: the service's must be whole) and in CSV.
+fn assert_same_intervals_as_replay(service: &Service, file: &Path) {
+    for size in ["15m", "30m", "1h"] {
+        let mut got: Value = serde_json::from_str(&service.get(&format!("/api/v1/intervals?size={size}"))).unwrap();
+        let coverage = got.as_object_mut().unwrap().remove("coverage").unwrap();
+        assert_eq!(
+            (&coverage["covered"], &coverage["stale"]),
+            (&serde_json::json!(PARTITIONS), &serde_json::json!([]))
+        );
+        let mut expected: Value = serde_json::from_str(&replay_intervals(file, size, false)).unwrap();
+        expected.as_object_mut().unwrap().remove("coverage");
+        let groups: usize = expected["intervals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["groups"].as_array().unwrap().len())
+            .sum();
+        assert!(
+            groups > 10,
+            "the replay's {size} report has {groups} groups: the comparison says little"
+        );
+        let mut diffs = Vec::new();
+        differences(&format!("intervals?size={size}"), &got, &expected, &mut diffs, 8);
+        assert!(
+            diffs.is_empty(),
+            "serve (left) and replay (right) differ at\n  {}",
+            diffs.join("\n  ")
+        );
+        let csv = service.get(&format!("/api/v1/intervals?size={size}&format=csv"));
+        assert!(
+            csv == replay_intervals(file, size, true),
+            "the {size} CSV of serve and replay differ"
+        );
+    }
+}
+
 /// The service's queues answer for `window`, which must cover every partition, none
 /// stale; returned without its coverage (which a replay of a file does not share).
 fn queues(service: &Service, window: &str) -> Value {
@@ -300,8 +354,9 @@ fn count(v: &Value, field: &str) -> u64 {
 // ---------------------------------------------------------------------------------------
 // Tests
 
-/// 20 000 simulated messages with invalid ones and duplicates: every window of the live
-/// service equals `ccpulse replay` of the same messages; the channel figures add up.
+/// 20 000 simulated messages with invalid ones and duplicates: every window and every
+/// interval report of the live service equals `ccpulse replay` of the same messages;
+/// the channel figures add up.
 #[test]
 fn serve_publishes_the_figures_of_replay() {
     let dir = scratch_dir("figures");
@@ -315,6 +370,7 @@ fn serve_publishes_the_figures_of_replay() {
     service.wait_ready(READY);
     assert_ingested_all(&service, &t);
     assert_same_as_replay(&service, &file, &WINDOWS);
+    assert_same_intervals_as_replay(&service, &file);
 
     for w in WINDOWS {
         let channels: Value = serde_json::from_str(&service.get(&format!("/api/v1/channels?window={w}"))).unwrap();

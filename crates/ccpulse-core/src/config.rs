@@ -29,7 +29,7 @@ pub struct WindowsSection {
     /// Allowed lateness of out-of-order events. Default `5m`.
     pub lateness: Option<Span>,
     /// Earlier local days whose 15-minute sums are kept for interval reports, besides
-    /// today. Default 7.
+    /// today. Default 6 (a week with today).
     pub interval_days: Option<Spanned<i64>>,
 }
 
@@ -432,7 +432,7 @@ impl EngineConfig {
         };
         let lateness = w.lateness.map_or(5 * MINUTE, Span::millis);
         let interval_days = match &w.interval_days {
-            None => 7,
+            None => 6,
             Some(d) if (0..=366).contains(d.get_ref()) => *d.get_ref(),
             Some(d) => {
                 return Err(invalid(

@@ -145,10 +145,21 @@ pub struct Day {
     pub end: Millis,
 }
 
+/// A day a report cannot be given for.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DayError {
+    /// Not a date.
+    #[error("{0}")]
+    Malformed(String),
+    /// After today, or older than the days kept.
+    #[error("{0}")]
+    NotKept(String),
+}
+
 /// The local day `date` (`YYYY-MM-DD`; today at `now` when `None`) in the time zone of
 /// `cfg`, if it is today or an earlier day whose intervals are still kept: one that
 /// starts at or after `earliest` and within `windows.interval_days` of today.
-pub fn resolve_day(cfg: &EngineConfig, date: Option<&str>, now: Millis, earliest: Millis) -> Result<Day, String> {
+pub fn resolve_day(cfg: &EngineConfig, date: Option<&str>, now: Millis, earliest: Millis) -> Result<Day, DayError> {
     let tz = &cfg.time_zone;
     let (today, _) = crate::window::day_bounds(tz, now);
     let start = match date {
@@ -156,31 +167,34 @@ pub fn resolve_day(cfg: &EngineConfig, date: Option<&str>, now: Millis, earliest
         Some(d) => {
             let civil: jiff::civil::Date = d
                 .parse()
-                .map_err(|e| format!("date {d:?} is not a date YYYY-MM-DD: {e}"))?;
+                .map_err(|e| DayError::Malformed(format!("date {d:?} is not a date YYYY-MM-DD: {e}")))?;
             let zoned = civil
                 .to_zoned(tz.clone())
                 .and_then(|z| z.start_of_day())
-                .map_err(|e| format!("date {d:?}: {e}"))?;
+                .map_err(|e| DayError::Malformed(format!("date {d:?}: {e}")))?;
             zoned.timestamp().as_millisecond()
         }
     };
     if start > today {
-        return Err(format!("date {} is after today", date.unwrap_or_default()));
+        return Err(DayError::NotKept(format!(
+            "date {} is after today",
+            date.unwrap_or_default()
+        )));
     }
     let kept_from = crate::window::day_bounds(tz, now - cfg.interval_days * crate::time::DAY)
         .0
         .max(earliest);
     if start < kept_from {
-        return Err(format!(
+        return Err(DayError::NotKept(format!(
             "date {} is older than the days kept: intervals are kept for today and the {} days before (windows.interval_days), within the recovery horizon",
             date.unwrap_or_default(),
             cfg.interval_days
-        ));
+        )));
     }
     let (start, end) = crate::window::day_bounds(tz, start);
     let date = jiff::Timestamp::from_millisecond(start)
         .map(|t| t.to_zoned(tz.clone()).date().to_string())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| DayError::Malformed(e.to_string()))?;
     Ok(Day { date, start, end })
 }
 

@@ -8,7 +8,7 @@ use crate::config::EngineConfig;
 use crate::coverage::Coverage;
 use crate::engine::{Applied, Engine};
 use crate::event::parse_event;
-use crate::interval::{interval_bounds, resolve_day, IntervalReport, Size};
+use crate::interval::{interval_bounds, resolve_day, DayError, IntervalReport, Size};
 use crate::snapshot::Snapshot;
 use crate::time::Millis;
 
@@ -90,7 +90,7 @@ impl Replay {
 
     /// The interval report of `date` (today at [`Replay::now`] when `None`) by
     /// intervals of `size`, as the service would answer it for this file.
-    pub fn intervals(&self, size: Size, date: Option<&str>) -> Result<IntervalReport, String> {
+    pub fn intervals(&self, size: Size, date: Option<&str>) -> Result<IntervalReport, DayError> {
         let now = self.now();
         let cfg = self.engine.config();
         let day = resolve_day(cfg, date, now, Millis::MIN)?;

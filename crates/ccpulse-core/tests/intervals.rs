@@ -183,14 +183,17 @@ fn a_dst_day_has_100_quarters_and_shows_the_repeated_hour_twice() {
     assert!(r
         .intervals(Size::Hour, Some("2026-10-27"))
         .unwrap_err()
+        .to_string()
         .contains("after today"));
     assert!(r
         .intervals(Size::Hour, Some("2026-10-01"))
         .unwrap_err()
+        .to_string()
         .contains("older than the days kept"));
     assert!(r
         .intervals(Size::Hour, Some("25/10/2026"))
         .unwrap_err()
+        .to_string()
         .contains("YYYY-MM-DD"));
 }
 

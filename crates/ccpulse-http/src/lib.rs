@@ -5,6 +5,7 @@
 //! and answers are serialised once per snapshot.
 
 pub mod auth;
+pub mod intervals;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

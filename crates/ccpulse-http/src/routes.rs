@@ -43,6 +43,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/agents/states", get(agent_states))
         .route("/api/v1/breaches", get(breaches))
+        .route("/api/v1/intervals", get(intervals))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -162,7 +163,8 @@ fn cached_body(headers: &HeaderMap, cached: &Cached, make: impl FnOnce() -> Vec<
     }
 }
 
-fn to_json(v: &impl Serialize) -> Vec<u8> {
+/// `v` as JSON; a failure is logged and answered in the error shape.
+pub fn to_json(v: &impl Serialize) -> Vec<u8> {
     match serde_json::to_vec(v) {
         Ok(b) => b,
         Err(e) => {
@@ -371,6 +373,20 @@ async fn breaches(State(state): State<AppState>, Query(params): Params) -> Resul
         breaches,
     };
     Ok(json_body(Arc::from(to_json(&answer))))
+}
+
+async fn intervals(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    only(&params, &["size", "date", "channel", "format"])?;
+    let p = current(&state)?;
+    let channel = channel_param(&params)?;
+    let Some(source) = &state.intervals else {
+        return Err(ApiError::not_found("interval reports are not available here"));
+    };
+    crate::intervals::answer(source, &params, &headers, channel.as_deref(), p.snapshot.now).await
 }
 
 async fn openapi() -> Response {

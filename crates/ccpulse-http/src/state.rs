@@ -112,6 +112,8 @@ pub struct AppState {
     pub access: crate::auth::Access,
     /// The wallboard page's thresholds (`[wallboard]` of the configuration).
     pub wallboard: Arc<crate::wallboard::WallboardSettings>,
+    /// Whoever computes interval reports; `None` answers them 404.
+    pub intervals: Option<crate::intervals::IntervalSource>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use ccpulse_core::replay::replay_text;
+use ccpulse_core::replay::{replay_text, Replay};
 use ccpulse_core::time::parse_rfc3339;
 use ccpulse_core::EngineConfig;
 use ccpulse_core::Snapshot;
+use ccpulse_http::intervals::{IntervalAsk, IntervalSource};
 use ccpulse_http::wallboard::WallboardSettings;
 use ccpulse_http::{app, AppState, Published};
 use serde_json::Value;
@@ -42,9 +43,24 @@ fn state(events: &str, as_of: &str) -> (AppState, ()) {
         max_snapshot_age: 5_000,
         access: ccpulse_http::auth::Access::open(),
         wallboard: Arc::new(WallboardSettings::default()),
+        intervals: Some(replayed_intervals(Arc::from(events))),
     };
     publish(&state, snapshot(events, as_of), now());
     (state, ())
+}
+
+/// Interval reports of `events` replayed up to the asked "now", as the service's
+/// workers give them.
+fn replayed_intervals(events: Arc<str>) -> IntervalSource {
+    Arc::new(move |ask: IntervalAsk| {
+        let wall = parse_rfc3339("2026-11-22T12:00:00Z").unwrap();
+        let mut r = Replay::new(Arc::new(EngineConfig::default()), Some(ask.now), wall);
+        for (i, line) in events.lines().enumerate() {
+            r.line(i + 1, line);
+        }
+        let answer = r.intervals(ask.size, ask.date.as_deref());
+        Box::pin(std::future::ready(answer))
+    })
 }
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, Vec<u8>) {
@@ -512,8 +528,9 @@ async fn the_role_by_endpoint_matrix() {
         }
     };
     // (endpoint, wallboard, supervisor, metrics)
-    let matrix: [(&str, u16, u16, u16); 11] = [
+    let matrix: [(&str, u16, u16, u16); 12] = [
         ("/api/v1/queues", 200, 200, 403),
+        ("/api/v1/intervals?size=1h", 200, 200, 403),
         ("/api/v1/queues/billing", 200, 200, 403),
         ("/api/v1/channels", 200, 200, 403),
         ("/api/v1/breaches", 200, 200, 403),
@@ -546,5 +563,115 @@ async fn the_role_by_endpoint_matrix() {
                 assert!(v["error"].is_string(), "{uri}: {v}");
             }
         }
+    }
+}
+
+async fn get_with(state: &AppState, uri: &str, accept: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let resp = app(state.clone())
+        .oneshot(Request::get(uri).header("accept", accept).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, headers, body.to_vec())
+}
+
+#[tokio::test]
+async fn interval_reports_as_json_and_csv() {
+    let (st, _) = state(EVENTS, "2026-11-22T09:15:00Z");
+    let (status, v) = get_json(&st, "/api/v1/intervals?size=15m").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["size"].as_str(), v["date"].as_str(), v["time_zone"].as_str()),
+        (Some("15m"), Some("2026-11-22"), Some("UTC"))
+    );
+    assert_eq!(v["coverage"]["covered"], 1);
+    let intervals = v["intervals"].as_array().unwrap();
+    assert_eq!(intervals.len(), 37);
+    // The last interval, 09:00–09:15, is the 15m window of the queues answer.
+    let (_, window) = get_json(&st, "/api/v1/queues?window=15m").await;
+    let billing = |groups: &Value| {
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["queue"] == "billing" && g["channel"] == "voice")
+            .cloned()
+            .unwrap()
+    };
+    let mut from_window = billing(&window["groups"]);
+    for f in ["waiting", "oldest_wait_seconds", "at_risk", "open"] {
+        from_window.as_object_mut().unwrap().remove(f);
+    }
+    assert_eq!(billing(&intervals[36]["groups"]), from_window);
+
+    // channel: that channel's queue groups and its total only.
+    let (_, v) = get_json(&st, "/api/v1/intervals?size=1h&channel=chat").await;
+    let groups = v["intervals"][9]["groups"].as_array().unwrap();
+    assert!(!groups.is_empty());
+    assert!(groups.iter().all(|g| g["channel"] == "chat"), "{groups:?}");
+    assert!(groups.iter().any(|g| g["queue"].is_null()), "the chat total");
+
+    // CSV by parameter or by Accept.
+    for (uri, accept) in [
+        ("/api/v1/intervals?size=30m&format=csv", "*/*"),
+        ("/api/v1/intervals?size=30m", "text/csv"),
+    ] {
+        let (status, headers, body) = get_with(&st, uri, accept).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+        assert!(headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("ccpulse-intervals-2026-11-22-30m.csv"));
+        let text = String::from_utf8(body).unwrap();
+        let mut lines = text.lines();
+        assert!(lines
+            .next()
+            .unwrap()
+            .starts_with("interval_from,interval_to,queue,channel,offered,"));
+        let row = lines
+            .find(|l| l.starts_with("2026-11-22T09:00:00+00:00,2026-11-22T09:15:00+00:00,billing,voice,"))
+            .unwrap();
+        assert!(row.contains(",2,"), "{row}");
+    }
+
+    for (uri, status, says) in [
+        ("/api/v1/intervals", StatusCode::BAD_REQUEST, "size is required"),
+        ("/api/v1/intervals?size=20m", StatusCode::BAD_REQUEST, "15m, 30m, 1h"),
+        (
+            "/api/v1/intervals?size=1h&format=xml",
+            StatusCode::BAD_REQUEST,
+            "json or csv",
+        ),
+        (
+            "/api/v1/intervals?size=1h&date=22-11-2026",
+            StatusCode::BAD_REQUEST,
+            "YYYY-MM-DD",
+        ),
+        (
+            "/api/v1/intervals?size=1h&date=2026-11-23",
+            StatusCode::NOT_FOUND,
+            "after today",
+        ),
+        (
+            "/api/v1/intervals?size=1h&date=2026-11-01",
+            StatusCode::NOT_FOUND,
+            "older than the days kept",
+        ),
+        (
+            "/api/v1/intervals?size=1h&channel=fax",
+            StatusCode::BAD_REQUEST,
+            "unknown channel",
+        ),
+        (
+            "/api/v1/intervals?size=1h&window=15m",
+            StatusCode::BAD_REQUEST,
+            "unknown query parameter",
+        ),
+    ] {
+        let (got, v) = get_json(&st, uri).await;
+        assert_eq!(got, status, "{uri}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{uri}: {v}");
     }
 }

@@ -196,12 +196,29 @@ impl Ingest {
     /// Per partition held: its figures at `now` (once replayed), when it was last known
     /// up to date with its broker, and why it may not be.
     pub async fn reports(&self, now: Millis) -> Vec<Report> {
+        self.ask(|reply| Command::Partial { now, reply }).await
+    }
+
+    /// Every held partition's share of the intervals `bounds` at `now` (see
+    /// `ccpulse_core::Engine::intervals`), as reports whose partials hold the intervals
+    /// as windows; a partition still replaying has none.
+    pub async fn intervals(&self, bounds: Arc<Vec<(String, Millis, Millis)>>, now: Millis) -> Vec<Report> {
+        self.ask(|reply| Command::Intervals {
+            bounds: bounds.clone(),
+            now,
+            reply,
+        })
+        .await
+    }
+
+    /// Sends every worker the command `make` builds and gathers their answers.
+    async fn ask(&self, make: impl Fn(tokio::sync::oneshot::Sender<crate::worker::Answer>) -> Command) -> Vec<Report> {
         let mut asked = Vec::new();
         {
             let a = self.shared.lock();
             for (&p, w) in &a.workers {
                 let (reply, rx) = tokio::sync::oneshot::channel();
-                if w.commands.send(Command::Partial { now, reply }).is_ok() {
+                if w.commands.send(make(reply)).is_ok() {
                     w.thread.unpark();
                     asked.push((p, w.shared.clone(), rx));
                 }

@@ -58,6 +58,16 @@ pub enum Command {
         /// Where to send it.
         reply: tokio::sync::oneshot::Sender<Answer>,
     },
+    /// Yield the engine's share of the intervals `bounds` (see
+    /// `ccpulse_core::Engine::intervals`) at `now`.
+    Intervals {
+        /// `(name, from, to)` of each interval.
+        bounds: Arc<Vec<(String, Millis, Millis)>>,
+        /// The report's now.
+        now: Millis,
+        /// Where to send it.
+        reply: tokio::sync::oneshot::Sender<Answer>,
+    },
     /// Stop and hand the engine and its positions back (the partition was revoked).
     Park,
     /// Stop and drop the partition's state.
@@ -215,6 +225,15 @@ impl Worker {
                         let partial = (!self.replaying).then(|| {
                             self.engine.maintain(now);
                             self.engine.partial(now)
+                        });
+                        let _ = reply.send(Answer { partial });
+                    }
+                    Ok(Command::Intervals { bounds, now, reply }) => {
+                        // Not while replaying, for the same reason as the partial: the
+                        // figures are not complete yet.
+                        let partial = (!self.replaying).then(|| {
+                            let _span = info_span!("intervals", n = bounds.len()).entered();
+                            self.engine.intervals(&bounds, now)
                         });
                         let _ = reply.send(Answer { partial });
                     }

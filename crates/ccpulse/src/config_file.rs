@@ -315,9 +315,12 @@ impl Loaded {
     /// survey horizons, `today` (up to 25 h), the longest window — plus the lateness.
     pub fn default_recovery_horizon(&self) -> Millis {
         let e = &self.engine;
+        // The interval reports' earliest day must be whole after a restart: up to
+        // interval_days + 1 days back, and an hour more for a DST change between.
         e.fcr_horizon
             .max(e.survey_horizon)
             .max(DAY + DAY / 24)
+            .max((e.interval_days + 1) * DAY + DAY / 24)
             .max(e.longest_window())
             + e.lateness
     }
@@ -530,8 +533,9 @@ mod tests {
     }
 
     #[test]
-    fn default_recovery_covers_fcr_and_today() {
+    fn default_recovery_covers_fcr_today_and_the_interval_days() {
         let l = load(None).unwrap();
-        assert_eq!(l.default_recovery_horizon(), 7 * DAY + 5 * 60_000);
+        // Six earlier days of intervals: seven days back, an hour for DST, the lateness.
+        assert_eq!(l.default_recovery_horizon(), 7 * DAY + DAY / 24 + 5 * 60_000);
     }
 }

@@ -4,6 +4,7 @@ mod access;
 mod config_file;
 mod demo;
 mod import_cmd;
+mod intervals;
 mod publisher;
 mod replay_cmd;
 mod serve;

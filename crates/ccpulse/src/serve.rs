@@ -203,6 +203,7 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
     ccpulse_http::metrics::register_process_metrics(&registry)?;
     let engine = Arc::new(resolved.engine);
     let kafka = resolved.kafka;
+    let kafka_recovery = kafka.recovery;
     let kafka_settings = kafka.clone();
     let kafka_instance = kafka.instance_id.clone().unwrap_or_else(generated_instance_name);
     let ingest = {
@@ -241,6 +242,16 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
     windows.push(ccpulse_core::engine::TODAY.to_owned());
     // A snapshot is replaced every tick; one five ticks old (at least 5 s) means the
     // publisher is stuck.
+    let reports = crate::intervals::Reports {
+        ingest: ingest.clone(),
+        link: link.clone(),
+        cfg: engine.clone(),
+        horizon: match kafka_recovery {
+            Recovery::Horizon(h) => Some(h),
+            Recovery::Beginning => None,
+        },
+        stale_after: resolved.publisher.stale_after,
+    };
     let state = AppState {
         published,
         registry,
@@ -248,6 +259,7 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
         max_snapshot_age: (5 * tick_ms).max(5_000),
         access: resolved.access,
         wallboard: Arc::new(resolved.wallboard),
+        intervals: Some(reports.into_source()),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let publishing = tokio::spawn(publisher.run(stop_rx.clone()));
