@@ -718,9 +718,15 @@ fn whole_answer(service: &Service, path: &str) -> Option<Value> {
     (coverage["covered"] == PARTITIONS && coverage["stale"] == serde_json::json!([])).then_some(v)
 }
 
-/// The queues, channels and agents answers of every window, if all are whole.
+/// The queues, channels and agents answers of every window, and the interval reports
+/// of every size, if all are whole.
 fn answers(service: &Service) -> Option<Vec<(String, Value)>> {
     let mut out = Vec::new();
+    for size in ["15m", "30m", "1h"] {
+        let path = format!("/api/v1/intervals?size={size}");
+        let v = whole_answer(service, &path)?;
+        out.push((path, v));
+    }
     for w in WINDOWS {
         for path in [
             format!("/api/v1/queues?window={w}"),
@@ -770,8 +776,8 @@ fn held(service: &Service) -> f64 {
 
 /// Three instances in one group: each holds part of the partitions, and each answers
 /// for the whole contact centre, field for field what one instance alone answers
-/// (itself equal to `ccpulse replay`, see above), agents compared with their team
-/// included. One stops with SIGTERM: the other two cover every partition again within
+/// (itself equal to `ccpulse replay`, see above), agents compared with their team and
+/// interval reports included. One stops with SIGTERM: the other two cover every partition again within
 /// seconds, with the same figures.
 #[test]
 fn three_instances_each_answer_for_the_whole_contact_centre() {
@@ -785,6 +791,7 @@ fn three_instances_each_answer_for_the_whole_contact_centre() {
     let mut alone = Service::start(&dir, &broker.bootstrap(), "e2e-alone-3", "event", &[]);
     alone.wait_holding(PARTITIONS, READY);
     assert_same_as_replay(&alone, &file, &WINDOWS);
+    assert_same_intervals_as_replay(&alone, &file);
     let reference = answers(&alone).expect("one instance alone covers every partition");
     assert!(reference.iter().any(|(p, v)| p.starts_with("/api/v1/agents")
         && v["agents"]

@@ -49,9 +49,9 @@ pub enum Note {
     Replaying,
     /// Its broker cannot be reached.
     BrokerUnreachable,
-    /// Another instance holds it, and the answer covers this instance's partitions only
-    /// (interval reports).
-    OtherInstance,
+    /// Another instance holds it, and not all of the quarter records its interval
+    /// report needs have arrived yet.
+    QuartersArriving,
 }
 
 /// What a holder says of one partition at a tick.
@@ -154,8 +154,10 @@ impl Book {
                 c.waiting_for.push(match note {
                     Some(Note::Replaying) => format!("partition {p} replaying"),
                     Some(Note::BrokerUnreachable) => format!("partition {p}: no data yet, broker unreachable"),
-                    Some(Note::OtherInstance) => {
-                        format!("partition {p}: held by another instance, whose figures this answer does not include")
+                    Some(Note::QuartersArriving) => {
+                        format!(
+                            "partition {p}: its quarter-hour sums are still arriving from the instance that holds it"
+                        )
                     }
                     None if notes.contains_key(&p) => format!("partition {p}: no figures yet"),
                     None => format!("partition {p}: held by no instance"),

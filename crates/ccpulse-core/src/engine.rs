@@ -3,7 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -20,7 +20,7 @@ use crate::dedupe::{Dedupe, Seen};
 use crate::event::{Body, Channel, Event};
 use crate::fcr::CustomerIndex;
 use crate::intern::Interner;
-use crate::interval::{quarter_of, Quarters, QUARTER};
+use crate::interval::{quarter_of, QuarterChange, Quarters, QUARTER};
 use crate::partial::{AgentLive, AgentWindow, EngineStats, GroupKey, LiveLeaf, Partial};
 use crate::policy::{self, Policy};
 use crate::schedule::Schedule;
@@ -116,6 +116,10 @@ struct Store {
     day_floor: Millis,
     /// Start of the oldest local day whose quarters are kept.
     quarter_floor: Millis,
+    /// Quarters changed (or evicted) since [`Engine::take_quarter_changes`] last ran.
+    dirty_quarters: BTreeSet<Millis>,
+    /// The quarter last marked dirty (facts come mostly in time order).
+    last_dirty: Millis,
 }
 
 impl Store {
@@ -140,7 +144,12 @@ impl Store {
                 leaf.days.day_mut(day).apply(&f.kind, sign);
             }
             if day >= self.quarter_floor {
-                leaf.quarters.quarter_mut(quarter_of(day, f.ts)).apply(&f.kind, sign);
+                let q = quarter_of(day, f.ts);
+                leaf.quarters.quarter_mut(q).apply(&f.kind, sign);
+                if q != self.last_dirty {
+                    self.dirty_quarters.insert(q);
+                    self.last_dirty = q;
+                }
             }
         }
         if let Some(agent) = f.agent {
@@ -237,6 +246,8 @@ impl Engine {
                 slice_floor: i64::MIN,
                 day_floor: Millis::MIN,
                 quarter_floor: Millis::MIN,
+                dirty_quarters: BTreeSet::new(),
+                last_dirty: Millis::MIN,
             },
             dedupe: Dedupe::new(cfg.dedupe_horizon),
             cfg,
@@ -563,10 +574,11 @@ impl Engine {
         let quarter_floor = self.store.quarter_floor;
         let store = &mut self.store;
         let (leaf_slices, agent_slices) = (&mut store.leaf_slices, &mut store.agent_slices);
+        let dirty = &mut store.dirty_quarters;
         store.leaves.retain(|_, l| {
             l.ring.evict_before(slice_floor, leaf_slices);
             l.days.evict_before(day_floor);
-            l.quarters.evict_before(quarter_floor);
+            dirty.extend(l.quarters.evict_before(quarter_floor));
             !(l.ring.is_empty() && l.days.is_empty() && l.quarters.is_empty())
         });
         let today = store.days.bounds(clock).0;
@@ -713,34 +725,78 @@ impl Engine {
     /// holding an interval's `to` (the current one's, at the rounded "now") counts less
     /// the ring's slices at or after `to`, as `today` does.
     pub fn intervals(&self, bounds: &[(String, Millis, Millis)], now: Millis) -> Partial {
-        let slice = self.cfg.slice;
-        let names = &self.names;
         let mut p = Partial::empty(now, bounds);
         for (key, leaf) in &self.store.leaves {
             for (w, (_, from, to)) in p.windows.iter_mut().zip(bounds) {
                 let mut agg = QueueAgg::default();
                 for (q, sum) in leaf.quarters.range(*from, *to) {
                     agg.merge(sum, 1);
-                    if q + QUARTER > *to {
-                        let mut ahead = QueueAgg::default();
-                        leaf.ring
-                            .fold_into(to.div_euclid(slice), (q + QUARTER).div_euclid(slice), &mut ahead);
-                        if !ahead.is_zero() {
-                            agg.merge(&ahead, -1);
-                        }
-                    }
+                    self.less_ahead(leaf, q, *to, &mut agg);
                 }
                 if !agg.is_zero() {
-                    let group = GroupKey {
-                        queue: key.queue.map(|q| names.name(q).clone()),
-                        channel: key.channel,
-                        policy: key.policy,
-                    };
-                    w.leaves.insert(group, agg);
+                    w.leaves.insert(self.group_key(key), agg);
                 }
             }
         }
         p
+    }
+
+    /// Takes away from `agg` (the sum of quarter `q` or more) the ring's slices of `q`
+    /// at or after `to`; whether there were any.
+    fn less_ahead(&self, leaf: &Leaf, q: Millis, to: Millis, agg: &mut QueueAgg) -> bool {
+        if q + QUARTER <= to {
+            return false;
+        }
+        let slice = self.cfg.slice;
+        let mut ahead = QueueAgg::default();
+        leaf.ring
+            .fold_into(to.div_euclid(slice), (q + QUARTER).div_euclid(slice), &mut ahead);
+        if ahead.is_zero() {
+            return false;
+        }
+        agg.merge(&ahead, -1);
+        true
+    }
+
+    /// A leaf's key with its names.
+    fn group_key(&self, k: &LeafKey) -> GroupKey {
+        GroupKey {
+            queue: k.queue.map(|q| self.names.name(q).clone()),
+            channel: k.channel,
+            policy: k.policy,
+        }
+    }
+
+    /// The quarters that changed (or were evicted) since the last call, each with its
+    /// sums per group as of `now` (rounded down to the slice, as for
+    /// [`Engine::intervals`]); no group for a quarter that holds nothing any more. A
+    /// quarter with facts at or after the rounded now stays changed until they are
+    /// behind it. For sharing the interval sums with the other instances.
+    pub fn take_quarter_changes(&mut self, now: Millis) -> Vec<QuarterChange> {
+        let to = now.div_euclid(self.cfg.slice) * self.cfg.slice;
+        let dirty = std::mem::take(&mut self.store.dirty_quarters);
+        self.store.last_dirty = Millis::MIN;
+        let mut out = Vec::with_capacity(dirty.len());
+        for q in dirty {
+            let mut groups = Vec::new();
+            let mut ahead = false;
+            for (key, leaf) in &self.store.leaves {
+                let Some((_, sum)) = leaf.quarters.range(q, q + 1).next() else {
+                    continue;
+                };
+                let mut agg = sum.clone();
+                ahead |= self.less_ahead(leaf, q, to, &mut agg);
+                if !agg.is_zero() {
+                    groups.push((self.group_key(key), agg));
+                }
+            }
+            groups.sort_by(|a, b| a.0.cmp(&b.0));
+            if ahead {
+                self.store.dirty_quarters.insert(q);
+            }
+            out.push(QuarterChange { start: q, groups });
+        }
+        out
     }
 
     /// The engine's counters and memory gauges.

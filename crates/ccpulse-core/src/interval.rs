@@ -99,9 +99,11 @@ impl Quarters {
         self.sums.range(from..to.max(from)).map(|(&s, a)| (s, a))
     }
 
-    /// Drops the quarters that started before `start`.
-    pub fn evict_before(&mut self, start: Millis) {
-        self.sums = self.sums.split_off(&start);
+    /// Drops the quarters that started before `start`; their starts.
+    pub fn evict_before(&mut self, start: Millis) -> Vec<Millis> {
+        let kept = self.sums.split_off(&start);
+        let gone = std::mem::replace(&mut self.sums, kept);
+        gone.into_keys().collect()
     }
 
     /// Whether nothing is held.
@@ -113,6 +115,16 @@ impl Quarters {
     pub fn len(&self) -> usize {
         self.sums.len()
     }
+}
+
+/// One partition's sums of one quarter hour, per group, as shared with the other
+/// instances; no group when the quarter holds nothing (any more).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct QuarterChange {
+    /// The quarter's start.
+    pub start: Millis,
+    /// Its sums per group, in group order.
+    pub groups: Vec<(crate::partial::GroupKey, QueueAgg)>,
 }
 
 /// The quarter of the local day starting at `day_start` that holds `ts`.
@@ -414,7 +426,7 @@ mod tests {
         let mut q = Quarters::default();
         q.quarter_mut(0).c.offered += 1;
         q.quarter_mut(QUARTER).c.offered += 2;
-        q.evict_before(QUARTER);
+        assert_eq!(q.evict_before(QUARTER), vec![0]);
         assert_eq!(
             q.range(0, 2 * QUARTER).map(|(_, a)| a.c.offered).collect::<Vec<_>>(),
             vec![2]

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::WireError;
+use crate::interval::QuarterChange;
 use crate::partial::Partial;
 use crate::time::Millis;
 
@@ -56,6 +57,59 @@ pub fn decode(bytes: &[u8]) -> Result<Record, WireError> {
         return Err(WireError::NotAPartial);
     }
     let version = head[MAGIC.len()];
+    if version != VERSION {
+        return Err(WireError::Version(version, VERSION));
+    }
+    postcard::from_bytes(body).map_err(|e| WireError::Body(e.to_string()))
+}
+
+/// The first bytes of a quarter record.
+pub const QUARTER_MAGIC: [u8; 3] = *b"ccq";
+
+/// One partition's sums of one quarter hour, for interval reports (`crate::interval`):
+/// its holder writes one, keyed by partition and quarter, whenever the quarter changes
+/// (an empty record's key is deleted instead, with a tombstone).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuarterRecord {
+    /// The partition.
+    pub partition: u32,
+    /// The instance that holds it.
+    pub instance: String,
+    /// The holder's wall clock when it published this record.
+    pub published_at: Millis,
+    /// The quarter and its sums.
+    pub quarter: QuarterChange,
+}
+
+/// The partials topic's key of a quarter record.
+pub fn quarter_key(partition: u32, start: Millis) -> String {
+    format!("q/{partition}/{start}")
+}
+
+/// The partition and quarter start of a quarter record's key.
+pub fn parse_quarter_key(key: &str) -> Option<(u32, Millis)> {
+    let (p, q) = key.strip_prefix("q/")?.split_once('/')?;
+    Some((p.parse().ok()?, q.parse().ok()?))
+}
+
+/// Encodes a quarter record.
+pub fn encode_quarter(record: &QuarterRecord) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(&QUARTER_MAGIC);
+    out.push(VERSION);
+    postcard::to_io(record, &mut out).map_err(|e| WireError::Body(e.to_string()))?;
+    Ok(out)
+}
+
+/// Decodes a quarter record.
+pub fn decode_quarter(bytes: &[u8]) -> Result<QuarterRecord, WireError> {
+    let Some((head, body)) = bytes.split_at_checked(QUARTER_MAGIC.len() + 1) else {
+        return Err(WireError::NotAPartial);
+    };
+    if head[..QUARTER_MAGIC.len()] != QUARTER_MAGIC {
+        return Err(WireError::NotAPartial);
+    }
+    let version = head[QUARTER_MAGIC.len()];
     if version != VERSION {
         return Err(WireError::Version(version, VERSION));
     }
@@ -148,6 +202,25 @@ mod tests {
         assert_eq!(back.quantile(0.9), h.quantile(0.9));
     }
 
+    #[test]
+    fn a_quarter_record_reads_back_as_written_and_its_key_parses() {
+        let p = partial();
+        let groups: Vec<_> = p.windows[0].leaves.clone().into_iter().collect();
+        assert!(!groups.is_empty());
+        let record = QuarterRecord {
+            partition: 2,
+            instance: "i-2".into(),
+            published_at: 5,
+            quarter: QuarterChange { start: 900_000, groups },
+        };
+        let bytes = encode_quarter(&record).expect("encodes");
+        assert_eq!(decode_quarter(&bytes), Ok(record));
+        assert_eq!(decode(&bytes), Err(WireError::NotAPartial), "not a partition record");
+        assert_eq!(parse_quarter_key(&quarter_key(2, -900_000)), Some((2, -900_000)));
+        assert_eq!(parse_quarter_key("2"), None);
+        assert_eq!(parse_quarter_key("q/x/1"), None);
+    }
+
     proptest! {
         /// Whatever arrives on the topic, reading it never panics.
         #[test]
@@ -155,6 +228,8 @@ mod tests {
             let mut bytes = b"ccp\x01".to_vec();
             bytes.extend_from_slice(&tail);
             let _ = decode(&bytes);
+            bytes[..3].copy_from_slice(b"ccq");
+            let _ = decode_quarter(&bytes);
         }
     }
 }

@@ -370,3 +370,55 @@ fn check_csv(report: &IntervalReport, csv: &str) {
     }
     assert_eq!(n, report.intervals.iter().map(|i| i.groups.len()).sum::<usize>());
 }
+
+/// The quarter changes an engine hands out over time (each quarter's latest one), as
+/// another instance keeps them, add up to the engine's own quarter-hour intervals.
+#[test]
+fn quarter_changes_taken_along_the_way_equal_the_intervals() {
+    use ccpulse_core::event::parse_event;
+    use ccpulse_core::interval::interval_bounds;
+    use ccpulse_core::Engine;
+
+    let cfg = Arc::new(EngineConfig::from_toml("[windows]\ntime_zone = \"Europe/Amsterdam\"\n").unwrap());
+    let day = t("2026-11-22T23:00:00Z");
+    let lines = busy_day(day, 3);
+    let wall = t("2026-12-31T00:00:00Z");
+    let mut engine = Engine::new(cfg.clone());
+    let mut kept: BTreeMap<i64, Vec<(ccpulse_core::partial::GroupKey, ccpulse_core::agg::QueueAgg)>> = BTreeMap::new();
+    let mut take = |engine: &mut Engine, now: i64| {
+        for c in engine.take_quarter_changes(now) {
+            if c.groups.is_empty() {
+                kept.remove(&c.start);
+            } else {
+                kept.insert(c.start, c.groups);
+            }
+        }
+    };
+    let mut now = 0;
+    for (i, l) in lines.iter().enumerate() {
+        let ev = parse_event(l.as_bytes(), wall).unwrap();
+        now = now.max(ev.ts);
+        engine.apply(&ev);
+        if i % 97 == 0 {
+            take(&mut engine, now);
+        }
+    }
+    take(&mut engine, now);
+    let to = now / (5 * SECOND) * (5 * SECOND);
+    let bounds = interval_bounds(day, day + 24 * 3_600_000, Size::Quarter, to);
+    let own = engine.intervals(&bounds, now);
+    let mut from_changes = 0;
+    for w in &own.windows {
+        let shared: BTreeMap<_, _> = kept
+            .get(&w.from)
+            .map(|g| g.iter().cloned().collect())
+            .unwrap_or_default();
+        assert_eq!(shared, w.leaves, "quarter {}", format_rfc3339(w.from));
+        from_changes += shared.len();
+    }
+    assert!(
+        from_changes > 30,
+        "{from_changes} group-quarters: the comparison says little"
+    );
+    assert_eq!(kept.len(), own.windows.iter().filter(|w| !w.leaves.is_empty()).count());
+}

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ccpulse_core::coverage::{Note, Report};
+use ccpulse_core::interval::QuarterChange;
 use ccpulse_core::time::Millis;
 use ccpulse_core::{Engine, EngineConfig};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -196,7 +197,23 @@ impl Ingest {
     /// Per partition held: its figures at `now` (once replayed), when it was last known
     /// up to date with its broker, and why it may not be.
     pub async fn reports(&self, now: Millis) -> Vec<Report> {
-        self.ask(|reply| Command::Partial { now, reply }).await
+        self.reports_and_quarters(now).await.0
+    }
+
+    /// [`Ingest::reports`], and the quarter hours of each partition that changed since
+    /// the last call (`ccpulse_core::Engine::take_quarter_changes`), to share with the
+    /// other instances.
+    pub async fn reports_and_quarters(&self, now: Millis) -> (Vec<Report>, Vec<(u32, QuarterChange)>) {
+        let answers = self.ask(|reply| Command::Partial { now, reply }).await;
+        let mut quarters = Vec::new();
+        let reports = answers
+            .into_iter()
+            .map(|(r, q)| {
+                quarters.extend(q.into_iter().map(|q| (r.partition, q)));
+                r
+            })
+            .collect();
+        (reports, quarters)
     }
 
     /// Every held partition's share of the intervals `bounds` at `now` (see
@@ -209,10 +226,16 @@ impl Ingest {
             reply,
         })
         .await
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
     }
 
     /// Sends every worker the command `make` builds and gathers their answers.
-    async fn ask(&self, make: impl Fn(tokio::sync::oneshot::Sender<crate::worker::Answer>) -> Command) -> Vec<Report> {
+    async fn ask(
+        &self,
+        make: impl Fn(tokio::sync::oneshot::Sender<crate::worker::Answer>) -> Command,
+    ) -> Vec<(Report, Vec<QuarterChange>)> {
         let mut asked = Vec::new();
         {
             let a = self.shared.lock();
@@ -236,9 +259,10 @@ impl Ingest {
             };
             let (fresh_at, broker_down) = self.freshness(p, &shared);
             let replaying = shared.replaying.load(Ordering::Acquire);
-            reports.push(Report {
+            let (partial, quarters) = answer.map_or((None, Vec::new()), |a| (a.partial, a.quarters));
+            let report = Report {
                 partition: p as u32,
-                partial: answer.and_then(|a| a.partial).map(Arc::new),
+                partial: partial.map(Arc::new),
                 fresh_at,
                 note: if replaying {
                     Some(Note::Replaying)
@@ -247,7 +271,8 @@ impl Ingest {
                 } else {
                     None
                 },
-            });
+            };
+            reports.push((report, quarters));
         }
         reports
     }

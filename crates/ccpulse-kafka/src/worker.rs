@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use ccpulse_core::engine::Applied;
 use ccpulse_core::event::{parse_event, peek_ts, MAX_FUTURE};
+use ccpulse_core::interval::QuarterChange;
 use ccpulse_core::partial::Partial;
 use ccpulse_core::time::Millis;
 use ccpulse_core::Engine;
@@ -80,6 +81,9 @@ pub struct Answer {
     /// The engine's figures, once replayed (`None` while replaying: they are not
     /// complete yet).
     pub partial: Option<Partial>,
+    /// With a partial: the quarter hours that changed since the last one, for the other
+    /// instances' interval reports.
+    pub quarters: Vec<QuarterChange>,
 }
 
 /// One topic's queue of this partition.
@@ -222,11 +226,13 @@ impl Worker {
                         // ignored, and the figures would depend on when ticks fell during
                         // the replay. A replaying engine maintains itself as its own event
                         // time advances (`Engine::apply`); its figures are not complete.
-                        let partial = (!self.replaying).then(|| {
+                        let (partial, quarters) = if self.replaying {
+                            (None, Vec::new())
+                        } else {
                             self.engine.maintain(now);
-                            self.engine.partial(now)
-                        });
-                        let _ = reply.send(Answer { partial });
+                            (Some(self.engine.partial(now)), self.engine.take_quarter_changes(now))
+                        };
+                        let _ = reply.send(Answer { partial, quarters });
                     }
                     Ok(Command::Intervals { bounds, now, reply }) => {
                         // Not while replaying, for the same reason as the partial: the
@@ -235,7 +241,10 @@ impl Worker {
                             let _span = info_span!("intervals", n = bounds.len()).entered();
                             self.engine.intervals(&bounds, now)
                         });
-                        let _ = reply.send(Answer { partial });
+                        let _ = reply.send(Answer {
+                            partial,
+                            quarters: Vec::new(),
+                        });
                     }
                     Ok(Command::Park) => {
                         info!("revoked; partition state parked");

@@ -1,16 +1,12 @@
-//! The service's interval reports (`GET /api/v1/intervals`): computed by this instance's
-//! partition workers from their engines' quarter-hour sums, merged like the partials of
-//! a snapshot, with the coverage that says which partitions they stand for.
-//!
-//! An instance answers for the partitions it holds. With several instances in the
-//! group the answer's coverage lists the partitions held by the others ("held by another
-//! instance"); their figures are not in it. (Shipping every day's quarters to the peers
-//! every second, as the snapshots' windows are, would cost far more than they are worth;
-//! ask each instance, or run one for reports.)
+//! The service's interval reports (`GET /api/v1/intervals`), for the whole cluster: the
+//! partitions this instance holds are asked of their workers (exact at "now", as every
+//! window), the others are summed from the quarter-hour records their holders write to
+//! the partials topic whenever a quarter changes (at most a tick behind); all merged
+//! like the partials of a snapshot, with the coverage that says what they stand for.
 
 use std::sync::Arc;
 
-use ccpulse_core::coverage::{Book, Note, Report};
+use ccpulse_core::coverage::Book;
 use ccpulse_core::interval::{interval_bounds, resolve_day, IntervalReport};
 use ccpulse_core::partial::Partial;
 use ccpulse_core::time::Millis;
@@ -24,7 +20,7 @@ use tracing::{info_span, Instrument};
 pub struct Reports {
     /// The partition workers.
     pub ingest: Arc<Ingest>,
-    /// The other instances' reports (for which partitions they hold).
+    /// The other instances' records: their partitions' quarter-hour sums.
     pub link: Arc<PartialsLink>,
     /// The engine's configuration.
     pub cfg: Arc<EngineConfig>,
@@ -58,18 +54,7 @@ impl Reports {
             .instrument(info_span!("intervals", size = %ask.size, date = %day.date))
             .await;
         let held: Vec<u32> = own.iter().map(|r| r.partition).collect();
-        let elsewhere: Vec<Report> = self
-            .link
-            .peers()
-            .iter()
-            .filter(|p| !held.contains(&p.partition))
-            .map(|p| Report {
-                partition: p.partition,
-                partial: None,
-                fresh_at: None,
-                note: Some(Note::OtherInstance),
-            })
-            .collect();
+        let elsewhere = self.link.peer_intervals(&held, &bounds, ask.now);
         let wall = jiff::Timestamp::now().as_millisecond();
         let view = Book::default().view(
             Partial::empty(ask.now, &bounds),

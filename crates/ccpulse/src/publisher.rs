@@ -114,9 +114,35 @@ impl Publisher {
                 newest.unwrap_or(wall)
             }
         };
-        let own = self.ingest.reports(now).instrument(info_span!("collect")).await;
-        self.link.publish(&own, wall);
+        let (mut own, mut quarters) = self
+            .ingest
+            .reports_and_quarters(now)
+            .instrument(info_span!("collect"))
+            .await;
+        // On the event clock a worker may have applied newer events between the reading
+        // of the watermarks and its answer (its last ones, as it finished replaying): its
+        // figures are then those of a later time than `now`. Ask again at the newer time
+        // (keeping the quarter changes of both answers), so that a view is never of two
+        // times at once. (Once: with events streaming in, the next tick catches up.)
+        let mut now = now;
+        if let (Clock::Event, Some(newer)) = (self.settings.clock, self.ingest.watermark()) {
+            if newer > now {
+                now = newer;
+                self.event_now = Some(newer);
+                let (again, more) = self
+                    .ingest
+                    .reports_and_quarters(now)
+                    .instrument(info_span!("collect"))
+                    .await;
+                own = again;
+                quarters.extend(more);
+            }
+        }
         let held: Vec<u32> = own.iter().map(|r| r.partition).collect();
+        // The quarters first: a reader that sees a partition's record counting them has
+        // them, or will in a moment.
+        self.link.publish_quarters(quarters, &held, wall);
+        self.link.publish(&own, wall);
         let base = Partial::empty(now, &window_bounds(&self.cfg, now));
         let view = self.book.view(
             base,
