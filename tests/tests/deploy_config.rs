@@ -1030,6 +1030,8 @@ fn dashboards_parse_and_every_panel_has_a_query() {
         "ccpulse_agent_aht_vs_team_ratio",
         "ccpulse_agent_outlier",
         "ccpulse_agent_occupancy_ratio",
+        "ccpulse_agent_sl_vs_team_ratio",
+        "ccpulse_agent_sl_outlier",
         "ccpulse_agents",
         "ccpulse_queue_agents",
     ] {

@@ -69,6 +69,13 @@ pub enum FactKind {
     },
     /// A leg met a `resolve` policy (counted at `ended.ts`).
     ResolvedMet,
+    /// An answered leg judged for its agent's service level, by its own policy: at
+    /// `answered.ts` for an `answer` policy, at `ended.ts` for a `resolve` policy.
+    /// Attributed to the agent only (no leaf).
+    AgentSl {
+        /// It met the policy.
+        met: bool,
+    },
     /// A CSAT answer.
     Csat {
         /// Thumbs up, or 4–5 of five.
@@ -197,6 +204,10 @@ counters! {
         nps_promoters,
         /// NPS 0–6.
         nps_detractors,
+        /// Answered legs judged for the agent's service level.
+        sl_judged,
+        /// Of those, legs that met their policy.
+        sl_met,
     }
 }
 
@@ -248,6 +259,7 @@ impl QueueAgg {
                 self.handle.record(talk + hold + acw, sign);
             }
             FactKind::ResolvedMet => c.met += sign,
+            FactKind::AgentSl { .. } => {}
             FactKind::Csat { satisfied } => {
                 c.csat_responses += sign;
                 c.csat_satisfied += sign * i64::from(satisfied);
@@ -407,6 +419,10 @@ impl AgentAgg {
                 c.nps_promoters += sign * i64::from(score >= 9);
                 c.nps_detractors += sign * i64::from(score <= 6);
             }
+            FactKind::AgentSl { met } => {
+                c.sl_judged += sign;
+                c.sl_met += sign * i64::from(met);
+            }
             _ => {}
         }
     }
@@ -460,6 +476,7 @@ mod tests {
                 acw: acw * 1_000,
             }),
             Just(FactKind::ResolvedMet),
+            any::<bool>().prop_map(|met| FactKind::AgentSl { met }),
             any::<bool>().prop_map(|satisfied| FactKind::Csat { satisfied }),
             (0u8..=10, any::<bool>()).prop_map(|(score, transactional)| FactKind::Nps { score, transactional }),
         ]

@@ -78,6 +78,13 @@ pub struct AgentsSection {
     pub outlier_ratio: Option<Spanned<f64>>,
     /// … and the agent handled at least this many contacts in the window. Default `5`.
     pub outlier_min_handled: Option<u64>,
+    /// An agent is a service-level outlier when the agent's service level is at least
+    /// this many ratio points below the pooled service level of the rest of the team
+    /// (0.2 = 20 points). Default `0.2`.
+    pub sl_outlier_points: Option<Spanned<f64>>,
+    /// … and at least this many of the agent's contacts were judged in the window.
+    /// Default `10`.
+    pub sl_outlier_min_judged: Option<u64>,
 }
 
 /// `[sla]`: service-level policies.
@@ -178,6 +185,10 @@ pub struct EngineConfig {
     pub outlier_ratio: f64,
     /// Outlier rule: minimum handled.
     pub outlier_min_handled: u64,
+    /// Service-level outlier rule: points below the rest of the team (0..1).
+    pub sl_outlier_points: f64,
+    /// Service-level outlier rule: minimum judged contacts.
+    pub sl_outlier_min_judged: u64,
 }
 
 impl Default for EngineConfig {
@@ -331,6 +342,10 @@ impl EngineConfig {
             Some(v) => ratio(v, text, "agents.outlier_ratio", 0.0..f64::MAX)?,
             None => 1.5,
         };
+        let sl_outlier_points = match &a.sl_outlier_points {
+            Some(v) => ratio(v, text, "agents.sl_outlier_points", 0.0..1.0)?,
+            None => 0.2,
+        };
 
         let sla = s.sla.clone().unwrap_or_default();
         let mut policies = Vec::new();
@@ -393,6 +408,8 @@ impl EngineConfig {
             policies,
             outlier_ratio,
             outlier_min_handled: a.outlier_min_handled.unwrap_or(5),
+            sl_outlier_points,
+            sl_outlier_min_judged: a.sl_outlier_min_judged.unwrap_or(10),
         })
     }
 
@@ -421,6 +438,7 @@ mod tests {
         assert_eq!(c.fcr_horizon, 7 * DAY);
         assert_eq!(c.outlier_ratio, 1.5);
         assert_eq!(c.outlier_min_handled, 5);
+        assert_eq!((c.sl_outlier_points, c.sl_outlier_min_judged), (0.2, 10));
         let names: Vec<_> = c.policies.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["voice-default", "chat-default", "email-default"]);
     }

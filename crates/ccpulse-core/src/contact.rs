@@ -446,7 +446,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
         };
         let threshold = policy.map(|p| p.threshold);
         let wait_until = |t: Millis| leg.offered.map(|o| (t - o).max(0));
-        let mut push = |ts: Millis, agent: Option<NameId>, kind: FactKind| {
+        let mut push = |ts: Millis, leaf: Option<LeafKey>, agent: Option<NameId>, kind: FactKind| {
             if leaf.is_some() || agent.is_some() {
                 out.facts.push(Fact { ts, leaf, agent, kind });
             }
@@ -456,14 +456,18 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                 && leg.from_offer_event
                 && (repeat_field.is_some() || first_offer.is_some_and(|f| f.customer.is_some()));
             let fcr = judged.then(|| repeat_field.unwrap_or(fcr_repeat));
-            push(o, None, FactKind::Offered { fcr });
+            push(o, leaf, None, FactKind::Offered { fcr });
         }
-        if let Some((at, _agent)) = leg.answered {
+        if let Some((at, agent)) = leg.answered {
             if leaf.is_some() {
                 let wait = wait_until(at);
                 let met =
                     matches!(policy, Some(p) if p.measure == Measure::Answer && wait.is_some_and(|w| w <= p.threshold));
-                push(at, None, FactKind::Answered { wait, met });
+                push(at, leaf, None, FactKind::Answered { wait, met });
+                // The agent's service level: an `answer` policy judges the leg here.
+                if policy.is_some_and(|p| p.measure == Measure::Answer) {
+                    push(at, None, Some(agent), FactKind::AgentSl { met });
+                }
             }
         }
         match leg.outcome {
@@ -483,22 +487,23 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                     let wait = wait_until(at);
                     let within = matches!((wait, threshold), (Some(w), Some(t)) if w <= t);
                     let short = matches!((wait, policy), (Some(w), Some(p)) if w < p.short_abandon);
-                    push(at, None, FactKind::Abandoned { wait, within, short });
+                    push(at, leaf, None, FactKind::Abandoned { wait, within, short });
                 }
             }
             Outcome::FlowedOut(at) => {
                 if leaf.is_some() {
-                    push(at, None, FactKind::FlowedOut);
+                    push(at, leaf, None, FactKind::FlowedOut);
                 }
             }
             Outcome::Transferred(at) => {
                 if leaf.is_some() {
-                    push(at, None, FactKind::TransferredOut);
+                    push(at, leaf, None, FactKind::TransferredOut);
                 }
                 if let Some((ans, agent)) = leg.answered {
                     let talk = (at - ans - leg.hold).max(0);
                     push(
                         at,
+                        leaf,
                         Some(agent),
                         FactKind::Handled {
                             talk,
@@ -509,12 +514,14 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                 }
             }
             Outcome::Ended(at, resolved) => {
-                if let Some(p) = policy {
-                    let met = p.measure == Measure::Resolve
-                        && resolved != Some(false)
-                        && leg.offered.is_some_and(|o| at - o <= p.threshold);
+                if let Some(p) = policy.filter(|p| p.measure == Measure::Resolve) {
+                    let met = resolved != Some(false) && leg.offered.is_some_and(|o| at - o <= p.threshold);
                     if met {
-                        push(at, None, FactKind::ResolvedMet);
+                        push(at, leaf, None, FactKind::ResolvedMet);
+                    }
+                    // The agent's service level: a `resolve` policy judges the leg at its end.
+                    if let Some((_, agent)) = leg.answered {
+                        push(at, None, Some(agent), FactKind::AgentSl { met });
                     }
                 }
                 if let (Some(w), Some((ans, agent))) = (leg.wrapped, leg.answered) {
@@ -522,6 +529,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                     let acw = (w - at).max(0);
                     push(
                         w,
+                        leaf,
                         Some(agent),
                         FactKind::Handled {
                             talk,

@@ -158,6 +158,18 @@ pub struct AgentRow {
     pub aht_vs_team: Option<f64>,
     /// aht_vs_team ≥ ratio and handled ≥ minimum.
     pub outlier: bool,
+    /// Answered contacts judged for the agent's service level (each by its own policy,
+    /// where the policy's deciding event falls).
+    pub sl_judged: i64,
+    /// Of those, contacts that met their policy.
+    pub sl_met: i64,
+    /// sl_met / sl_judged.
+    pub service_level: Option<f64>,
+    /// The agent's service level minus the pooled service level of the rest of the
+    /// team (or first queue), in ratio points; `null` without peers.
+    pub sl_vs_team: Option<f64>,
+    /// sl_vs_team ≤ −points and sl_judged ≥ minimum.
+    pub sl_outlier: bool,
     /// (busy + acw) / (available + busy + acw) time.
     pub occupancy: Option<f64>,
     /// CSAT answers attributed to the agent.
@@ -500,12 +512,15 @@ fn agent_rows(p: &Partial, w: &crate::partial::WindowPartial, cfg: &EngineConfig
             (None, None) => None,
         }
     };
-    let mut peers: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    // Per peer group: (handled, handle time, judged, met), pooled.
+    let mut peers: BTreeMap<String, (i64, i64, i64, i64)> = BTreeMap::new();
     for name in &names {
         if let (Some(key), Some(a)) = (peer(name), w.agents.get(*name)) {
             let e = peers.entry(key).or_default();
             e.0 += a.agg.c.handled;
             e.1 += a.agg.c.talk_sum + a.agg.c.hold_sum + a.agg.c.acw_sum;
+            e.2 += a.agg.c.sl_judged;
+            e.3 += a.agg.c.sl_met;
         }
     }
     names
@@ -516,14 +531,22 @@ fn agent_rows(p: &Partial, w: &crate::partial::WindowPartial, cfg: &EngineConfig
             let live = p.agents.get(name);
             let handle = c.talk_sum + c.hold_sum + c.acw_sum;
             let aht = seconds(handle, c.handled);
-            let aht_vs_team = peer(name).and_then(|key| {
-                let (n, sum) = peers.get(&key).copied().unwrap_or_default();
+            let pooled = peer(name).map(|key| peers.get(&key).copied().unwrap_or_default());
+            let aht_vs_team = pooled.and_then(|(n, sum, _, _)| {
                 let others = seconds(sum - handle, n - c.handled)?;
                 let mine = aht?;
                 (others > 0.0).then(|| mine / others)
             });
             let outlier =
                 aht_vs_team.is_some_and(|r| r >= cfg.outlier_ratio) && c.handled as u64 >= cfg.outlier_min_handled;
+            let service_level = ratio(c.sl_met, c.sl_judged);
+            let sl_vs_team = pooled.and_then(|(_, _, judged, met)| {
+                let others = ratio(met - c.sl_met, judged - c.sl_judged)?;
+                Some(service_level? - others)
+            });
+            // Within 1e-9 of the limit counts as at it: 0.6 − 0.8 is −0.20000000000000007.
+            let sl_outlier = sl_vs_team.is_some_and(|d| d <= -cfg.sl_outlier_points + 1e-9)
+                && c.sl_judged.max(0) as u64 >= cfg.sl_outlier_min_judged;
             let t = a.time_in;
             let working = t[AgentState::Busy as usize] + t[AgentState::Acw as usize];
             AgentRow {
@@ -538,6 +561,11 @@ fn agent_rows(p: &Partial, w: &crate::partial::WindowPartial, cfg: &EngineConfig
                 acw_seconds: seconds(c.acw_sum, c.handled),
                 aht_vs_team,
                 outlier,
+                sl_judged: c.sl_judged,
+                sl_met: c.sl_met,
+                service_level,
+                sl_vs_team,
+                sl_outlier,
                 occupancy: ratio(working, working + t[AgentState::Available as usize]),
                 csat_responses: c.csat_responses,
                 csat: ratio(c.csat_satisfied, c.csat_responses),

@@ -297,6 +297,26 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
         "ccpulse_agent_occupancy_ratio",
         "(busy + acw) / (available + busy + acw) time.",
     );
+    let mut a_judged = Family::gauge(
+        "ccpulse_agent_sl_judged",
+        "Answered contacts judged for the agent's service level in the window.",
+    );
+    let mut a_met = Family::gauge(
+        "ccpulse_agent_sl_met",
+        "Of the agent's judged contacts, those that met their SLA policy.",
+    );
+    let mut a_sl = Family::gauge(
+        "ccpulse_agent_service_level_ratio",
+        "The agent's service level: met / judged.",
+    );
+    let mut a_sl_vs = Family::gauge(
+        "ccpulse_agent_sl_vs_team_ratio",
+        "Agent service level minus the pooled service level of the rest of the team, in ratio points.",
+    );
+    let mut a_sl_out = Family::gauge(
+        "ccpulse_agent_sl_outlier",
+        "1 when the agent's service level is an outlier below the team.",
+    );
     for w in &snap.windows {
         for a in &w.agents {
             let l = [
@@ -309,6 +329,11 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
             a_vs.push_opt(&l, a.aht_vs_team);
             a_out.push(&l, if a.outlier { 1.0 } else { 0.0 });
             a_occ.push_opt(&l, a.occupancy);
+            a_judged.push(&l, a.sl_judged as f64);
+            a_met.push(&l, a.sl_met as f64);
+            a_sl.push_opt(&l, a.service_level);
+            a_sl_vs.push_opt(&l, a.sl_vs_team);
+            a_sl_out.push(&l, if a.sl_outlier { 1.0 } else { 0.0 });
         }
     }
     let mut by_team = Family::gauge("ccpulse_agents", "Agents per team by live state.");
@@ -372,6 +397,11 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
             a_vs,
             a_out,
             a_occ,
+            a_judged,
+            a_met,
+            a_sl,
+            a_sl_vs,
+            a_sl_out,
             by_team,
             by_queue,
             open,

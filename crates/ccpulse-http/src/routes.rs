@@ -304,19 +304,22 @@ async fn channels(
 }
 
 async fn agents(State(state): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
-    only(&params, &["window", "team", "outliers", "offset", "limit"])?;
+    only(
+        &params,
+        &["window", "team", "outliers", "sl_outliers", "offset", "limit"],
+    )?;
     let p = current(&state)?;
     let w = window(&state, &p, &params)?;
     let (offset, limit) = page_params(&params)?;
-    let outliers = match params.get("outliers").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "outliers must be true or false, got {other:?}"
-            )))
-        }
+    let flag = |name: &str| match params.get(name).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{name} must be true or false, got {other:?}"
+        ))),
     };
+    let outliers = flag("outliers")?;
+    let sl_outliers = flag("sl_outliers")?;
     let team = params.get("team");
     if let Some(t) = team {
         let known = p
@@ -334,6 +337,7 @@ async fn agents(State(state): State<AppState>, Query(params): Params) -> Result<
         .iter()
         .filter(|a| team.is_none_or(|t| a.team.as_deref() == Some(t.as_str())))
         .filter(|a| !outliers || a.outlier)
+        .filter(|a| !sl_outliers || a.sl_outlier)
         .collect();
     let page = Page::cut(&mut agents, offset, limit);
     let answer = AgentsResponse {
