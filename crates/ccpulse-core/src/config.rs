@@ -87,6 +87,15 @@ pub struct AgentsSection {
     pub sl_outlier_min_judged: Option<u64>,
 }
 
+/// `[surveys]`: how survey answers are split by when they came.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SurveysSection {
+    /// An answer at most this long after its contact's `ended.ts` is immediate, a later
+    /// one later. Default `1h`.
+    pub immediate_within: Option<Span>,
+}
+
 /// `[sla]`: service-level policies.
 #[derive(Debug, Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
@@ -145,6 +154,8 @@ pub struct EngineSections {
     pub agents: Option<AgentsSection>,
     /// `[sla]`.
     pub sla: Option<SlaSection>,
+    /// `[surveys]`.
+    pub surveys: Option<SurveysSection>,
 }
 
 /// A named window the engine computes.
@@ -189,6 +200,8 @@ pub struct EngineConfig {
     pub sl_outlier_points: f64,
     /// Service-level outlier rule: minimum judged contacts.
     pub sl_outlier_min_judged: u64,
+    /// A survey answer at most this long after its contact's end is immediate.
+    pub immediate_within: Millis,
 }
 
 impl Default for EngineConfig {
@@ -410,6 +423,11 @@ impl EngineConfig {
             outlier_min_handled: a.outlier_min_handled.unwrap_or(5),
             sl_outlier_points,
             sl_outlier_min_judged: a.sl_outlier_min_judged.unwrap_or(10),
+            immediate_within: s
+                .surveys
+                .as_ref()
+                .and_then(|v| v.immediate_within)
+                .map_or(HOUR, Span::millis),
         })
     }
 

@@ -14,7 +14,7 @@ use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::agg::{Fact, FactKind, LeafKey, NameId};
-use crate::event::{Channel, CsatScale, SurveyAnswer};
+use crate::event::{Channel, CsatScale, SurveyAnswer, SurveyKind};
 use crate::policy::{Measure, Policy};
 use crate::sorted::insert_sorted;
 use crate::time::Millis;
@@ -96,7 +96,18 @@ pub enum ContactEventKind {
     },
     /// `contact.wrapped_up`.
     WrappedUp,
-    /// A survey about this contact.
+    /// `survey.sent`: a survey was sent about this contact.
+    SurveySent {
+        /// CSAT or NPS.
+        kind: SurveyKind,
+        /// Explicit channel.
+        channel: Option<Channel>,
+        /// Explicit queue.
+        queue: Option<NameId>,
+        /// Explicit agent.
+        agent: Option<NameId>,
+    },
+    /// A survey answer about this contact.
     Survey {
         /// The answer.
         answer: SurveyAnswer,
@@ -121,7 +132,8 @@ impl ContactEventKind {
             ContactEventKind::Transferred { .. } => 6,
             ContactEventKind::Ended { .. } => 7,
             ContactEventKind::WrappedUp => 8,
-            ContactEventKind::Survey { .. } => 9,
+            ContactEventKind::SurveySent { .. } => 9,
+            ContactEventKind::Survey { .. } => 10,
         }
     }
 }
@@ -132,7 +144,8 @@ impl ContactEvent {
     }
 }
 
-/// Where a finished contact's surveys are attributed: its last answered leg.
+/// Where a finished contact's surveys are attributed: its last answered leg. Also the
+/// explicit fields of a survey event, which win over the contact's ([`Attribution::or`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Attribution {
     /// Queue of the last answered leg.
@@ -141,6 +154,26 @@ pub struct Attribution {
     pub channel: Option<Channel>,
     /// Agent of the last answered leg.
     pub agent: Option<NameId>,
+}
+
+impl Attribution {
+    /// These fields, each completed from `base` where absent.
+    pub fn or(self, base: Attribution) -> Attribution {
+        Attribution {
+            queue: self.queue.or(base.queue),
+            channel: self.channel.or(base.channel),
+            agent: self.agent.or(base.agent),
+        }
+    }
+
+    /// The survey group these fields name (queue and channel; no policy).
+    pub fn leaf(self) -> LeafKey {
+        LeafKey {
+            queue: self.queue,
+            channel: self.channel,
+            policy: None,
+        }
+    }
 }
 
 /// A leg waiting for an agent now.
@@ -186,6 +219,10 @@ pub struct Derived {
     pub attribution: Attribution,
     /// Its first offer, for FCR.
     pub first_offer: Option<FirstOffer>,
+    /// The contact's `ended.ts`: the `contact.ended` that ended its last leg (answered
+    /// or not); `None` while it has not ended, or when it ended otherwise (abandoned,
+    /// flowed out). Survey delays are measured from it.
+    pub ended: Option<Millis>,
 }
 
 /// One contact's events.
@@ -205,6 +242,8 @@ pub struct Contact {
     pub terminal: bool,
     /// See [`Derived::attribution`].
     pub attribution: Attribution,
+    /// See [`Derived::ended`].
+    pub ended: Option<Millis>,
     /// It has been entered in the FCR customer index.
     pub fcr_indexed: bool,
     /// The bucket of its current entry in the engine's eviction schedule.
@@ -233,7 +272,7 @@ enum Outcome {
     FlowedOut(Millis),
     Transferred(Millis),
     Ended(Millis, Option<bool>),
-    EndedUnanswered,
+    EndedUnanswered(Millis),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -289,14 +328,28 @@ struct LegPolicy {
 }
 
 /// Derives a contact's facts from its sorted events.
-pub fn derive(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn PolicyLookup) -> Derived {
+///
+/// A survey answer with a delay (from the contact's `ended.ts`) of at most
+/// `immediate_within` is immediate, a later one later.
+pub fn derive(
+    events: &[ContactEvent],
+    fcr_repeat: bool,
+    policies: &mut dyn PolicyLookup,
+    immediate_within: Millis,
+) -> Derived {
     let mut out = Derived::default();
-    derive_into(events, fcr_repeat, policies, &mut out);
+    derive_into(events, fcr_repeat, policies, immediate_within, &mut out);
     out
 }
 
 /// [`derive()`] into `out`, reusing its allocation (the engine derives on every event).
-pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn PolicyLookup, out: &mut Derived) {
+pub fn derive_into(
+    events: &[ContactEvent],
+    fcr_repeat: bool,
+    policies: &mut dyn PolicyLookup,
+    immediate_within: Millis,
+    out: &mut Derived,
+) {
     out.facts.clear();
     out.waiting = None;
     // Most contacts have one or two legs: keep them off the heap.
@@ -397,7 +450,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                             leg.close_hold(ts);
                             leg.outcome = Outcome::Ended(ts, resolved);
                         } else {
-                            leg.outcome = Outcome::EndedUnanswered;
+                            leg.outcome = Outcome::EndedUnanswered(ts);
                         }
                     }
                 }
@@ -410,7 +463,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                 }
             }
             // Read again once the attribution is known, below.
-            ContactEventKind::Survey { .. } => surveys = true,
+            ContactEventKind::Survey { .. } | ContactEventKind::SurveySent { .. } => surveys = true,
         }
     }
 
@@ -539,7 +592,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                     );
                 }
             }
-            Outcome::EndedUnanswered => {}
+            Outcome::EndedUnanswered(_) => {}
         }
     }
 
@@ -548,7 +601,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
         Some(leg) => match leg.outcome {
             Outcome::Open | Outcome::Transferred(_) => false,
             Outcome::Ended(..) => leg.wrapped.is_some(),
-            Outcome::Abandoned(_) | Outcome::FlowedOut(_) | Outcome::EndedUnanswered => true,
+            Outcome::Abandoned(_) | Outcome::FlowedOut(_) | Outcome::EndedUnanswered(_) => true,
         },
     };
     out.attribution = match legs.iter().rev().find(|l| l.answered.is_some()) {
@@ -563,52 +616,163 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
             agent: None,
         },
     };
+    out.ended = legs.iter().find_map(|l| match l.outcome {
+        Outcome::Ended(at, _) | Outcome::EndedUnanswered(at) => Some(at),
+        _ => None,
+    });
     if surveys {
-        for ev in events {
-            if let ContactEventKind::Survey {
+        survey_facts(events, out, immediate_within);
+    }
+}
+
+/// The facts of a contact's surveys: each answer (with its delay from the contact's
+/// end), and the sent surveys with their responses ([`SurveyMemo::facts`]).
+fn survey_facts(events: &[ContactEvent], out: &mut Derived, immediate_within: Millis) {
+    let mut memo = SurveyMemo::default();
+    for ev in events {
+        match ev.kind {
+            ContactEventKind::SurveySent {
+                kind,
+                channel,
+                queue,
+                agent,
+            } => memo.sent(ev.ts, kind, Attribution { queue, channel, agent }),
+            ContactEventKind::Survey {
                 answer,
                 channel,
                 queue,
                 agent,
-            } = ev.kind
-            {
-                let f = survey_fact(ev.ts, answer, true, channel, queue, agent, out.attribution);
+            } => {
+                let explicit = Attribution { queue, channel, agent };
+                let delay = out.ended.map(|end| (ev.ts - end).max(0));
+                let f = survey_fact(ev.ts, answer, true, explicit, out.attribution, delay, immediate_within);
                 out.facts.push(f);
+                memo.answered(ev.ts, answer.kind());
+            }
+            _ => {}
+        }
+    }
+    memo.facts(out.attribution, &mut out.facts);
+}
+
+/// What response rates need of a contact's surveys, per kind: the first `survey.sent`
+/// (its time and explicit fields) and the time of the first answer. A survey sent twice
+/// is one survey, sent at its first send; a second answer is an answer (it counts in
+/// CSAT or NPS) but not a second response. The engine keeps one for a finished contact
+/// it remembers, so that surveys sent or answered days later are still matched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SurveyMemo {
+    sent: [Option<(Millis, Attribution)>; 2],
+    answered: [Option<Millis>; 2],
+}
+
+impl SurveyMemo {
+    /// The memo of a contact's events; `None` when it has no survey event.
+    pub fn of(events: &[ContactEvent]) -> Option<SurveyMemo> {
+        let mut memo = None;
+        for ev in events {
+            match ev.kind {
+                ContactEventKind::SurveySent {
+                    kind,
+                    channel,
+                    queue,
+                    agent,
+                } => memo.get_or_insert_with(SurveyMemo::default).sent(
+                    ev.ts,
+                    kind,
+                    Attribution { queue, channel, agent },
+                ),
+                ContactEventKind::Survey { answer, .. } => memo
+                    .get_or_insert_with(SurveyMemo::default)
+                    .answered(ev.ts, answer.kind()),
+                _ => {}
+            }
+        }
+        memo
+    }
+
+    /// Records a `survey.sent` at `ts` with its `explicit` fields; the earliest send
+    /// stays (of equal times, the one recorded first).
+    pub fn sent(&mut self, ts: Millis, kind: SurveyKind, explicit: Attribution) {
+        let first = &mut self.sent[kind.index()];
+        if first.is_none_or(|(t, _)| ts < t) {
+            *first = Some((ts, explicit));
+        }
+    }
+
+    /// Records an answer of `kind` at `ts`; the earliest stays.
+    pub fn answered(&mut self, ts: Millis, kind: SurveyKind) {
+        let first = &mut self.answered[kind.index()];
+        if first.is_none_or(|t| ts < t) {
+            *first = Some(ts);
+        }
+    }
+
+    /// Appends the facts of the sent surveys to `out`: per kind sent, the send at its
+    /// time and, when answered, the response at the first answer's time, both for the
+    /// group of the sent survey (its explicit fields, else `base`, the contact's).
+    pub fn facts(&self, base: Attribution, out: &mut impl Extend<Fact>) {
+        for kind in SurveyKind::ALL {
+            let Some((ts, explicit)) = self.sent[kind.index()] else {
+                continue;
+            };
+            let to = explicit.or(base);
+            out.extend([sent_fact(ts, kind, to)]);
+            if let Some(answered_at) = self.answered[kind.index()] {
+                out.extend([Fact {
+                    kind: FactKind::SurveyAnswered { kind },
+                    ..sent_fact(answered_at, kind, to)
+                }]);
             }
         }
     }
 }
 
-/// The fact of a survey, attributed to `base` with explicit fields winning.
+/// The fact of a sent survey, for the group `to`.
+pub fn sent_fact(ts: Millis, kind: SurveyKind, to: Attribution) -> Fact {
+    Fact {
+        ts,
+        leaf: Some(to.leaf()),
+        agent: to.agent,
+        kind: FactKind::SurveySent { kind },
+    }
+}
+
+/// The fact of a survey answer, attributed to `base` with the `explicit` fields of the
+/// survey winning. `delay` is the time from the contact's end to the answer (0 when
+/// answered before the end), when the contact's end is known; an answer with a delay of
+/// at most `immediate_within` is immediate, later ones are later.
 pub fn survey_fact(
     ts: Millis,
     answer: SurveyAnswer,
     transactional: bool,
-    channel: Option<Channel>,
-    queue: Option<NameId>,
-    agent: Option<NameId>,
+    explicit: Attribution,
     base: Attribution,
+    delay: Option<Millis>,
+    immediate_within: Millis,
 ) -> Fact {
-    let queue = queue.or(base.queue);
-    let channel = channel.or(base.channel);
-    let agent = agent.or(base.agent);
+    let to = explicit.or(base);
+    let immediate = delay.is_some_and(|d| d <= immediate_within);
     let kind = match answer {
         SurveyAnswer::Csat { score, scale } => FactKind::Csat {
             satisfied: match scale {
                 CsatScale::Thumbs => score == 1,
                 CsatScale::Five => score >= 4,
             },
+            delay,
+            immediate,
         },
-        SurveyAnswer::Nps { score } => FactKind::Nps { score, transactional },
+        SurveyAnswer::Nps { score } => FactKind::Nps {
+            score,
+            transactional,
+            delay,
+            immediate,
+        },
     };
     Fact {
         ts,
-        leaf: Some(LeafKey {
-            queue,
-            channel,
-            policy: None,
-        }),
-        agent,
+        leaf: Some(to.leaf()),
+        agent: to.agent,
         kind,
     }
 }

@@ -14,7 +14,7 @@ use crate::agg::{AgentAgg, Aggregate, Fact, LeafKey, NameId, QueueAgg, QueueSlic
 use crate::config::EngineConfig;
 use crate::contact::{
     derive_into, key64, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, Derived, FirstOffer,
-    PolicyLookup,
+    PolicyLookup, SurveyMemo,
 };
 use crate::dedupe::{Dedupe, Seen};
 use crate::event::{Body, Channel, Event};
@@ -148,6 +148,17 @@ impl Store {
     }
 }
 
+/// What is remembered of a finished contact after its events are let go, for its late
+/// surveys: where they are attributed, when it ended (survey delays) and its sent and
+/// answered surveys (response rates). About 40 bytes, and 96 more for a contact with a
+/// survey.
+#[derive(Debug, Clone)]
+struct Closed {
+    attribution: Attribution,
+    ended: Option<Millis>,
+    surveys: Option<Box<SurveyMemo>>,
+}
+
 /// The event and fact buffers of forgotten contacts, kept for new ones: a contact lives
 /// about an hour, so every new one would otherwise allocate what an old one frees.
 #[derive(Debug, Default)]
@@ -193,7 +204,7 @@ pub struct Engine {
     derived: Derived,
     /// Buffers of forgotten contacts, for new ones.
     spare: SpareContacts,
-    closed: FxHashMap<u128, (Millis, Attribution)>,
+    closed: FxHashMap<u128, Closed>,
     /// Finished contacts by their last event time (a min-heap), for eviction in
     /// O(evicted · log n).
     closed_order: BinaryHeap<Reverse<(Millis, u128)>>,
@@ -387,7 +398,13 @@ impl Engine {
             } => {
                 let queue = queue.as_deref().map(|q| names.intern(q));
                 let agent = agent_id.as_deref().map(|a| names.intern(a));
-                let f = survey_fact(ev.ts, *answer, false, *channel, queue, agent, Attribution::default());
+                let explicit = Attribution {
+                    queue,
+                    channel: *channel,
+                    agent,
+                };
+                let within = self.cfg.immediate_within;
+                let f = survey_fact(ev.ts, *answer, false, explicit, Attribution::default(), None, within);
                 self.store.apply(&f, 1);
                 return Applied::Applied;
             }
@@ -419,20 +436,13 @@ impl Engine {
                 }
             }
             Entry::Vacant(vacant) => {
-                if let Some(&(_, attribution)) = self.closed.get(&key) {
+                if let Some(closed) = self.closed.get_mut(&key) {
                     // Finished and forgotten: a survey is still attributed; anything else is late.
-                    if let ContactEventKind::Survey {
-                        answer,
-                        channel,
-                        queue,
-                        agent,
-                    } = kind
-                    {
-                        let f = survey_fact(ev.ts, answer, true, channel, queue, agent, attribution);
-                        self.store.apply(&f, 1);
-                        return Applied::Applied;
-                    }
-                    return Applied::AfterClose;
+                    let within = self.cfg.immediate_within;
+                    return match closed_survey(closed, ev.ts, kind, within, &mut self.store) {
+                        true => Applied::Applied,
+                        false => Applied::AfterClose,
+                    };
                 }
                 vacant.insert(self.spare.contact()).insert(event);
             }
@@ -453,7 +463,8 @@ impl Engine {
                     cache: &mut self.policy_cache,
                 };
                 let d = &mut self.derived;
-                derive_into(&contact.events, contact.fcr_repeat, &mut lookup, d);
+                let within = self.cfg.immediate_within;
+                derive_into(&contact.events, contact.fcr_repeat, &mut lookup, within, d);
                 // A contact is entered in the customer index once, with its first offer.
                 if let Some(FirstOffer {
                     ts,
@@ -467,7 +478,7 @@ impl Engine {
                         .offer(customer.get(), key, ts, topic, self.cfg.fcr_horizon);
                     if repeat != contact.fcr_repeat {
                         contact.fcr_repeat = repeat;
-                        derive_into(&contact.events, repeat, &mut lookup, d);
+                        derive_into(&contact.events, repeat, &mut lookup, within, d);
                     }
                     pending.extend(others);
                 }
@@ -501,6 +512,7 @@ impl Engine {
                 contact.waiting = d.waiting;
                 contact.terminal = d.terminal;
                 contact.attribution = d.attribution;
+                contact.ended = d.ended;
                 let due = contact_due(&self.cfg, contact);
                 if contact.scheduled.is_none_or(|s| self.schedule.bucket(due) < s) {
                     contact.scheduled = Some(self.schedule.push(due, key));
@@ -588,7 +600,12 @@ impl Engine {
                 }
             }
             if c.terminal {
-                self.closed.insert(key, (c.last_ts, c.attribution));
+                let closed = Closed {
+                    attribution: c.attribution,
+                    ended: c.ended,
+                    surveys: SurveyMemo::of(&c.events).map(Box::new),
+                };
+                self.closed.insert(key, closed);
                 self.closed_order.push(Reverse((c.last_ts, key)));
             } else {
                 evicted += 1;
@@ -713,6 +730,55 @@ impl Engine {
     }
 }
 
+/// A survey event for a finished contact that is only remembered: an answer is counted
+/// with its delay from the contact's end, and the contact's sent surveys and responses
+/// are updated (a send or an answer earlier than the one remembered moves the facts it
+/// decides: the old ones are retracted, the new ones added). Says whether `kind` was a
+/// survey event; anything else is late and ignored.
+fn closed_survey(closed: &mut Closed, ts: Millis, kind: ContactEventKind, within: Millis, store: &mut Store) -> bool {
+    if !matches!(
+        kind,
+        ContactEventKind::Survey { .. } | ContactEventKind::SurveySent { .. }
+    ) {
+        return false;
+    }
+    let memo = closed.surveys.get_or_insert_with(Box::default);
+    let mut before: smallvec::SmallVec<[Fact; 4]> = smallvec::SmallVec::new();
+    memo.facts(closed.attribution, &mut before);
+    match kind {
+        ContactEventKind::Survey {
+            answer,
+            channel,
+            queue,
+            agent,
+        } => {
+            let explicit = Attribution { queue, channel, agent };
+            let delay = closed.ended.map(|end| (ts - end).max(0));
+            store.apply(
+                &survey_fact(ts, answer, true, explicit, closed.attribution, delay, within),
+                1,
+            );
+            memo.answered(ts, answer.kind());
+        }
+        ContactEventKind::SurveySent {
+            kind,
+            channel,
+            queue,
+            agent,
+        } => memo.sent(ts, kind, Attribution { queue, channel, agent }),
+        _ => return false,
+    }
+    let mut after: smallvec::SmallVec<[Fact; 4]> = smallvec::SmallVec::new();
+    memo.facts(closed.attribution, &mut after);
+    for f in before.iter().filter(|f| !after.contains(f)) {
+        store.apply(f, -1);
+    }
+    for f in after.iter().filter(|f| !before.contains(f)) {
+        store.apply(f, 1);
+    }
+    true
+}
+
 /// The contact event an event is, with its names interned; `None` for agent events and
 /// relationship surveys (no contact).
 fn contact_event_kind(names: &mut Interner, body: &Body<'_>) -> Option<ContactEventKind> {
@@ -726,6 +792,18 @@ fn contact_event_kind(names: &mut Interner, body: &Body<'_>) -> Option<ContactEv
             ..
         } => ContactEventKind::Survey {
             answer: *answer,
+            channel: *channel,
+            queue: queue.as_deref().map(|q| names.intern(q)),
+            agent: agent_id.as_deref().map(|a| names.intern(a)),
+        },
+        Body::SurveySent {
+            kind,
+            channel,
+            queue,
+            agent_id,
+            ..
+        } => ContactEventKind::SurveySent {
+            kind: *kind,
             channel: *channel,
             queue: queue.as_deref().map(|q| names.intern(q)),
             agent: agent_id.as_deref().map(|a| names.intern(a)),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::agg::{Counters, QueueAgg};
+use crate::agg::{Counters, QueueAgg, SurveyCounters};
 use crate::config::EngineConfig;
 use crate::coverage::Coverage;
 use crate::event::{AgentState, Channel};
@@ -120,6 +120,13 @@ pub struct GroupRow {
     pub nps_relationship_responses: i64,
     /// Relationship NPS.
     pub nps_relationship: Option<f64>,
+    /// Response rates and the immediate / later split.
+    #[serde(flatten)]
+    pub surveys: SurveyFigures,
+    /// Median delay of survey answers from their contact's `ended.ts`.
+    pub survey_delay_p50_seconds: Option<f64>,
+    /// 90th percentile of that delay.
+    pub survey_delay_p90_seconds: Option<f64>,
     /// Service level per policy present in the group.
     pub sla: Vec<PolicyRow>,
     /// Sum of known waits of answered legs, ms (for additive metrics).
@@ -131,6 +138,72 @@ pub struct GroupRow {
     /// Sum of handle times, ms.
     #[serde(skip)]
     pub handle_sum_ms: i64,
+    /// Sum of survey delays, ms.
+    #[serde(skip)]
+    pub survey_delay_sum_ms: i64,
+    /// Survey answers with a known delay.
+    #[serde(skip)]
+    pub survey_delay_count: i64,
+}
+
+/// Surveys sent and answered, and answers by when they came (version 1.1), of a group
+/// or an agent.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct SurveyFigures {
+    /// CSAT surveys sent (`survey.sent`, counted once per contact at its first send).
+    pub csat_sent: i64,
+    /// CSAT answers to a sent survey (its first answer), counted at the answer.
+    pub csat_sent_answered: i64,
+    /// csat_sent_answered / csat_sent.
+    pub csat_response_rate: Option<f64>,
+    /// NPS surveys sent.
+    pub nps_sent: i64,
+    /// NPS answers to a sent survey.
+    pub nps_sent_answered: i64,
+    /// nps_sent_answered / nps_sent.
+    pub nps_response_rate: Option<f64>,
+    /// CSAT answers within `surveys.immediate_within` of the contact's end.
+    pub csat_immediate_responses: i64,
+    /// Their CSAT.
+    pub csat_immediate: Option<f64>,
+    /// CSAT answers later than that.
+    pub csat_later_responses: i64,
+    /// Their CSAT.
+    pub csat_later: Option<f64>,
+    /// Immediate NPS answers.
+    pub nps_immediate_responses: i64,
+    /// Their NPS.
+    pub nps_immediate: Option<f64>,
+    /// Later NPS answers.
+    pub nps_later_responses: i64,
+    /// Their NPS.
+    pub nps_later: Option<f64>,
+}
+
+impl SurveyFigures {
+    /// The figures of the counters.
+    pub fn of(s: &SurveyCounters) -> Self {
+        SurveyFigures {
+            csat_sent: s.csat_sent,
+            csat_sent_answered: s.csat_sent_answered,
+            csat_response_rate: ratio(s.csat_sent_answered, s.csat_sent),
+            nps_sent: s.nps_sent,
+            nps_sent_answered: s.nps_sent_answered,
+            nps_response_rate: ratio(s.nps_sent_answered, s.nps_sent),
+            csat_immediate_responses: s.csat_immediate_responses,
+            csat_immediate: ratio(s.csat_immediate_satisfied, s.csat_immediate_responses),
+            csat_later_responses: s.csat_later_responses,
+            csat_later: ratio(s.csat_later_satisfied, s.csat_later_responses),
+            nps_immediate_responses: s.nps_immediate_responses,
+            nps_immediate: nps(
+                s.nps_immediate_promoters,
+                s.nps_immediate_detractors,
+                s.nps_immediate_responses,
+            ),
+            nps_later_responses: s.nps_later_responses,
+            nps_later: nps(s.nps_later_promoters, s.nps_later_detractors, s.nps_later_responses),
+        }
+    }
 }
 
 /// One agent's figures in a window.
@@ -180,6 +253,9 @@ pub struct AgentRow {
     pub nps_responses: i64,
     /// NPS.
     pub nps: Option<f64>,
+    /// Response rates and the immediate / later split of the agent's surveys.
+    #[serde(flatten)]
+    pub surveys: SurveyFigures,
     #[serde(skip)]
     /// Queues the agent serves (for filtering).
     pub queues: Vec<Arc<str>>,
@@ -405,10 +481,15 @@ fn row(
         nps: nps(c.nps_promoters, c.nps_detractors, c.nps_responses),
         nps_relationship_responses: c.nps_rel_responses,
         nps_relationship: nps(c.nps_rel_promoters, c.nps_rel_detractors, c.nps_rel_responses),
+        surveys: SurveyFigures::of(&agg.surveys),
+        survey_delay_p50_seconds: secs(agg.survey_delay.quantile(0.5)),
+        survey_delay_p90_seconds: secs(agg.survey_delay.quantile(0.9)),
         sla,
         wait_sum_ms: c.wait_sum,
         wait_count: c.wait_count,
         handle_sum_ms: c.talk_sum + c.hold_sum + c.acw_sum,
+        survey_delay_sum_ms: agg.surveys.delay_sum,
+        survey_delay_count: agg.surveys.delay_count,
     }
 }
 
@@ -571,6 +652,7 @@ fn agent_rows(p: &Partial, w: &crate::partial::WindowPartial, cfg: &EngineConfig
                 csat: ratio(c.csat_satisfied, c.csat_responses),
                 nps_responses: c.nps_responses,
                 nps: nps(c.nps_promoters, c.nps_detractors, c.nps_responses),
+                surveys: SurveyFigures::of(&a.agg.surveys),
                 queues: live.map(|l| l.queues.clone()).unwrap_or_default(),
             }
         })

@@ -10,7 +10,7 @@ use ccpulse_core::time::{format_rfc3339, parse_rfc3339};
 use ccpulse_core::EngineConfig;
 use serde_json::{json, Value};
 
-const WALL: &str = "2026-11-30T12:00:00Z";
+const WALL: &str = "2026-12-05T12:00:00Z";
 
 fn t(s: &str) -> i64 {
     parse_rfc3339(s).unwrap()
@@ -230,4 +230,242 @@ fn agent_service_level_and_sl_vs_team_by_hand() {
     // Arrival order does not matter.
     let r = run_cfg(&reversed(&agent_sl_events()), "2026-11-30T09:15:00Z", cfg());
     assert_eq!(s.windows, r.windows);
+}
+
+// ------------------------------------------------------------------------- surveys
+
+/// A percentile: hdrhistogram reports its bucket's highest equivalent value, within
+/// 0.1 % (3 significant digits).
+fn pct(a: Option<f64>, b: f64) {
+    let a = a.unwrap_or_else(|| panic!("expected {b}, got null"));
+    assert!(a >= b && (a - b) <= b * 1e-3, "expected {b} (+0.1 %), got {a}");
+}
+
+/// A whole contact: offered, answered after 10 s by `agent`, ended at `end`, wrapped
+/// up a minute later.
+fn finished(id: &str, channel: &str, queue: &str, offered: &str, end: &str, agent: &str) -> Vec<String> {
+    let mut l = answered(id, channel, queue, offered, 10, agent);
+    l.push(ended(id, end, Some(true)));
+    l.push(ev(
+        &format!("{id}-w"),
+        "contact.wrapped_up",
+        &at(end, 60),
+        json!({"contact_id": id}),
+    ));
+    l
+}
+
+fn sent(id: &str, contact: &str, kind: &str, ts: &str) -> String {
+    ev(id, "survey.sent", ts, json!({"contact_id": contact, "kind": kind}))
+}
+
+fn csat(id: &str, contact: &str, score: i64, scale: &str, ts: &str) -> String {
+    ev(
+        id,
+        "survey.csat",
+        ts,
+        json!({"contact_id": contact, "score": score, "scale": scale}),
+    )
+}
+
+fn nps(id: &str, contact: &str, score: i64, ts: &str) -> String {
+    ev(id, "survey.nps", ts, json!({"contact_id": contact, "score": score}))
+}
+
+/// One morning of voice in queue `billing`, agent a1: a survey sent twice and answered
+/// twice (k1), a survey sent and never answered (k2), an answer without a sent survey
+/// (k3), an answer three hours after its contact (k6, by then only remembered), and an
+/// answer about a contact the engine never saw (k9).
+fn survey_morning() -> Vec<Vec<String>> {
+    let mut k1 = finished(
+        "k1",
+        "voice",
+        "billing",
+        "2026-11-30T08:00:00Z",
+        "2026-11-30T08:05:00Z",
+        "a1",
+    );
+    k1.push(sent("k1-s1", "k1", "csat", "2026-11-30T08:05:30Z"));
+    k1.push(sent("k1-s2", "k1", "csat", "2026-11-30T08:30:00Z"));
+    k1.push(csat("k1-c1", "k1", 5, "five", "2026-11-30T08:40:00Z"));
+    k1.push(csat("k1-c2", "k1", 1, "five", "2026-11-30T08:50:00Z"));
+    let mut k2 = finished(
+        "k2",
+        "voice",
+        "billing",
+        "2026-11-30T08:10:00Z",
+        "2026-11-30T08:20:00Z",
+        "a1",
+    );
+    k2.push(sent("k2-s1", "k2", "nps", "2026-11-30T08:21:00Z"));
+    let mut k3 = finished(
+        "k3",
+        "voice",
+        "billing",
+        "2026-11-30T08:15:00Z",
+        "2026-11-30T08:25:00Z",
+        "a1",
+    );
+    k3.push(csat("k3-c1", "k3", 1, "thumbs", "2026-11-30T08:26:00Z"));
+    let k6 = finished(
+        "k6",
+        "voice",
+        "billing",
+        "2026-11-30T05:50:00Z",
+        "2026-11-30T06:00:00Z",
+        "a1",
+    );
+    let late = vec![csat("k6-c1", "k6", 2, "five", "2026-11-30T08:55:00Z")];
+    let k9 = vec![ev(
+        "k9-c1",
+        "survey.csat",
+        "2026-11-30T08:45:00Z",
+        json!({"contact_id": "k9", "score": 4, "scale": "five", "channel": "voice", "queue": "billing"}),
+    )];
+    vec![k6, k1, k2, k3, k9, late]
+}
+
+fn in_time_order(blocks: &[Vec<String>]) -> Vec<String> {
+    let mut all: Vec<String> = blocks.concat();
+    all.sort_by_key(|l| t(serde_json::from_str::<Value>(l).unwrap()["ts"].as_str().unwrap()));
+    all
+}
+
+#[test]
+fn survey_matching_response_rates_and_timing_by_hand() {
+    let s = run_cfg(
+        &in_time_order(&survey_morning()),
+        "2026-11-30T09:00:00Z",
+        EngineConfig::default(),
+    );
+    for g in [
+        queue(&s, "1h", "billing", "voice"),
+        channel(&s, "1h", "voice"),
+        channel(&s, "1h", "all"),
+    ] {
+        // Five answers: k1 twice, k3, k6, k9.
+        assert_eq!(g.csat_responses, 5);
+        // k1 sent twice is one survey, sent at 08:05:30; its first answer is its response,
+        // the second is an answer, not a second response. k3's answer had no survey sent.
+        let v = &g.surveys;
+        assert_eq!((v.csat_sent, v.csat_sent_answered), (1, 1));
+        close(v.csat_response_rate, 1.0);
+        // k2's NPS survey was sent and never answered.
+        assert_eq!((v.nps_sent, v.nps_sent_answered), (1, 0));
+        close(v.nps_response_rate, 0.0);
+        // Delays from `ended.ts`: k1 35 and 45 min, k3 1 min (immediate, within 1 h);
+        // k6 2 h 55 min (later). k9's contact is unknown: no delay, in neither.
+        assert_eq!((v.csat_immediate_responses, v.csat_later_responses), (3, 1));
+        close(v.csat_immediate, 2.0 / 3.0);
+        close(v.csat_later, 0.0);
+        assert_eq!((v.nps_immediate_responses, v.nps_later_responses), (0, 0));
+        assert_eq!((v.nps_immediate, v.nps_later), (None, None));
+        // 1, 35, 45, 175 minutes: nearest rank p50 = 35 min, p90 = 175 min.
+        pct(g.survey_delay_p50_seconds, 35.0 * 60.0);
+        pct(g.survey_delay_p90_seconds, 175.0 * 60.0);
+    }
+    // In 15m (08:45–09:00): k1's second answer (08:50, not a response), k6's (08:55),
+    // k9's; no survey sent in the window: no rate.
+    let g = queue(&s, "15m", "billing", "voice");
+    assert_eq!(g.csat_responses, 3);
+    assert_eq!((g.surveys.csat_sent, g.surveys.csat_sent_answered), (0, 0));
+    assert_eq!(g.surveys.csat_response_rate, None);
+    assert_eq!(
+        (g.surveys.csat_immediate_responses, g.surveys.csat_later_responses),
+        (1, 1)
+    );
+    // The agent: the same surveys, attributed through the contacts.
+    let a1 = agent(&s, "1h", "a1");
+    assert_eq!(
+        (a1.csat_responses, a1.surveys.csat_sent, a1.surveys.csat_sent_answered),
+        (4, 1, 1)
+    );
+    close(a1.surveys.csat_response_rate, 1.0);
+    close(a1.surveys.nps_response_rate, 0.0);
+    assert_eq!(
+        (a1.surveys.csat_immediate_responses, a1.surveys.csat_later_responses),
+        (3, 1)
+    );
+    // Arrival order: each contact's events newest first (its surveys before its offer).
+    let shuffled: Vec<String> = survey_morning().iter().flat_map(|b| reversed(b)).collect();
+    let r = run_cfg(&shuffled, "2026-11-30T09:00:00Z", EngineConfig::default());
+    assert_eq!(s.windows, r.windows);
+}
+
+/// Answers days later: the contacts are only remembered by then. k4's survey was sent
+/// right after the contact and answered two days later; k5's was sent two days later,
+/// and its answer arrives before the send (out of order), both about a remembered contact.
+fn days_later(answer_first: bool) -> Vec<String> {
+    let mut l = finished(
+        "k4",
+        "chat",
+        "sales",
+        "2026-11-30T08:30:00Z",
+        "2026-11-30T08:40:00Z",
+        "a2",
+    );
+    l.push(sent("k4-s1", "k4", "nps", "2026-11-30T08:41:00Z"));
+    l.extend(finished(
+        "k5",
+        "chat",
+        "sales",
+        "2026-11-30T08:35:00Z",
+        "2026-11-30T08:45:00Z",
+        "a2",
+    ));
+    l.push(state("s-late", "a2", "2026-12-02T09:00:00Z", Some("green"), &["sales"]));
+    let (k5_sent, k5_answer) = (
+        sent("k5-s1", "k5", "nps", "2026-12-02T09:50:00Z"),
+        nps("k5-n1", "k5", 3, "2026-12-02T09:51:00Z"),
+    );
+    if answer_first {
+        l.extend([k5_answer, k5_sent]);
+    } else {
+        l.extend([k5_sent, k5_answer]);
+    }
+    l.push(nps("k4-n1", "k4", 9, "2026-12-02T10:00:00Z"));
+    l
+}
+
+#[test]
+fn answers_days_later_are_matched_to_the_sent_survey_of_a_remembered_contact() {
+    let s = run_cfg(&days_later(false), "2026-12-02T10:30:00Z", EngineConfig::default());
+    assert!(s.stats.closed_contacts >= 2, "k4 and k5 are only remembered");
+    assert_eq!(s.stats.open_contacts, 0);
+    let g = queue(&s, "1h", "sales", "chat");
+    assert_eq!(g.nps_responses, 2);
+    // Both answers are responses to a sent survey, counted at the answer: k4's survey
+    // was sent two days before the window, k5's inside it. A window's rate counts the
+    // answers that came in it over the surveys sent in it, so it can pass 1.
+    assert_eq!((g.surveys.nps_sent, g.surveys.nps_sent_answered), (1, 2));
+    close(g.surveys.nps_response_rate, 2.0);
+    // Both about two days after their contact's end: later; 9 promotes, 3 detracts.
+    assert_eq!(
+        (g.surveys.nps_immediate_responses, g.surveys.nps_later_responses),
+        (0, 2)
+    );
+    close(g.surveys.nps_later, 0.0);
+    let k5_delay = (t("2026-12-02T09:51:00Z") - t("2026-11-30T08:45:00Z")) as f64 / 1000.0;
+    let k4_delay = (t("2026-12-02T10:00:00Z") - t("2026-11-30T08:40:00Z")) as f64 / 1000.0;
+    pct(g.survey_delay_p50_seconds, k5_delay.min(k4_delay));
+    pct(g.survey_delay_p90_seconds, k5_delay.max(k4_delay));
+    let a2 = agent(&s, "1h", "a2");
+    assert_eq!((a2.nps_responses, a2.surveys.nps_sent_answered), (2, 2));
+    // The answer before its send, about a remembered contact: the same figures.
+    let r = run_cfg(&days_later(true), "2026-12-02T10:30:00Z", EngineConfig::default());
+    assert_eq!(s.windows, r.windows);
+}
+
+#[test]
+fn the_immediate_limit_is_configurable() {
+    let cfg = EngineConfig::from_toml("[surveys]\nimmediate_within = \"30m\"\n").unwrap();
+    let s = run_cfg(&in_time_order(&survey_morning()), "2026-11-30T09:00:00Z", cfg);
+    let g = queue(&s, "1h", "billing", "voice");
+    // k3 (1 min) stays immediate; k1's 35 and 45 min answers become later.
+    assert_eq!(
+        (g.surveys.csat_immediate_responses, g.surveys.csat_later_responses),
+        (1, 3)
+    );
+    close(g.surveys.csat_immediate, 1.0);
+    close(g.surveys.csat_later, 1.0 / 3.0);
 }

@@ -242,6 +242,32 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
         "Longest current wait; 0 when none waits.",
     );
     let mut at_risk = Family::gauge("ccpulse_contacts_at_risk", "Waiting contacts past their SLA threshold.");
+    let mut sent = Family::gauge(
+        "ccpulse_surveys_sent",
+        "Surveys sent (survey.sent, once per contact and kind) in the window.",
+    );
+    let mut sent_answered = Family::gauge(
+        "ccpulse_surveys_sent_answered",
+        "Answers to a sent survey (its first answer) in the window.",
+    );
+    let mut response_rate = Family::gauge(
+        "ccpulse_survey_response_rate_ratio",
+        "Answers to sent surveys / surveys sent, in the window.",
+    );
+    let mut csat_timing = Family::gauge(
+        "ccpulse_csat_timing_responses",
+        "CSAT answers by delay from the contact's end: immediate or later.",
+    );
+    let mut csat_timing_ratio = Family::gauge("ccpulse_csat_timing_ratio", "CSAT of immediate or later answers.");
+    let mut nps_timing = Family::gauge(
+        "ccpulse_nps_timing_responses",
+        "NPS answers by delay from the contact's end: immediate or later.",
+    );
+    let mut nps_timing_score = Family::gauge("ccpulse_nps_timing_score", "NPS of immediate or later answers.");
+    let mut survey_delay = Family::summary(
+        "ccpulse_survey_delay_seconds",
+        "Delays of survey answers from their contact's end.",
+    );
 
     for w in &snap.windows {
         for g in w.queues.iter().chain(&w.channels) {
@@ -262,6 +288,43 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
             wait.push_summary(&labels, g.wait_count, g.wait_sum_ms as f64 / 1000.0, &waits);
             let handles = [(0.5, g.handle_p50_seconds), (0.9, g.handle_p90_seconds)];
             handle.push_summary(&labels, g.handled, g.handle_sum_ms as f64 / 1000.0, &handles);
+            let delays = [(0.5, g.survey_delay_p50_seconds), (0.9, g.survey_delay_p90_seconds)];
+            let delay_sum = g.survey_delay_sum_ms as f64 / 1000.0;
+            survey_delay.push_summary(&labels, g.survey_delay_count, delay_sum, &delays);
+            let v = &g.surveys;
+            for (kind, n, answered, rate) in [
+                ("csat", v.csat_sent, v.csat_sent_answered, v.csat_response_rate),
+                ("nps", v.nps_sent, v.nps_sent_answered, v.nps_response_rate),
+            ] {
+                let l = [labels[0], labels[1], labels[2], ("kind", kind)];
+                if n > 0 || answered > 0 {
+                    sent.push(&l, n as f64);
+                    sent_answered.push(&l, answered as f64);
+                }
+                response_rate.push_opt(&l, rate);
+            }
+            for (timing, cn, c, nn, n) in [
+                (
+                    "immediate",
+                    v.csat_immediate_responses,
+                    v.csat_immediate,
+                    v.nps_immediate_responses,
+                    v.nps_immediate,
+                ),
+                (
+                    "later",
+                    v.csat_later_responses,
+                    v.csat_later,
+                    v.nps_later_responses,
+                    v.nps_later,
+                ),
+            ] {
+                let l = [labels[0], labels[1], labels[2], ("timing", timing)];
+                csat_timing.push(&l, cn as f64);
+                csat_timing_ratio.push_opt(&l, c);
+                nps_timing.push(&l, nn as f64);
+                nps_timing_score.push_opt(&l, n);
+            }
             for p in &g.sla {
                 let l = [labels[0], labels[1], labels[2], ("policy", p.policy.as_str())];
                 pol_sl.push_opt(&l, p.service_level);
@@ -317,6 +380,18 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
         "ccpulse_agent_sl_outlier",
         "1 when the agent's service level is an outlier below the team.",
     );
+    let mut a_sent = Family::gauge(
+        "ccpulse_agent_surveys_sent",
+        "Surveys sent about the agent's contacts in the window.",
+    );
+    let mut a_sent_answered = Family::gauge(
+        "ccpulse_agent_surveys_sent_answered",
+        "Answers to the agent's sent surveys in the window.",
+    );
+    let mut a_rate = Family::gauge(
+        "ccpulse_agent_survey_response_rate_ratio",
+        "Answers to the agent's sent surveys / surveys sent, in the window.",
+    );
     for w in &snap.windows {
         for a in &w.agents {
             let l = [
@@ -334,6 +409,18 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
             a_sl.push_opt(&l, a.service_level);
             a_sl_vs.push_opt(&l, a.sl_vs_team);
             a_sl_out.push(&l, if a.sl_outlier { 1.0 } else { 0.0 });
+            let v = &a.surveys;
+            for (kind, n, answered, rate) in [
+                ("csat", v.csat_sent, v.csat_sent_answered, v.csat_response_rate),
+                ("nps", v.nps_sent, v.nps_sent_answered, v.nps_response_rate),
+            ] {
+                let l = [l[0], l[1], l[2], ("kind", kind)];
+                if n > 0 || answered > 0 {
+                    a_sent.push(&l, n as f64);
+                    a_sent_answered.push(&l, answered as f64);
+                }
+                a_rate.push_opt(&l, rate);
+            }
         }
     }
     let mut by_team = Family::gauge("ccpulse_agents", "Agents per team by live state.");
@@ -384,6 +471,14 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
         .chain([
             wait,
             handle,
+            sent,
+            sent_answered,
+            response_rate,
+            csat_timing,
+            csat_timing_ratio,
+            nps_timing,
+            nps_timing_score,
+            survey_delay,
             pol_sl,
             pol_den,
             pol_target,
@@ -402,6 +497,9 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
             a_sl,
             a_sl_vs,
             a_sl_out,
+            a_sent,
+            a_sent_answered,
+            a_rate,
             by_team,
             by_queue,
             open,

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ccpulse_core::config::{AgentsSection, ContactsSection, EngineSections, FcrSection, SlaSection, WindowsSection};
+use ccpulse_core::config::{
+    AgentsSection, ContactsSection, EngineSections, FcrSection, SlaSection, SurveysSection, WindowsSection,
+};
 use ccpulse_core::time::{Millis, Span, DAY};
 use ccpulse_core::{ConfigError, EngineConfig};
 use serde::Deserialize;
@@ -133,6 +135,8 @@ pub struct ConfigFile {
     pub agents: Option<AgentsSection>,
     /// `[sla]`.
     pub sla: Option<SlaSection>,
+    /// `[surveys]`.
+    pub surveys: Option<SurveysSection>,
     /// `[kafka]`.
     pub kafka: Option<KafkaSection>,
     /// `[http]`.
@@ -270,6 +274,7 @@ pub fn parse(text: &str) -> Result<Loaded, ConfigError> {
         fcr: file.fcr.clone(),
         agents: file.agents.clone(),
         sla: file.sla.clone(),
+        surveys: file.surveys.clone(),
     };
     let engine = EngineConfig::from_sections(&sections, text)?;
     Ok(Loaded { engine, file })
