@@ -10,6 +10,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::erlang::Planning;
 use crate::error::ConfigError;
 use crate::event::Channel;
 use crate::policy::{Formula, Measure, Policy};
@@ -96,6 +97,18 @@ pub struct SurveysSection {
     pub immediate_within: Option<Span>,
 }
 
+/// `[staffing]`: what a workforce plan adds to the agents Erlang C asks for.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StaffingSection {
+    /// The share of paid time agents are not available for contacts, 0 ≤ s < 1: the
+    /// agents required are divided by (1 − s). Default `0`.
+    pub shrinkage: Option<Spanned<f64>>,
+    /// The highest occupancy (offered load / agents) agents should run at, 0 < o ≤ 1:
+    /// the agents required are raised until load / agents ≤ o. Default: no limit.
+    pub max_occupancy: Option<Spanned<f64>>,
+}
+
 /// `[sla]`: service-level policies.
 #[derive(Debug, Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +169,8 @@ pub struct EngineSections {
     pub sla: Option<SlaSection>,
     /// `[surveys]`.
     pub surveys: Option<SurveysSection>,
+    /// `[staffing]`.
+    pub staffing: Option<StaffingSection>,
 }
 
 /// A named window the engine computes.
@@ -202,6 +217,8 @@ pub struct EngineConfig {
     pub sl_outlier_min_judged: u64,
     /// A survey answer at most this long after its contact's end is immediate.
     pub immediate_within: Millis,
+    /// Shrinkage and maximum occupancy for the agents required.
+    pub staffing: Planning,
 }
 
 impl Default for EngineConfig {
@@ -360,6 +377,32 @@ impl EngineConfig {
             None => 0.2,
         };
 
+        let st = s.staffing.clone().unwrap_or_default();
+        let shrinkage = match &st.shrinkage {
+            Some(v) if *v.get_ref() >= 1.0 => {
+                return Err(invalid(
+                    text,
+                    Some(v.span()),
+                    "staffing.shrinkage",
+                    format!("{} leaves no agent on the phones; it must be below 1", v.get_ref()),
+                ))
+            }
+            Some(v) => ratio(v, text, "staffing.shrinkage", 0.0..1.0)?,
+            None => 0.0,
+        };
+        let max_occupancy = match &st.max_occupancy {
+            Some(v) if *v.get_ref() <= 0.0 => {
+                return Err(invalid(
+                    text,
+                    Some(v.span()),
+                    "staffing.max_occupancy",
+                    format!("{} must be above 0", v.get_ref()),
+                ))
+            }
+            Some(v) => Some(ratio(v, text, "staffing.max_occupancy", 0.0..1.0)?),
+            None => None,
+        };
+
         let sla = s.sla.clone().unwrap_or_default();
         let mut policies = Vec::new();
         for (i, p) in sla.policies.iter().enumerate() {
@@ -428,6 +471,10 @@ impl EngineConfig {
                 .as_ref()
                 .and_then(|v| v.immediate_within)
                 .map_or(HOUR, Span::millis),
+            staffing: Planning {
+                shrinkage,
+                max_occupancy,
+            },
         })
     }
 
@@ -457,6 +504,8 @@ mod tests {
         assert_eq!(c.outlier_ratio, 1.5);
         assert_eq!(c.outlier_min_handled, 5);
         assert_eq!((c.sl_outlier_points, c.sl_outlier_min_judged), (0.2, 10));
+        assert_eq!(c.immediate_within, HOUR);
+        assert_eq!((c.staffing.shrinkage, c.staffing.max_occupancy), (0.0, None));
         let names: Vec<_> = c.policies.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["voice-default", "chat-default", "email-default"]);
     }
@@ -527,6 +576,17 @@ include_flowouts = true
             e.contains("windows.slice (line 3)") && e.contains("not a whole number"),
             "{e}"
         );
+        for (toml, field) in [
+            ("[staffing]\nshrinkage = 1.0\n", "staffing.shrinkage (line 2)"),
+            ("[staffing]\nshrinkage = -0.1\n", "staffing.shrinkage (line 2)"),
+            ("[staffing]\nmax_occupancy = 0.0\n", "staffing.max_occupancy (line 2)"),
+            ("[staffing]\nmax_occupancy = 1.2\n", "staffing.max_occupancy (line 2)"),
+        ] {
+            let e = EngineConfig::from_toml(toml).unwrap_err().to_string();
+            assert!(e.contains(field), "{toml}: {e}");
+        }
+        let c = EngineConfig::from_toml("[staffing]\nshrinkage = 0.3\nmax_occupancy = 0.85\n").unwrap();
+        assert_eq!((c.staffing.shrinkage, c.staffing.max_occupancy), (0.3, Some(0.85)));
         let e = EngineConfig::from_toml("[windows]\nslice = \"7s\"\n")
             .unwrap_err()
             .to_string();

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::agg::{Counters, QueueAgg, SurveyCounters};
 use crate::config::EngineConfig;
 use crate::coverage::Coverage;
+use crate::erlang::{self, Planning};
 use crate::event::{AgentState, Channel};
 use crate::partial::{EngineStats, GroupKey, LiveLeaf, Partial};
 use crate::policy::{Policy, SlCounts};
@@ -127,6 +128,14 @@ pub struct GroupRow {
     pub survey_delay_p50_seconds: Option<f64>,
     /// 90th percentile of that delay.
     pub survey_delay_p90_seconds: Option<f64>,
+    /// The agents Erlang C asks for (queue groups of voice and chat with offers and an
+    /// AHT in the window, under an `answer` policy), with shrinkage and occupancy.
+    pub agents_required: Option<u32>,
+    /// Live: agents serving the queue (`agent.state` `queues`) available, busy or in
+    /// ACW; queue groups only.
+    pub agents_staffed: Option<i64>,
+    /// agents_staffed − agents_required.
+    pub staffing_gap: Option<i64>,
     /// Service level per policy present in the group.
     pub sla: Vec<PolicyRow>,
     /// Sum of known waits of answered legs, ms (for additive metrics).
@@ -484,6 +493,9 @@ fn row(
         surveys: SurveyFigures::of(&agg.surveys),
         survey_delay_p50_seconds: secs(agg.survey_delay.quantile(0.5)),
         survey_delay_p90_seconds: secs(agg.survey_delay.quantile(0.9)),
+        agents_required: None,
+        agents_staffed: None,
+        staffing_gap: None,
         sla,
         wait_sum_ms: c.wait_sum,
         wait_count: c.wait_count,
@@ -493,11 +505,45 @@ fn row(
     }
 }
 
+/// The agents required for a queue group over a window of `window_ms`: Erlang C for
+/// the offered load A = (offered / window) × AHT against the threshold and target of
+/// `policy`, with the workforce `plan`. `None` for email, without offers or an AHT,
+/// without a policy, or under a `resolve` policy (Erlang C models the wait to answer).
+pub fn agents_required(
+    g: &GroupRow,
+    channel: Channel,
+    window_ms: Millis,
+    policy: Option<&Policy>,
+    plan: Planning,
+) -> Option<u32> {
+    if channel == Channel::Email || g.offered <= 0 || window_ms <= 0 {
+        return None;
+    }
+    let policy = policy.filter(|p| p.measure == crate::policy::Measure::Answer)?;
+    let aht = g.aht_seconds.filter(|&a| a > 0.0)?;
+    let load = erlang::offered_load(g.offered as f64, window_ms as f64 / 1000.0, aht);
+    erlang::agents_required(load, aht, policy.threshold as f64 / 1000.0, policy.target, plan)
+}
+
+/// Live agents by queue that can take a contact: available, busy or in ACW.
+fn staffed_by_queue(p: &Partial) -> BTreeMap<&Arc<str>, i64> {
+    let mut out: BTreeMap<&Arc<str>, i64> = BTreeMap::new();
+    for a in p.agents.values() {
+        if matches!(a.state, AgentState::Available | AgentState::Busy | AgentState::Acw) {
+            for q in &a.queues {
+                *out.entry(q).or_default() += 1;
+            }
+        }
+    }
+    out
+}
+
 impl Snapshot {
     /// Builds the figures from the merged partial of every engine.
     pub fn build(p: &Partial, cfg: &EngineConfig) -> Snapshot {
         let now = p.now;
         let policies = &cfg.policies;
+        let staffed = staffed_by_queue(p);
         let windows = p
             .windows
             .iter()
@@ -533,7 +579,15 @@ impl Snapshot {
                     .map(|((q, ch), leaves)| {
                         let live = live_q.get(&(q.clone(), *ch)).copied().unwrap_or_default();
                         let gp = group_policy(policies, Some(q), Some(*ch));
-                        row(Some(q.clone()), ch.as_str().to_owned(), leaves, live, now, policies, gp)
+                        let mut g = row(Some(q.clone()), ch.as_str().to_owned(), leaves, live, now, policies, gp);
+                        let policy = gp.and_then(|i| policies.get(i));
+                        g.agents_required = agents_required(&g, *ch, w.to - w.from, policy, cfg.staffing);
+                        g.agents_staffed = Some(staffed.get(q).copied().unwrap_or(0));
+                        g.staffing_gap = match (g.agents_staffed, g.agents_required) {
+                            (Some(s), Some(r)) => Some(s - i64::from(r)),
+                            _ => None,
+                        };
+                        g
                     })
                     .collect();
                 let mut channels: Vec<GroupRow> = Channel::ALL
@@ -577,6 +631,23 @@ impl Snapshot {
     /// The window named `name`.
     pub fn window(&self, name: &str) -> Option<&WindowView> {
         self.windows.iter().find(|w| w.window == name)
+    }
+
+    /// Takes the staffing figures of every queue group from `whole`, the snapshot of
+    /// the whole view (a group missing there, like a folded `_other`, gets none). For
+    /// `/metrics`, which exports the partitions an instance holds: Erlang C is not
+    /// additive, and agents' states live on other partitions than their contacts, so the
+    /// staffing figures are the whole view's judgement, exported alike by every instance.
+    pub fn staffing_from(&mut self, whole: &Snapshot) {
+        for w in &mut self.windows {
+            let theirs = whole.window(&w.window);
+            for g in &mut w.queues {
+                let same = theirs.and_then(|t| t.queues.iter().find(|o| o.queue == g.queue && o.channel == g.channel));
+                g.agents_required = same.and_then(|o| o.agents_required);
+                g.agents_staffed = same.and_then(|o| o.agents_staffed);
+                g.staffing_gap = same.and_then(|o| o.staffing_gap);
+            }
+        }
     }
 }
 

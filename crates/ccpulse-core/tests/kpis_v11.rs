@@ -469,3 +469,186 @@ fn the_immediate_limit_is_configurable() {
     close(g.surveys.csat_immediate, 1.0);
     close(g.surveys.csat_later, 1.0 / 3.0);
 }
+
+// ------------------------------------------------------------------------ staffing
+
+/// 50 voice contacts in `billing` over 09:00–09:15, each handled in 180 s (170 s talk,
+/// 10 s ACW): 50 / 900 s × 180 s = 10 Erlangs, the reference load of `spec/kpis.md`.
+/// 12 agents serve `billing` and can take a contact (available, busy, in ACW), one is
+/// away and one offline; `tech` (chat) has 3, `support` (email) 2. Chat: 20 chats of
+/// 300 s over 15 minutes (6.67 Erlangs); email: 5 emails.
+fn staffing_events() -> Vec<String> {
+    let mut l = Vec::new();
+    let states = ["available", "busy", "acw"];
+    for i in 0..12 {
+        l.push(ev(
+            &format!("st{i}"),
+            "agent.state",
+            "2026-11-30T08:00:00Z",
+            json!({"agent_id": format!("b{i}"), "state": states[i % 3], "queues": ["billing"]}),
+        ));
+    }
+    for (i, (st, queues)) in [
+        ("away", json!(["billing"])),
+        ("offline", json!(["billing"])),
+        ("available", json!(["tech", "support"])),
+        ("busy", json!(["tech"])),
+        ("available", json!(["tech", "support"])),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        l.push(ev(
+            &format!("sx{i}"),
+            "agent.state",
+            "2026-11-30T08:00:00Z",
+            json!({"agent_id": format!("x{i}"), "state": st, "queues": queues}),
+        ));
+    }
+    let mut contact = |id: String, channel: &str, queue: &str, offered: String, talk: i64, acw: i64| {
+        l.extend(answered(&id, channel, queue, &offered, 5, "b0"));
+        let end = at(&offered, 5 + talk);
+        l.push(ended(&id, &end, None));
+        l.push(ev(
+            &format!("{id}-w"),
+            "contact.wrapped_up",
+            &at(&end, acw),
+            json!({"contact_id": id}),
+        ));
+    };
+    for i in 0..50 {
+        contact(
+            format!("v{i}"),
+            "voice",
+            "billing",
+            at("2026-11-30T08:59:00Z", 60 + i * 15),
+            170,
+            10,
+        );
+    }
+    for i in 0..20 {
+        contact(
+            format!("h{i}"),
+            "chat",
+            "tech",
+            at("2026-11-30T08:59:00Z", 60 + i * 30),
+            290,
+            10,
+        );
+    }
+    for i in 0..5 {
+        contact(
+            format!("m{i}"),
+            "email",
+            "support",
+            at("2026-11-30T08:59:00Z", 60 + i * 60),
+            100,
+            20,
+        );
+    }
+    // A queue whose contacts are offered but none handled yet: no AHT.
+    l.push(ev(
+        "n1",
+        "contact.offered",
+        "2026-11-30T09:10:00Z",
+        json!({"contact_id": "n1", "channel": "voice", "queue": "new"}),
+    ));
+    l
+}
+
+#[test]
+fn agents_required_staffed_and_gap_by_hand() {
+    let s = run_cfg(&staffing_events(), "2026-11-30T09:15:00Z", EngineConfig::default());
+    let g = queue(&s, "15m", "billing", "voice");
+    assert_eq!(g.offered, 50);
+    close(g.aht_seconds, 180.0);
+    // A = 10, AHT 180 s, 80 % in 20 s: 13 agents give 79.56 %, 14 give 88.84 %.
+    assert_eq!(g.agents_required, Some(14));
+    assert_eq!(
+        g.agents_staffed,
+        Some(12),
+        "the away and the offline agent do not count"
+    );
+    assert_eq!(g.staffing_gap, Some(-2));
+    // Chat: 20 chats × 300 s / 900 s = 6.67 Erlangs, 80 % in 60 s.
+    let h = queue(&s, "15m", "tech", "chat");
+    close(h.aht_seconds, 300.0);
+    let load = 20.0 / 900.0 * 300.0;
+    let want = ccpulse_core::erlang::erlang_agents(load, 300.0, 60.0, 0.8).unwrap();
+    assert!(ccpulse_core::erlang::service_level(want - 1, load, 300.0, 60.0) < 0.8);
+    assert_eq!(h.agents_required, Some(want));
+    assert_eq!((h.agents_staffed, h.staffing_gap), (Some(3), Some(3 - i64::from(want))));
+    // Email: Erlang C does not apply; the agents serving it are still counted.
+    let m = queue(&s, "15m", "support", "email");
+    assert_eq!(
+        (m.agents_required, m.agents_staffed, m.staffing_gap),
+        (None, Some(2), None)
+    );
+    // Offers without a handled contact: no AHT, no requirement.
+    let n = queue(&s, "15m", "new", "voice");
+    assert_eq!((n.offered, n.aht_seconds), (1, None));
+    assert_eq!(
+        (n.agents_required, n.agents_staffed, n.staffing_gap),
+        (None, Some(0), None)
+    );
+    // Channel groups have no staffing figures: agents serve queues, not channels.
+    let v = channel(&s, "15m", "voice");
+    assert_eq!(
+        (v.agents_required, v.agents_staffed, v.staffing_gap),
+        (None, None, None)
+    );
+    // In 1h the same 50 contacts make a quarter of the load: 2.5 Erlangs.
+    let h1 = queue(&s, "1h", "billing", "voice");
+    let want = ccpulse_core::erlang::erlang_agents(2.5, 180.0, 20.0, 0.8).unwrap();
+    assert_eq!(h1.agents_required, Some(want));
+    assert_eq!(h1.agents_staffed, Some(12), "live: the same in every window");
+
+    // Shrinkage 30 %: 14 / 0.7 = 20. Occupancy at most 60 %: 10 / 0.6 → 17.
+    let cfg = EngineConfig::from_toml("[staffing]\nshrinkage = 0.3\n").unwrap();
+    let s = run_cfg(&staffing_events(), "2026-11-30T09:15:00Z", cfg);
+    let g = queue(&s, "15m", "billing", "voice");
+    assert_eq!((g.agents_required, g.staffing_gap), (Some(20), Some(-8)));
+    let cfg = EngineConfig::from_toml("[staffing]\nmax_occupancy = 0.6\n").unwrap();
+    let s = run_cfg(&staffing_events(), "2026-11-30T09:15:00Z", cfg);
+    assert_eq!(queue(&s, "15m", "billing", "voice").agents_required, Some(17));
+}
+
+#[test]
+fn a_resolve_policy_has_no_erlang_requirement() {
+    let cfg = EngineConfig::from_toml(
+        "[[sla.policies]]\nname = \"billing-resolve\"\nqueue = \"billing\"\nthreshold = \"10m\"\ntarget = 0.8\nmeasure = \"resolve\"\n",
+    )
+    .unwrap();
+    let s = run_cfg(&staffing_events(), "2026-11-30T09:15:00Z", cfg);
+    let g = queue(&s, "15m", "billing", "voice");
+    assert_eq!((g.agents_required, g.agents_staffed), (None, Some(12)));
+}
+
+#[test]
+fn metrics_take_staffing_from_the_whole_view() {
+    let s = run_cfg(&staffing_events(), "2026-11-30T09:15:00Z", EngineConfig::default());
+    // A snapshot of part of the view (here: another engine's, with none of the agents)
+    // takes the whole view's staffing figures; groups the whole view lacks get none.
+    let mut part = run_cfg(
+        &staffing_events()[17..],
+        "2026-11-30T09:15:00Z",
+        EngineConfig::default(),
+    );
+    assert_eq!(queue(&part, "15m", "billing", "voice").agents_staffed, Some(0));
+    for w in &mut part.windows {
+        for g in w.queues.iter_mut().filter(|g| g.queue.as_deref() == Some("tech")) {
+            g.queue = Some("_other".into());
+        }
+    }
+    part.staffing_from(&s);
+    let g = queue(&part, "15m", "billing", "voice");
+    assert_eq!(
+        (g.agents_required, g.agents_staffed, g.staffing_gap),
+        (Some(14), Some(12), Some(-2))
+    );
+    let other = queue(&part, "15m", "_other", "chat");
+    assert_eq!(
+        (other.agents_required, other.agents_staffed, other.staffing_gap),
+        (None, None, None)
+    );
+}

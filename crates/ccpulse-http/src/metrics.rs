@@ -242,6 +242,18 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
         "Longest current wait; 0 when none waits.",
     );
     let mut at_risk = Family::gauge("ccpulse_contacts_at_risk", "Waiting contacts past their SLA threshold.");
+    let mut required = Family::gauge(
+        "ccpulse_agents_required",
+        "Agents Erlang C asks for the window's load at the policy's target and threshold.",
+    );
+    let mut gap = Family::gauge(
+        "ccpulse_staffing_gap",
+        "Agents staffed now minus agents required for the window's load.",
+    );
+    let mut staffed = Family::gauge(
+        "ccpulse_agents_staffed",
+        "Agents serving the queue now that can take a contact (available, busy, acw).",
+    );
     let mut sent = Family::gauge(
         "ccpulse_surveys_sent",
         "Surveys sent (survey.sent, once per contact and kind) in the window.",
@@ -325,6 +337,8 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
                 nps_timing.push(&l, nn as f64);
                 nps_timing_score.push_opt(&l, n);
             }
+            required.push_opt(&labels, g.agents_required.map(f64::from));
+            gap.push_opt(&labels, g.staffing_gap.map(|v| v as f64));
             for p in &g.sla {
                 let l = [labels[0], labels[1], labels[2], ("policy", p.policy.as_str())];
                 pol_sl.push_opt(&l, p.service_level);
@@ -346,6 +360,7 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
             waiting.push(&l, g.waiting as f64);
             oldest.push(&l, g.oldest_wait_seconds);
             at_risk.push(&l, g.at_risk as f64);
+            staffed.push_opt(&l, g.agents_staffed.map(|v| v as f64));
         }
     }
 
@@ -487,6 +502,9 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
             waiting,
             oldest,
             at_risk,
+            required,
+            gap,
+            staffed,
             a_handled,
             a_aht,
             a_vs,

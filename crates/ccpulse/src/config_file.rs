@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ccpulse_core::config::{
-    AgentsSection, ContactsSection, EngineSections, FcrSection, SlaSection, SurveysSection, WindowsSection,
+    AgentsSection, ContactsSection, EngineSections, FcrSection, SlaSection, StaffingSection, SurveysSection,
+    WindowsSection,
 };
 use ccpulse_core::time::{Millis, Span, DAY};
 use ccpulse_core::{ConfigError, EngineConfig};
@@ -137,6 +138,8 @@ pub struct ConfigFile {
     pub sla: Option<SlaSection>,
     /// `[surveys]`.
     pub surveys: Option<SurveysSection>,
+    /// `[staffing]`.
+    pub staffing: Option<StaffingSection>,
     /// `[kafka]`.
     pub kafka: Option<KafkaSection>,
     /// `[http]`.
@@ -275,6 +278,7 @@ pub fn parse(text: &str) -> Result<Loaded, ConfigError> {
         agents: file.agents.clone(),
         sla: file.sla.clone(),
         surveys: file.surveys.clone(),
+        staffing: file.staffing.clone(),
     };
     let engine = EngineConfig::from_sections(&sections, text)?;
     Ok(Loaded { engine, file })
@@ -331,6 +335,10 @@ mod tests {
         assert_eq!(l.engine.policies[0].name, "gold-voice");
         assert_eq!(l.engine.policies.len(), 5, "two configured, three defaults");
         assert_eq!(l.file.publisher.unwrap().max_queues, Some(200));
+        assert_eq!(l.engine.immediate_within, 3_600_000);
+        assert_eq!(l.engine.staffing.shrinkage, 0.3);
+        assert_eq!(l.engine.staffing.max_occupancy, Some(0.85));
+        assert_eq!((l.engine.sl_outlier_points, l.engine.sl_outlier_min_judged), (0.2, 10));
     }
 
     #[test]
