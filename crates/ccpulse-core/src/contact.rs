@@ -9,6 +9,7 @@
 //! id, which makes the order total and independent of arrival.
 
 use std::num::NonZeroU64;
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64;
@@ -198,6 +199,71 @@ pub struct FirstOffer {
     pub topic: Option<NonZeroU64>,
 }
 
+/// What a leg is listed as in the drill-down (`GET /api/v1/queues/{queue}/contacts`):
+/// the contacts behind a figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillOutcome {
+    /// Waiting for an agent now (`waiting`).
+    Waiting,
+    /// Abandoned (`abandoned`), at `abandoned.ts`.
+    Abandoned,
+    /// Judged and missed its policy: answered with a wait over the threshold (or with no
+    /// known wait) under an `answer` policy, at `answered.ts`; ended not resolved within
+    /// the threshold under a `resolve` policy, at `ended.ts`.
+    Late,
+    /// Flowed out (`flowed_out`), at `flowed_out.ts`.
+    FlowedOut,
+    /// A repeat contact (`repeat_contacts`), at `offered.ts`.
+    Repeat,
+}
+
+impl DrillOutcome {
+    /// Every outcome, in display order.
+    pub const ALL: [DrillOutcome; 5] = [
+        DrillOutcome::Waiting,
+        DrillOutcome::Abandoned,
+        DrillOutcome::Late,
+        DrillOutcome::FlowedOut,
+        DrillOutcome::Repeat,
+    ];
+
+    /// The name in the API: `waiting`, `abandoned`, `late`, `flowed_out`, `repeat`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrillOutcome::Waiting => "waiting",
+            DrillOutcome::Abandoned => "abandoned",
+            DrillOutcome::Late => "late",
+            DrillOutcome::FlowedOut => "flowed_out",
+            DrillOutcome::Repeat => "repeat",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Option<Self> {
+        DrillOutcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// A leg that the drill-down lists under a decided outcome (every outcome but
+/// `waiting`, which is [`Waiting`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrillLeg {
+    /// Its queue group.
+    pub leaf: LeafKey,
+    /// What it is listed as.
+    pub outcome: DrillOutcome,
+    /// The time of the event that decides the figure it is behind.
+    pub decided: Millis,
+    /// When the leg was offered to its queue, when seen.
+    pub offered: Option<Millis>,
+    /// How long the leg waited: until its answer, abandon, flow-out or transfer; `None`
+    /// when its offer was not seen or it still waits.
+    pub wait: Option<Millis>,
+    /// The agent who answered the leg.
+    pub agent: Option<NameId>,
+}
+
 /// Resolves the SLA policy of a leg; implemented by the engine with a cache.
 pub trait PolicyLookup {
     /// The policy index for a leg, or `None` when no policy covers it.
@@ -223,6 +289,8 @@ pub struct Derived {
     /// or not); `None` while it has not ended, or when it ended otherwise (abandoned,
     /// flowed out). Survey delays are measured from it.
     pub ended: Option<Millis>,
+    /// Its legs with a drill-down outcome (abandoned, late, flowed out, repeat).
+    pub drill: Vec<DrillLeg>,
 }
 
 /// One contact's events.
@@ -244,6 +312,13 @@ pub struct Contact {
     pub attribution: Attribution,
     /// See [`Derived::ended`].
     pub ended: Option<Millis>,
+    /// See [`Derived::drill`].
+    pub drill: Vec<DrillLeg>,
+    /// Its `contact_id`, for the drill-down lists.
+    pub contact_id: Option<Arc<str>>,
+    /// Its `customer_id`, from the earliest offer that names one (with that offer's
+    /// time and arrival, to tell which is earliest), for the drill-down lists.
+    pub customer_id: Option<(Millis, u64, Arc<str>)>,
     /// It has been entered in the FCR customer index.
     pub fcr_indexed: bool,
     /// The bucket of its current entry in the engine's eviction schedule.
@@ -262,6 +337,18 @@ impl Contact {
             self.last_ts = ev.ts;
         }
         at + 1 == self.events.len()
+    }
+
+    /// Records the `customer_id` of a `contact.offered` at `ts` (arrival `tiebreak`):
+    /// the earliest offer that names a customer is the one shown.
+    pub fn offered_by(&mut self, ts: Millis, tiebreak: u64, customer_id: &str) {
+        if self
+            .customer_id
+            .as_ref()
+            .is_none_or(|&(t, b, _)| (ts, tiebreak) < (t, b))
+        {
+            self.customer_id = Some((ts, tiebreak, Arc::from(customer_id)));
+        }
     }
 }
 
@@ -351,6 +438,7 @@ pub fn derive_into(
     out: &mut Derived,
 ) {
     out.facts.clear();
+    out.drill.clear();
     out.waiting = None;
     // Most contacts have one or two legs: keep them off the heap.
     let mut legs: SmallVec<[Leg; 2]> = SmallVec::new();
@@ -499,6 +587,8 @@ pub fn derive_into(
         };
         let threshold = policy.map(|p| p.threshold);
         let wait_until = |t: Millis| leg.offered.map(|o| (t - o).max(0));
+        // The leg's drill-down outcomes and when each is decided.
+        let mut listed: SmallVec<[(DrillOutcome, Millis); 2]> = SmallVec::new();
         let mut push = |ts: Millis, leaf: Option<LeafKey>, agent: Option<NameId>, kind: FactKind| {
             if leaf.is_some() || agent.is_some() {
                 out.facts.push(Fact { ts, leaf, agent, kind });
@@ -510,6 +600,9 @@ pub fn derive_into(
                 && (repeat_field.is_some() || first_offer.is_some_and(|f| f.customer.is_some()));
             let fcr = judged.then(|| repeat_field.unwrap_or(fcr_repeat));
             push(o, leaf, None, FactKind::Offered { fcr });
+            if fcr == Some(true) {
+                listed.push((DrillOutcome::Repeat, o));
+            }
         }
         if let Some((at, agent)) = leg.answered {
             if leaf.is_some() {
@@ -520,6 +613,9 @@ pub fn derive_into(
                 // The agent's service level: an `answer` policy judges the leg here.
                 if policy.is_some_and(|p| p.measure == Measure::Answer) {
                     push(at, None, Some(agent), FactKind::AgentSl { met });
+                    if !met {
+                        listed.push((DrillOutcome::Late, at));
+                    }
                 }
             }
         }
@@ -541,11 +637,13 @@ pub fn derive_into(
                     let within = matches!((wait, threshold), (Some(w), Some(t)) if w <= t);
                     let short = matches!((wait, policy), (Some(w), Some(p)) if w < p.short_abandon);
                     push(at, leaf, None, FactKind::Abandoned { wait, within, short });
+                    listed.push((DrillOutcome::Abandoned, at));
                 }
             }
             Outcome::FlowedOut(at) => {
                 if leaf.is_some() {
                     push(at, leaf, None, FactKind::FlowedOut);
+                    listed.push((DrillOutcome::FlowedOut, at));
                 }
             }
             Outcome::Transferred(at) => {
@@ -576,6 +674,9 @@ pub fn derive_into(
                     if let Some((_, agent)) = leg.answered {
                         push(at, None, Some(agent), FactKind::AgentSl { met });
                     }
+                    if !met {
+                        listed.push((DrillOutcome::Late, at));
+                    }
                 }
                 if let (Some(w), Some((ans, agent))) = (leg.wrapped, leg.answered) {
                     let talk = (at - ans - leg.hold).max(0);
@@ -593,6 +694,21 @@ pub fn derive_into(
                 }
             }
             Outcome::EndedUnanswered(_) => {}
+        }
+        if let Some(leaf) = leaf {
+            // The wait until the leg's answer, abandon, flow-out or transfer.
+            let until = leg.answered.map(|(at, _)| at).or(match leg.outcome {
+                Outcome::Abandoned(at) | Outcome::FlowedOut(at) | Outcome::Transferred(at) => Some(at),
+                _ => None,
+            });
+            out.drill.extend(listed.drain(..).map(|(outcome, decided)| DrillLeg {
+                leaf,
+                outcome,
+                decided,
+                offered: leg.offered,
+                wait: until.and_then(wait_until),
+                agent: leg.answered.map(|(_, a)| a),
+            }));
         }
     }
 

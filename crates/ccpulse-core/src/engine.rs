@@ -3,7 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -13,14 +13,16 @@ use crate::agent::{name_key, names_key, AgentRecord};
 use crate::agg::{AgentAgg, Aggregate, Fact, LeafKey, NameId, QueueAgg, QueueSlice};
 use crate::config::EngineConfig;
 use crate::contact::{
-    derive_into, key64, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, Derived, FirstOffer,
-    PolicyLookup, SurveyMemo,
+    derive_into, key64, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, Derived, DrillOutcome,
+    FirstOffer, PolicyLookup, SurveyMemo,
 };
 use crate::dedupe::{Dedupe, Seen};
 use crate::event::{Body, Channel, Event};
 use crate::fcr::CustomerIndex;
 use crate::intern::Interner;
-use crate::partial::{AgentLive, AgentWindow, EngineStats, GroupKey, LiveLeaf, Partial};
+use crate::partial::{
+    trim_listed, AgentLive, AgentWindow, EngineStats, GroupKey, Listed, LiveLeaf, Partial, MAX_LISTED,
+};
 use crate::policy::{self, Policy};
 use crate::schedule::Schedule;
 use crate::time::{Millis, DAY, HOUR, MINUTE};
@@ -419,6 +421,10 @@ impl Engine {
             tiebreak,
             kind,
         };
+        let customer_id = match &ev.body {
+            Body::Offered { customer_id, .. } => customer_id.as_deref(),
+            _ => None,
+        };
         // A contact is either open (or recently finished) or forgotten, never both, so
         // the forgotten ones are looked up only for contacts not held.
         match self.contacts.entry(key) {
@@ -428,6 +434,9 @@ impl Engine {
                     return Applied::OverCap;
                 }
                 let last = held.insert(event);
+                if let Some(customer_id) = customer_id {
+                    held.offered_by(ev.ts, tiebreak, customer_id);
+                }
                 if last && matches!(kind, ContactEventKind::HoldStarted | ContactEventKind::HoldEnded) {
                     // A hold after every other event of the contact changes none of its
                     // figures yet (its time counts when the leg is transferred or ends,
@@ -444,7 +453,12 @@ impl Engine {
                         false => Applied::AfterClose,
                     };
                 }
-                vacant.insert(self.spare.contact()).insert(event);
+                let contact = vacant.insert(self.spare.contact());
+                contact.insert(event);
+                contact.contact_id = Some(Arc::from(contact_id));
+                if let Some(customer_id) = customer_id {
+                    contact.offered_by(ev.ts, tiebreak, customer_id);
+                }
             }
         }
         self.rederive(key);
@@ -513,6 +527,8 @@ impl Engine {
                 contact.terminal = d.terminal;
                 contact.attribution = d.attribution;
                 contact.ended = d.ended;
+                contact.drill.clear();
+                contact.drill.extend_from_slice(&d.drill);
                 let due = contact_due(&self.cfg, contact);
                 if contact.scheduled.is_none_or(|s| self.schedule.bucket(due) < s) {
                     contact.scheduled = Some(self.schedule.push(due, key));
@@ -704,8 +720,88 @@ impl Engine {
                 }
             }
         }
+        p.listed = self.listed(to);
         p.stats = self.stats();
         p
+    }
+
+    /// The contacts behind the figures, per leaf group: the newest [`MAX_LISTED`] of
+    /// each drill-down outcome among the contacts held, decided within the longest
+    /// sliding window before `to` (the end of every window), or waiting now. Every
+    /// contact decided in that span is held (a finished contact is kept for the longest
+    /// window after its last event), so the lists do not depend on when contacts are
+    /// let go, nor on arrival order; older ones are not listed, even for `today`. Costs a
+    /// pass over the contacts held, like the waiting figures, and a selection of the
+    /// newest per group and outcome.
+    fn listed(&self, to: Millis) -> BTreeMap<GroupKey, Vec<Listed>> {
+        let from = to - self.cfg.longest_window();
+        /// A candidate: when it is listed by, its contact id, the contact, and which of
+        /// its drill legs (`None`: it waits).
+        type Candidate<'a> = (Millis, &'a str, &'a Contact, Option<usize>);
+        let mut candidates: FxHashMap<(LeafKey, DrillOutcome), Vec<Candidate<'_>>> = FxHashMap::default();
+        for c in self.contacts.values() {
+            let Some(id) = c.contact_id.as_deref() else { continue };
+            if let Some(w) = c.waiting {
+                let list = candidates.entry((w.leaf, DrillOutcome::Waiting)).or_default();
+                list.push((w.since, id, c, None));
+            }
+            for (i, d) in c
+                .drill
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| from <= d.decided && d.decided < to)
+            {
+                candidates
+                    .entry((d.leaf, d.outcome))
+                    .or_default()
+                    .push((d.decided, id, c, Some(i)));
+            }
+        }
+        let names = &self.names;
+        let mut out: BTreeMap<GroupKey, Vec<Listed>> = BTreeMap::new();
+        let newest_first = |a: &Candidate<'_>, b: &Candidate<'_>| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1));
+        for ((leaf, outcome), mut list) in candidates {
+            if list.len() > MAX_LISTED {
+                list.select_nth_unstable_by(MAX_LISTED - 1, newest_first);
+                list.truncate(MAX_LISTED);
+            }
+            let key = GroupKey {
+                queue: leaf.queue.map(|q| names.name(q).clone()),
+                channel: leaf.channel,
+                policy: leaf.policy,
+            };
+            let entries = out.entry(key).or_default();
+            for (_, _, c, leg) in list {
+                let customer_id = c.customer_id.as_ref().map(|(_, _, id)| id.clone());
+                let Some(contact_id) = c.contact_id.clone() else {
+                    continue;
+                };
+                entries.push(match leg.and_then(|i| c.drill.get(i)) {
+                    Some(d) => Listed {
+                        outcome,
+                        contact_id,
+                        customer_id,
+                        offered_at: d.offered,
+                        decided_at: Some(d.decided),
+                        wait: d.wait,
+                        agent: d.agent.map(|a| names.name(a).clone()),
+                    },
+                    None => Listed {
+                        outcome,
+                        contact_id,
+                        customer_id,
+                        offered_at: c.waiting.map(|w| w.since),
+                        decided_at: None,
+                        wait: None,
+                        agent: None,
+                    },
+                });
+            }
+        }
+        for list in out.values_mut() {
+            trim_listed(list);
+        }
+        out
     }
 
     /// The engine's counters and memory gauges.

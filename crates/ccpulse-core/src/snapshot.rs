@@ -8,10 +8,11 @@ use serde::Serialize;
 
 use crate::agg::{Counters, QueueAgg, SurveyCounters};
 use crate::config::EngineConfig;
+use crate::contact::DrillOutcome;
 use crate::coverage::Coverage;
 use crate::erlang::{self, Planning};
 use crate::event::{AgentState, Channel};
-use crate::partial::{EngineStats, GroupKey, LiveLeaf, Partial};
+use crate::partial::{trim_listed, EngineStats, GroupKey, Listed, LiveLeaf, Partial};
 use crate::policy::{Policy, SlCounts};
 use crate::time::{serialize_rfc3339, Millis};
 
@@ -349,6 +350,10 @@ pub struct Snapshot {
     pub breaches: Vec<Breach>,
     /// What the figures stand for.
     pub coverage: Coverage,
+    /// The contacts behind the figures per (queue, channel): the newest
+    /// [`MAX_LISTED`](crate::partial::MAX_LISTED) of each outcome, for the drill-down.
+    #[serde(skip)]
+    pub listed: BTreeMap<(Arc<str>, Channel), Vec<Listed>>,
     /// Engine counters.
     #[serde(skip)]
     pub stats: EngineStats,
@@ -618,14 +623,56 @@ impl Snapshot {
                 }
             })
             .collect();
+        let mut listed: BTreeMap<(Arc<str>, Channel), Vec<Listed>> = BTreeMap::new();
+        for (k, list) in &p.listed {
+            if let (Some(q), Some(ch)) = (&k.queue, k.channel) {
+                listed.entry((q.clone(), ch)).or_default().extend(list.iter().cloned());
+            }
+        }
+        for list in listed.values_mut() {
+            trim_listed(list);
+        }
         Snapshot {
             now,
             windows,
             agent_states: agent_states(p),
             breaches: Vec::new(),
             coverage: Coverage::default(),
+            listed,
             stats: p.stats.clone(),
         }
+    }
+
+    /// The contacts behind a figure of `queue` (of one channel, or all of the queue's),
+    /// newest first, at most `limit`: those waiting now, or those whose outcome was
+    /// decided within the window (`[from, to)`), from what the engines still hold.
+    pub fn contacts(
+        &self,
+        queue: &str,
+        channel: Option<Channel>,
+        outcome: DrillOutcome,
+        window: &WindowView,
+        limit: usize,
+    ) -> Vec<(Channel, &Listed)> {
+        let mut out: Vec<(Channel, &Listed)> = self
+            .listed
+            .iter()
+            .filter(|((q, ch), _)| &**q == queue && channel.is_none_or(|c| c == *ch))
+            .flat_map(|((_, ch), list)| list.iter().map(move |l| (*ch, l)))
+            .filter(|(_, l)| l.outcome == outcome)
+            .filter(|(_, l)| match l.decided_at {
+                None => outcome == DrillOutcome::Waiting,
+                Some(t) => window.from <= t && t < window.to,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.1.recency()
+                .cmp(&a.1.recency())
+                .then_with(|| a.1.contact_id.cmp(&b.1.contact_id))
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        out.truncate(limit);
+        out
     }
 
     /// The window named `name`.

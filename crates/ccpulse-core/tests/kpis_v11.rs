@@ -652,3 +652,253 @@ fn metrics_take_staffing_from_the_whole_view() {
         (None, None, None)
     );
 }
+
+// ---------------------------------------------------------------------- drill-down
+
+use ccpulse_core::api::ContactsResponse;
+use ccpulse_core::contact::DrillOutcome;
+use ccpulse_core::event::Channel;
+use ccpulse_core::partial::MAX_LISTED;
+use ccpulse_core::{parse_event, Engine};
+
+fn offered(id: &str, channel: &str, queue: &str, ts: &str, customer: Option<&str>) -> String {
+    let mut extra = json!({"contact_id": id, "channel": channel, "queue": queue});
+    if let Some(c) = customer {
+        extra["customer_id"] = json!(c);
+    }
+    ev(&format!("{id}-o"), "contact.offered", ts, extra)
+}
+
+fn simple(id: &str, kind: &str, ts: &str, extra: Value) -> String {
+    let mut extra = extra;
+    extra["contact_id"] = json!(id);
+    ev(&format!("{id}-{kind}"), kind, ts, extra)
+}
+
+/// Queue `billing`, 09:00–09:15: two abandons (d1, d2) and one before the window (d3);
+/// two answers after the threshold (d4; d6, whose offer was never seen) and one within
+/// it (d5); a flow-out (d7); three contacts waiting (d8, d9, d10), d10 a repeat of d1's
+/// customer; d11 transferred to `tech` and abandoned there; a chat abandon (c1).
+fn drill_events() -> Vec<String> {
+    let mut l = vec![
+        offered("d1", "voice", "billing", "2026-11-30T09:01:00Z", Some("k1")),
+        simple("d1", "contact.abandoned", "2026-11-30T09:01:30Z", json!({})),
+        offered("d2", "voice", "billing", "2026-11-30T09:02:00Z", Some("k2")),
+        simple("d2", "contact.abandoned", "2026-11-30T09:02:03Z", json!({})),
+        offered("d3", "voice", "billing", "2026-11-30T08:50:00Z", None),
+        simple("d3", "contact.abandoned", "2026-11-30T08:51:00Z", json!({})),
+        offered("d4", "voice", "billing", "2026-11-30T09:03:00Z", Some("k4")),
+        simple(
+            "d4",
+            "contact.answered",
+            "2026-11-30T09:03:40Z",
+            json!({"agent_id": "a1"}),
+        ),
+        offered("d5", "voice", "billing", "2026-11-30T09:04:00Z", None),
+        simple(
+            "d5",
+            "contact.answered",
+            "2026-11-30T09:04:05Z",
+            json!({"agent_id": "a1"}),
+        ),
+        simple(
+            "d6",
+            "contact.answered",
+            "2026-11-30T09:05:00Z",
+            json!({"agent_id": "a2", "channel": "voice", "queue": "billing"}),
+        ),
+        offered("d7", "voice", "billing", "2026-11-30T09:06:00Z", None),
+        simple(
+            "d7",
+            "contact.flowed_out",
+            "2026-11-30T09:07:00Z",
+            json!({"reason": "timeout"}),
+        ),
+        offered("d8", "voice", "billing", "2026-11-30T09:10:00Z", None),
+        offered("d9", "voice", "billing", "2026-11-30T09:11:00Z", None),
+        offered("d10", "voice", "billing", "2026-11-30T09:12:00Z", Some("k1")),
+        offered("d11", "voice", "billing", "2026-11-30T09:08:00Z", None),
+        simple(
+            "d11",
+            "contact.transferred",
+            "2026-11-30T09:08:30Z",
+            json!({"to_queue": "tech"}),
+        ),
+        simple("d11", "contact.abandoned", "2026-11-30T09:09:00Z", json!({})),
+        offered("c1", "chat", "billing", "2026-11-30T09:05:00Z", None),
+        simple("c1", "contact.abandoned", "2026-11-30T09:06:00Z", json!({})),
+    ];
+    l.sort_by_key(|x| t(serde_json::from_str::<Value>(x).unwrap()["ts"].as_str().unwrap()));
+    l
+}
+
+/// The drill-down answer as (contact_id, customer_id, offered_at, decided_at, wait
+/// seconds, agent).
+type Row = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<f64>,
+    Option<String>,
+);
+
+fn drill(
+    s: &Snapshot,
+    window: &str,
+    queue: &str,
+    channel: Option<Channel>,
+    outcome: DrillOutcome,
+    limit: usize,
+) -> Vec<Row> {
+    let w = s.window(window).unwrap();
+    let answer = serde_json::to_value(ContactsResponse::new(s, w, queue, channel, outcome, limit)).unwrap();
+    assert_eq!(answer["outcome"], outcome.as_str());
+    assert_eq!(answer["window"], window);
+    assert!(answer["coverage"]["partitions"].is_number());
+    let s = |v: &Value| v.as_str().map(String::from);
+    answer["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["outcome"], outcome.as_str());
+            assert_eq!(c["queue"], queue);
+            (
+                s(&c["contact_id"]).unwrap(),
+                s(&c["customer_id"]),
+                s(&c["offered_at"]),
+                s(&c["decided_at"]),
+                c["wait_seconds"].as_f64(),
+                s(&c["agent_id"]),
+            )
+        })
+        .collect()
+}
+
+fn ids(rows: &[Row]) -> Vec<&str> {
+    rows.iter().map(|r| r.0.as_str()).collect()
+}
+
+#[test]
+fn the_contacts_behind_the_figures_by_hand() {
+    let s = run_cfg(&drill_events(), "2026-11-30T09:15:00Z", EngineConfig::default());
+    let g = queue(&s, "15m", "billing", "voice");
+    let voice = Some(Channel::Voice);
+    use DrillOutcome::*;
+
+    let abandoned = drill(&s, "15m", "billing", voice, Abandoned, 100);
+    assert_eq!(ids(&abandoned), ["d2", "d1"], "newest first");
+    assert_eq!(abandoned.len() as i64, g.abandoned);
+    let d1 = &abandoned[1];
+    assert_eq!(d1.1.as_deref(), Some("k1"));
+    assert_eq!(d1.2.as_deref(), Some("2026-11-30T09:01:00Z"));
+    assert_eq!(d1.3.as_deref(), Some("2026-11-30T09:01:30Z"));
+    assert_eq!((d1.4, d1.5.as_deref()), (Some(30.0), None));
+    // 1h also holds d3.
+    let abandoned_1h = drill(&s, "1h", "billing", voice, Abandoned, 100);
+    assert_eq!(ids(&abandoned_1h), ["d2", "d1", "d3"]);
+    assert_eq!(abandoned_1h.len() as i64, queue(&s, "1h", "billing", "voice").abandoned);
+    // Both channels of the queue, or one.
+    assert_eq!(
+        ids(&drill(&s, "15m", "billing", None, Abandoned, 100)),
+        ["c1", "d2", "d1"]
+    );
+    assert_eq!(
+        ids(&drill(&s, "15m", "billing", Some(Channel::Chat), Abandoned, 100)),
+        ["c1"]
+    );
+    // d11 left billing by transfer and was abandoned in tech.
+    assert_eq!(ids(&drill(&s, "15m", "tech", voice, Abandoned, 100)), ["d11"]);
+    assert_eq!(g.transferred_out, 1);
+    // The limit keeps the newest.
+    assert_eq!(ids(&drill(&s, "15m", "billing", voice, Abandoned, 1)), ["d2"]);
+
+    // Late: answered over the 20 s threshold (d4, 40 s), or with no known wait (d6).
+    let late = drill(&s, "15m", "billing", voice, Late, 100);
+    assert_eq!(ids(&late), ["d6", "d4"]);
+    assert_eq!(late.len() as i64, g.answered - g.answered_within);
+    assert_eq!(
+        (late[0].2.as_deref(), late[0].4, late[0].5.as_deref()),
+        (None, None, Some("a2"))
+    );
+    assert_eq!((late[1].4, late[1].5.as_deref()), (Some(40.0), Some("a1")));
+    assert_eq!(late[1].3.as_deref(), Some("2026-11-30T09:03:40Z"));
+
+    let flowed = drill(&s, "15m", "billing", voice, FlowedOut, 100);
+    assert_eq!(ids(&flowed), ["d7"]);
+    assert_eq!(flowed.len() as i64, g.flowed_out);
+    assert_eq!(flowed[0].4, Some(60.0));
+
+    // Waiting now, whatever the window: waits up to now (09:15).
+    let waiting = drill(&s, "5m", "billing", voice, Waiting, 100);
+    assert_eq!(ids(&waiting), ["d10", "d9", "d8"]);
+    assert_eq!(waiting.len() as i64, g.waiting);
+    assert_eq!(
+        waiting.iter().map(|r| (r.3.clone(), r.4)).collect::<Vec<_>>(),
+        [(None, Some(180.0)), (None, Some(240.0)), (None, Some(300.0))]
+    );
+
+    // d10: the customer of d1 again (no topic either), judged a repeat at its offer.
+    let repeat = drill(&s, "15m", "billing", voice, Repeat, 100);
+    assert_eq!(ids(&repeat), ["d10"]);
+    assert_eq!(repeat.len() as i64, g.repeat_contacts);
+    assert_eq!(
+        (repeat[0].1.as_deref(), repeat[0].3.as_deref()),
+        (Some("k1"), Some("2026-11-30T09:12:00Z"))
+    );
+
+    // Arrival order does not matter.
+    let r = run_cfg(
+        &reversed(&drill_events()),
+        "2026-11-30T09:15:00Z",
+        EngineConfig::default(),
+    );
+    assert_eq!(r.listed, s.listed);
+}
+
+fn engine_partial(lines: &[String], now: &str) -> ccpulse_core::partial::Partial {
+    let mut e = Engine::new(Arc::new(EngineConfig::default()));
+    for l in lines {
+        e.apply(&parse_event(l.as_bytes(), t(WALL)).unwrap());
+    }
+    e.partial(t(now))
+}
+
+/// Many abandons, on two partitions: each engine keeps its newest 100, the merge the
+/// newest 100 of both, which are those of one engine holding everything; the figure
+/// counts them all.
+#[test]
+fn lists_are_bounded_and_merge_across_partitions() {
+    let lines: Vec<Vec<String>> = (0..150)
+        .map(|i| {
+            let id = format!("m{i:03}");
+            let at = at("2026-11-30T09:00:00Z", i * 5);
+            vec![
+                offered(&id, "voice", "billing", &at, None),
+                simple(&id, "contact.abandoned", &at, json!({})),
+            ]
+        })
+        .collect();
+    let now = "2026-11-30T09:15:00Z";
+    let whole = Snapshot::build(&engine_partial(&lines.concat(), now), &EngineConfig::default());
+    let even: Vec<String> = lines.iter().step_by(2).flatten().cloned().collect();
+    let odd: Vec<String> = lines.iter().skip(1).step_by(2).flatten().cloned().collect();
+    let mut merged = engine_partial(&even, now);
+    let other = engine_partial(&odd, now);
+    assert_eq!(other.listed.values().map(Vec::len).sum::<usize>(), 75);
+    merged.merge(&other);
+    let merged = Snapshot::build(&merged, &EngineConfig::default());
+    assert_eq!(merged.listed, whole.listed);
+    assert_eq!(queue(&merged, "15m", "billing", "voice").abandoned, 150);
+    let rows = drill(
+        &merged,
+        "15m",
+        "billing",
+        Some(Channel::Voice),
+        DrillOutcome::Abandoned,
+        MAX_LISTED,
+    );
+    assert_eq!(rows.len(), MAX_LISTED);
+    assert_eq!((rows[0].0.as_str(), rows[99].0.as_str()), ("m149", "m050"));
+}
