@@ -229,6 +229,14 @@ counters! {
         sl_judged,
         /// Of those, legs that met their policy.
         sl_met,
+        /// CSAT surveys sent about the agent's contacts.
+        csat_sent,
+        /// Of those, answered.
+        csat_sent_answered,
+        /// NPS surveys sent.
+        nps_sent,
+        /// Of those, answered.
+        nps_sent_answered,
     }
 }
 
@@ -530,13 +538,13 @@ impl Slice for QueueSlice {
     }
 }
 
-/// An agent's aggregate.
+/// An agent's aggregate. (Agents have survey response rates but not the immediate /
+/// later split of the groups: it would triple the size of every agent slice for a
+/// handful of answers per agent.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AgentAgg {
     /// The counters.
     pub c: AgentCounters,
-    /// Surveys sent, answered, and answers by delay, attributed to the agent.
-    pub surveys: SurveyCounters,
 }
 
 impl AgentAgg {
@@ -553,15 +561,16 @@ impl AgentAgg {
             FactKind::Csat { satisfied, .. } => {
                 c.csat_responses += sign;
                 c.csat_satisfied += sign * i64::from(satisfied);
-                self.surveys.apply(kind, sign);
             }
             FactKind::Nps { score, .. } => {
                 c.nps_responses += sign;
                 c.nps_promoters += sign * i64::from(score >= 9);
                 c.nps_detractors += sign * i64::from(score <= 6);
-                self.surveys.apply(kind, sign);
             }
-            FactKind::SurveySent { .. } | FactKind::SurveyAnswered { .. } => self.surveys.apply(kind, sign),
+            FactKind::SurveySent { kind: SurveyKind::Csat } => c.csat_sent += sign,
+            FactKind::SurveySent { kind: SurveyKind::Nps } => c.nps_sent += sign,
+            FactKind::SurveyAnswered { kind: SurveyKind::Csat } => c.csat_sent_answered += sign,
+            FactKind::SurveyAnswered { kind: SurveyKind::Nps } => c.nps_sent_answered += sign,
             FactKind::AgentSl { met } => {
                 c.sl_judged += sign;
                 c.sl_met += sign * i64::from(met);
@@ -574,14 +583,12 @@ impl AgentAgg {
 impl Aggregate for AgentAgg {
     fn merge(&mut self, other: &Self, sign: i64) {
         self.c.merge(&other.c, sign);
-        self.surveys.merge(&other.surveys, sign);
     }
     fn is_zero(&self) -> bool {
-        self.c.is_zero() && self.surveys.is_zero()
+        self.c.is_zero()
     }
     fn clear(&mut self) {
         self.c = AgentCounters::default();
-        self.surveys = SurveyCounters::default();
     }
 }
 

@@ -9,7 +9,6 @@
 //! id, which makes the order total and independent of arrival.
 
 use std::num::NonZeroU64;
-use std::sync::Arc;
 
 use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64;
@@ -291,6 +290,8 @@ pub struct Derived {
     pub ended: Option<Millis>,
     /// Its legs with a drill-down outcome (abandoned, late, flowed out, repeat).
     pub drill: Vec<DrillLeg>,
+    /// It has survey events (sent or answered).
+    pub surveyed: bool,
 }
 
 /// One contact's events.
@@ -314,11 +315,15 @@ pub struct Contact {
     pub ended: Option<Millis>,
     /// See [`Derived::drill`].
     pub drill: Vec<DrillLeg>,
-    /// Its `contact_id`, for the drill-down lists.
-    pub contact_id: Option<Arc<str>>,
-    /// Its `customer_id`, from the earliest offer that names one (with that offer's
-    /// time and arrival, to tell which is earliest), for the drill-down lists.
-    pub customer_id: Option<(Millis, u64, Arc<str>)>,
+    /// See [`Derived::surveyed`].
+    pub surveyed: bool,
+    /// Its `contact_id`, then its `customer_id`, for the drill-down lists: one buffer,
+    /// which the engine reuses for the next contact (no allocation per contact).
+    pub ids: String,
+    /// The length of the `contact_id` in `ids`; the rest is the `customer_id`.
+    pub id_len: u16,
+    /// `ids` holds a `customer_id` (it may be empty).
+    pub has_customer: bool,
     /// It has been entered in the FCR customer index.
     pub fcr_indexed: bool,
     /// The bucket of its current entry in the engine's eviction schedule.
@@ -339,15 +344,39 @@ impl Contact {
         at + 1 == self.events.len()
     }
 
-    /// Records the `customer_id` of a `contact.offered` at `ts` (arrival `tiebreak`):
-    /// the earliest offer that names a customer is the one shown.
+    /// Sets the `contact_id` (of a new contact).
+    pub fn set_contact_id(&mut self, contact_id: &str) {
+        self.ids.clear();
+        self.ids.push_str(contact_id);
+        // Ids are at most 128 characters (512 bytes): validated when parsed.
+        self.id_len = u16::try_from(contact_id.len()).unwrap_or(u16::MAX);
+        self.has_customer = false;
+    }
+
+    /// The `contact_id`.
+    pub fn contact_id(&self) -> &str {
+        self.ids.get(..usize::from(self.id_len)).unwrap_or_default()
+    }
+
+    /// The `customer_id` of its earliest offer that names one.
+    pub fn customer_id(&self) -> Option<&str> {
+        self.has_customer
+            .then(|| self.ids.get(usize::from(self.id_len)..))
+            .flatten()
+    }
+
+    /// Records the `customer_id` of the `contact.offered` just inserted at `ts` with
+    /// `tiebreak`, when it is the contact's earliest offer naming a customer: the one
+    /// shown, whatever the arrival order.
     pub fn offered_by(&mut self, ts: Millis, tiebreak: u64, customer_id: &str) {
-        if self
-            .customer_id
-            .as_ref()
-            .is_none_or(|&(t, b, _)| (ts, tiebreak) < (t, b))
-        {
-            self.customer_id = Some((ts, tiebreak, Arc::from(customer_id)));
+        let first = self
+            .events
+            .iter()
+            .find(|e| matches!(e.kind, ContactEventKind::Offered { customer: Some(_), .. }));
+        if first.is_some_and(|e| e.ts == ts && e.tiebreak == tiebreak) {
+            self.ids.truncate(usize::from(self.id_len));
+            self.ids.push_str(customer_id);
+            self.has_customer = true;
         }
     }
 }
@@ -587,8 +616,24 @@ pub fn derive_into(
         };
         let threshold = policy.map(|p| p.threshold);
         let wait_until = |t: Millis| leg.offered.map(|o| (t - o).max(0));
-        // The leg's drill-down outcomes and when each is decided.
-        let mut listed: SmallVec<[(DrillOutcome, Millis); 2]> = SmallVec::new();
+        // The leg's drill-down outcomes: what each is, and when it is decided.
+        let until = leg.answered.map(|(at, _)| at).or(match leg.outcome {
+            Outcome::Abandoned(at) | Outcome::FlowedOut(at) | Outcome::Transferred(at) => Some(at),
+            _ => None,
+        });
+        let mut list = |outcome: DrillOutcome, decided: Millis| {
+            if let Some(leaf) = leaf {
+                out.drill.push(DrillLeg {
+                    leaf,
+                    outcome,
+                    decided,
+                    offered: leg.offered,
+                    // The wait until the leg's answer, abandon, flow-out or transfer.
+                    wait: until.and_then(wait_until),
+                    agent: leg.answered.map(|(_, a)| a),
+                });
+            }
+        };
         let mut push = |ts: Millis, leaf: Option<LeafKey>, agent: Option<NameId>, kind: FactKind| {
             if leaf.is_some() || agent.is_some() {
                 out.facts.push(Fact { ts, leaf, agent, kind });
@@ -601,7 +646,7 @@ pub fn derive_into(
             let fcr = judged.then(|| repeat_field.unwrap_or(fcr_repeat));
             push(o, leaf, None, FactKind::Offered { fcr });
             if fcr == Some(true) {
-                listed.push((DrillOutcome::Repeat, o));
+                list(DrillOutcome::Repeat, o);
             }
         }
         if let Some((at, agent)) = leg.answered {
@@ -614,7 +659,7 @@ pub fn derive_into(
                 if policy.is_some_and(|p| p.measure == Measure::Answer) {
                     push(at, None, Some(agent), FactKind::AgentSl { met });
                     if !met {
-                        listed.push((DrillOutcome::Late, at));
+                        list(DrillOutcome::Late, at);
                     }
                 }
             }
@@ -637,13 +682,13 @@ pub fn derive_into(
                     let within = matches!((wait, threshold), (Some(w), Some(t)) if w <= t);
                     let short = matches!((wait, policy), (Some(w), Some(p)) if w < p.short_abandon);
                     push(at, leaf, None, FactKind::Abandoned { wait, within, short });
-                    listed.push((DrillOutcome::Abandoned, at));
+                    list(DrillOutcome::Abandoned, at);
                 }
             }
             Outcome::FlowedOut(at) => {
                 if leaf.is_some() {
                     push(at, leaf, None, FactKind::FlowedOut);
-                    listed.push((DrillOutcome::FlowedOut, at));
+                    list(DrillOutcome::FlowedOut, at);
                 }
             }
             Outcome::Transferred(at) => {
@@ -675,7 +720,7 @@ pub fn derive_into(
                         push(at, None, Some(agent), FactKind::AgentSl { met });
                     }
                     if !met {
-                        listed.push((DrillOutcome::Late, at));
+                        list(DrillOutcome::Late, at);
                     }
                 }
                 if let (Some(w), Some((ans, agent))) = (leg.wrapped, leg.answered) {
@@ -694,21 +739,6 @@ pub fn derive_into(
                 }
             }
             Outcome::EndedUnanswered(_) => {}
-        }
-        if let Some(leaf) = leaf {
-            // The wait until the leg's answer, abandon, flow-out or transfer.
-            let until = leg.answered.map(|(at, _)| at).or(match leg.outcome {
-                Outcome::Abandoned(at) | Outcome::FlowedOut(at) | Outcome::Transferred(at) => Some(at),
-                _ => None,
-            });
-            out.drill.extend(listed.drain(..).map(|(outcome, decided)| DrillLeg {
-                leaf,
-                outcome,
-                decided,
-                offered: leg.offered,
-                wait: until.and_then(wait_until),
-                agent: leg.answered.map(|(_, a)| a),
-            }));
         }
     }
 
@@ -736,6 +766,7 @@ pub fn derive_into(
         Outcome::Ended(at, _) | Outcome::EndedUnanswered(at) => Some(at),
         _ => None,
     });
+    out.surveyed = surveys;
     if surveys {
         survey_facts(events, out, immediate_within);
     }

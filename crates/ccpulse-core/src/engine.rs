@@ -20,9 +20,7 @@ use crate::dedupe::{Dedupe, Seen};
 use crate::event::{Body, Channel, Event};
 use crate::fcr::CustomerIndex;
 use crate::intern::Interner;
-use crate::partial::{
-    trim_listed, AgentLive, AgentWindow, EngineStats, GroupKey, Listed, LiveLeaf, Partial, MAX_LISTED,
-};
+use crate::partial::{AgentLive, AgentWindow, EngineStats, GroupKey, Listed, LiveLeaf, Partial, MAX_LISTED};
 use crate::policy::{self, Policy};
 use crate::schedule::Schedule;
 use crate::time::{Millis, DAY, HOUR, MINUTE};
@@ -167,6 +165,8 @@ struct Closed {
 struct SpareContacts {
     events: Vec<Vec<ContactEvent>>,
     facts: Vec<Vec<Fact>>,
+    ids: Vec<String>,
+    drill: Vec<Vec<crate::contact::DrillLeg>>,
 }
 
 impl SpareContacts {
@@ -177,8 +177,12 @@ impl SpareContacts {
         if self.events.len() < Self::MAX {
             c.events.clear();
             c.facts.clear();
+            c.ids.clear();
+            c.drill.clear();
             self.events.push(c.events);
             self.facts.push(c.facts);
+            self.ids.push(c.ids);
+            self.drill.push(c.drill);
         }
     }
 
@@ -186,6 +190,8 @@ impl SpareContacts {
         Contact {
             events: self.events.pop().unwrap_or_default(),
             facts: self.facts.pop().unwrap_or_default(),
+            ids: self.ids.pop().unwrap_or_default(),
+            drill: self.drill.pop().unwrap_or_default(),
             ..Contact::default()
         }
     }
@@ -455,7 +461,7 @@ impl Engine {
                 }
                 let contact = vacant.insert(self.spare.contact());
                 contact.insert(event);
-                contact.contact_id = Some(Arc::from(contact_id));
+                contact.set_contact_id(contact_id);
                 if let Some(customer_id) = customer_id {
                     contact.offered_by(ev.ts, tiebreak, customer_id);
                 }
@@ -527,6 +533,7 @@ impl Engine {
                 contact.terminal = d.terminal;
                 contact.attribution = d.attribution;
                 contact.ended = d.ended;
+                contact.surveyed = d.surveyed;
                 contact.drill.clear();
                 contact.drill.extend_from_slice(&d.drill);
                 let due = contact_due(&self.cfg, contact);
@@ -619,7 +626,8 @@ impl Engine {
                 let closed = Closed {
                     attribution: c.attribution,
                     ended: c.ended,
-                    surveys: SurveyMemo::of(&c.events).map(Box::new),
+                    // Only a contact with surveys has its (by now cold) events read again.
+                    surveys: c.surveyed.then(|| SurveyMemo::of(&c.events)).flatten().map(Box::new),
                 };
                 self.closed.insert(key, closed);
                 self.closed_order.push(Reverse((c.last_ts, key)));
@@ -740,7 +748,7 @@ impl Engine {
         type Candidate<'a> = (Millis, &'a str, &'a Contact, Option<usize>);
         let mut candidates: FxHashMap<(LeafKey, DrillOutcome), Vec<Candidate<'_>>> = FxHashMap::default();
         for c in self.contacts.values() {
-            let Some(id) = c.contact_id.as_deref() else { continue };
+            let id = c.contact_id();
             if let Some(w) = c.waiting {
                 let list = candidates.entry((w.leaf, DrillOutcome::Waiting)).or_default();
                 list.push((w.since, id, c, None));
@@ -760,11 +768,16 @@ impl Engine {
         let names = &self.names;
         let mut out: BTreeMap<GroupKey, Vec<Listed>> = BTreeMap::new();
         let newest_first = |a: &Candidate<'_>, b: &Candidate<'_>| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1));
+        // By leaf group, then outcome: each group's list comes out in the order of
+        // `trim_listed`, with no sort of the whole list.
+        let mut candidates: Vec<_> = candidates.into_iter().collect();
+        candidates.sort_unstable_by_key(|(k, _)| *k);
         for ((leaf, outcome), mut list) in candidates {
             if list.len() > MAX_LISTED {
                 list.select_nth_unstable_by(MAX_LISTED - 1, newest_first);
                 list.truncate(MAX_LISTED);
             }
+            list.sort_unstable_by(newest_first);
             let key = GroupKey {
                 queue: leaf.queue.map(|q| names.name(q).clone()),
                 channel: leaf.channel,
@@ -772,10 +785,8 @@ impl Engine {
             };
             let entries = out.entry(key).or_default();
             for (_, _, c, leg) in list {
-                let customer_id = c.customer_id.as_ref().map(|(_, _, id)| id.clone());
-                let Some(contact_id) = c.contact_id.clone() else {
-                    continue;
-                };
+                let customer_id = c.customer_id().map(Arc::from);
+                let contact_id: Arc<str> = Arc::from(c.contact_id());
                 entries.push(match leg.and_then(|i| c.drill.get(i)) {
                     Some(d) => Listed {
                         outcome,
@@ -797,9 +808,6 @@ impl Engine {
                     },
                 });
             }
-        }
-        for list in out.values_mut() {
-            trim_listed(list);
         }
         out
     }

@@ -136,7 +136,7 @@ impl Listed {
 /// Sorts a list by outcome, newest first, and keeps the newest [`MAX_LISTED`] of each
 /// outcome.
 pub fn trim_listed(list: &mut Vec<Listed>) {
-    list.sort_by(Listed::order);
+    list.sort_unstable_by(Listed::order);
     let mut run: Option<(DrillOutcome, usize)> = None;
     list.retain(|l| {
         let n = match run {

@@ -156,8 +156,7 @@ pub struct GroupRow {
     pub survey_delay_count: i64,
 }
 
-/// Surveys sent and answered, and answers by when they came (version 1.1), of a group
-/// or an agent.
+/// Surveys sent and answered, and answers by when they came (version 1.1), of a group.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct SurveyFigures {
     /// CSAT surveys sent (`survey.sent`, counted once per contact at its first send).
@@ -263,9 +262,18 @@ pub struct AgentRow {
     pub nps_responses: i64,
     /// NPS.
     pub nps: Option<f64>,
-    /// Response rates and the immediate / later split of the agent's surveys.
-    #[serde(flatten)]
-    pub surveys: SurveyFigures,
+    /// CSAT surveys sent about the agent's contacts (as for a group).
+    pub csat_sent: i64,
+    /// Answers to them.
+    pub csat_sent_answered: i64,
+    /// csat_sent_answered / csat_sent.
+    pub csat_response_rate: Option<f64>,
+    /// NPS surveys sent about the agent's contacts.
+    pub nps_sent: i64,
+    /// Answers to them.
+    pub nps_sent_answered: i64,
+    /// nps_sent_answered / nps_sent.
+    pub nps_response_rate: Option<f64>,
     #[serde(skip)]
     /// Queues the agent serves (for filtering).
     pub queues: Vec<Arc<str>>,
@@ -770,7 +778,12 @@ fn agent_rows(p: &Partial, w: &crate::partial::WindowPartial, cfg: &EngineConfig
                 csat: ratio(c.csat_satisfied, c.csat_responses),
                 nps_responses: c.nps_responses,
                 nps: nps(c.nps_promoters, c.nps_detractors, c.nps_responses),
-                surveys: SurveyFigures::of(&a.agg.surveys),
+                csat_sent: c.csat_sent,
+                csat_sent_answered: c.csat_sent_answered,
+                csat_response_rate: ratio(c.csat_sent_answered, c.csat_sent),
+                nps_sent: c.nps_sent,
+                nps_sent_answered: c.nps_sent_answered,
+                nps_response_rate: ratio(c.nps_sent_answered, c.nps_sent),
                 queues: live.map(|l| l.queues.clone()).unwrap_or_default(),
             }
         })

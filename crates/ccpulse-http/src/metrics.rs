@@ -424,10 +424,9 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
             a_sl.push_opt(&l, a.service_level);
             a_sl_vs.push_opt(&l, a.sl_vs_team);
             a_sl_out.push(&l, if a.sl_outlier { 1.0 } else { 0.0 });
-            let v = &a.surveys;
             for (kind, n, answered, rate) in [
-                ("csat", v.csat_sent, v.csat_sent_answered, v.csat_response_rate),
-                ("nps", v.nps_sent, v.nps_sent_answered, v.nps_response_rate),
+                ("csat", a.csat_sent, a.csat_sent_answered, a.csat_response_rate),
+                ("nps", a.nps_sent, a.nps_sent_answered, a.nps_response_rate),
             ] {
                 let l = [l[0], l[1], l[2], ("kind", kind)];
                 if n > 0 || answered > 0 {
