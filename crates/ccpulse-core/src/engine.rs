@@ -13,8 +13,8 @@ use crate::agent::{name_key, names_key, AgentRecord};
 use crate::agg::{AgentAgg, Aggregate, Fact, LeafKey, NameId, QueueAgg, QueueSlice};
 use crate::config::EngineConfig;
 use crate::contact::{
-    derive_into, key64, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, Derived, DrillOutcome,
-    FirstOffer, PolicyLookup, SurveyMemo,
+    derive_into, key64, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, Derived, DrillLeg,
+    DrillOutcome, FirstOffer, PolicyLookup, SurveyMemo,
 };
 use crate::dedupe::{Dedupe, Seen};
 use crate::event::{Body, Channel, Event};
@@ -150,7 +150,7 @@ impl Store {
 
 /// What is remembered of a finished contact after its events are let go, for its late
 /// surveys: where they are attributed, when it ended (survey delays) and its sent and
-/// answered surveys (response rates). About 40 bytes, and 96 more for a contact with a
+/// answered surveys (response rates). About 48 bytes, and 96 more for a contact with a
 /// survey.
 #[derive(Debug, Clone)]
 struct Closed {
@@ -166,7 +166,7 @@ struct SpareContacts {
     events: Vec<Vec<ContactEvent>>,
     facts: Vec<Vec<Fact>>,
     ids: Vec<String>,
-    drill: Vec<Vec<crate::contact::DrillLeg>>,
+    drill: Vec<Vec<DrillLeg>>,
 }
 
 impl SpareContacts {
@@ -454,9 +454,10 @@ impl Engine {
                 if let Some(closed) = self.closed.get_mut(&key) {
                     // Finished and forgotten: a survey is still attributed; anything else is late.
                     let within = self.cfg.immediate_within;
-                    return match closed_survey(closed, ev.ts, kind, within, &mut self.store) {
-                        true => Applied::Applied,
-                        false => Applied::AfterClose,
+                    return if closed_survey(closed, ev.ts, kind, within, &mut self.store) {
+                        Applied::Applied
+                    } else {
+                        Applied::AfterClose
                     };
                 }
                 let contact = vacant.insert(self.spare.contact());
