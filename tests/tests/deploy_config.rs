@@ -25,11 +25,12 @@ const SERVICES: [&str; 8] = [
     "alert-receiver",
 ];
 const EVENT_TOPICS: [&str; 5] = ["cc.voice", "cc.chat", "cc.email", "cc.surveys", "cc.agents"];
-const ALERTS: [&str; 11] = [
+const ALERTS: [&str; 12] = [
     "CcpulseSlaBreached",
     "CcpulseSlaAtRisk",
     "CcpulseOldestWaitHigh",
     "CcpulseAbandonRateHigh",
+    "CcpulseUnderstaffed",
     "CcpulseNoData",
     "CcpulseViewIncomplete",
     "CcpulseViewStale",
@@ -1022,6 +1023,9 @@ fn dashboards_parse_and_every_panel_has_a_query() {
         "ccpulse_channel_fcr_contacts{",
         "ccpulse_channel_csat_ratio{",
         "ccpulse_channel_nps_score{",
+        "ccpulse_agents_required",
+        "ccpulse_agents_staffed",
+        "ccpulse_staffing_gap",
     ] {
         assert!(exprs.contains(metric), "wallboard does not use {metric}");
     }
@@ -1036,6 +1040,8 @@ fn dashboards_parse_and_every_panel_has_a_query() {
         "ccpulse_agent_aht_vs_team_ratio",
         "ccpulse_agent_outlier",
         "ccpulse_agent_occupancy_ratio",
+        "ccpulse_agent_sl_vs_team_ratio",
+        "ccpulse_agent_sl_outlier",
         "ccpulse_agents",
         "ccpulse_queue_agents",
     ] {
@@ -1251,6 +1257,7 @@ fn every_alert_has_annotations_runbook_and_tests() {
     assert!(scalar(&by_name("CcpulseSlaAtRisk")["expr"]).contains("ccpulse_contacts_at_risk"));
     assert!(scalar(&by_name("CcpulseSnapshotStale")["expr"]).contains("ccpulse_snapshot_age_seconds > 10"));
     assert!(scalar(&by_name("CcpulseDown")["expr"]).contains("up{job=\"ccpulse\"} == 0"));
+    assert!(scalar(&by_name("CcpulseUnderstaffed")["expr"]).contains("ccpulse_staffing_gap{window=\"15m\""));
 
     // Every alert is unit-tested firing (with its labels and annotations) and not firing.
     let tests = yaml("deploy/prometheus/tests/ccpulse.rules.test.yml");
@@ -1294,7 +1301,7 @@ fn check_script_passes() {
     );
     for needle in [
         "is valid prometheus config file syntax",
-        "SUCCESS: 11 rules found",
+        "SUCCESS: 12 rules found",
         "Unit Testing:",
         "deploy checks passed",
     ] {

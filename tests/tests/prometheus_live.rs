@@ -829,7 +829,9 @@ fn every_exception_applies_to_an_expression() {
     }
     for e in &EXCEPTIONS {
         assert!(
-            exprs.iter().any(|(place, expr)| place == e.place && expr.contains(e.contains)),
+            exprs
+                .iter()
+                .any(|(place, expr)| place == e.place && expr.contains(e.contains)),
             "the exception for {:?} ({:?}) applies to no expression",
             e.place,
             e.contains

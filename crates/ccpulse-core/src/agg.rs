@@ -4,7 +4,7 @@
 //! Every aggregate here is a commutative sum, so that slices fold into windows,
 //! partitions merge into one snapshot, and a retracted fact is an addition with sign −1.
 
-use crate::event::Channel;
+use crate::event::{Channel, SurveyKind};
 use crate::hist::SparseHist;
 use crate::time::Millis;
 use crate::window::Slice;
@@ -69,10 +69,22 @@ pub enum FactKind {
     },
     /// A leg met a `resolve` policy (counted at `ended.ts`).
     ResolvedMet,
+    /// An answered leg judged for its agent's service level, by its own policy: at
+    /// `answered.ts` for an `answer` policy, at `ended.ts` for a `resolve` policy.
+    /// Attributed to the agent only (no leaf).
+    AgentSl {
+        /// It met the policy.
+        met: bool,
+    },
     /// A CSAT answer.
     Csat {
         /// Thumbs up, or 4–5 of five.
         satisfied: bool,
+        /// Time from the contact's `ended.ts` to the answer (0 when answered before it),
+        /// when the contact's end is known.
+        delay: Option<Millis>,
+        /// `delay` ≤ `surveys.immediate_within`.
+        immediate: bool,
     },
     /// An NPS answer.
     Nps {
@@ -80,6 +92,22 @@ pub enum FactKind {
         score: u8,
         /// It has a `contact_id`.
         transactional: bool,
+        /// As for CSAT.
+        delay: Option<Millis>,
+        /// As for CSAT.
+        immediate: bool,
+    },
+    /// A survey was sent about a contact (its first `survey.sent` of the kind), counted
+    /// at the send for the group of the sent survey.
+    SurveySent {
+        /// CSAT or NPS.
+        kind: SurveyKind,
+    },
+    /// A sent survey was answered: the first answer of its kind, counted at the
+    /// answer's time for the group of the sent survey.
+    SurveyAnswered {
+        /// CSAT or NPS.
+        kind: SurveyKind,
     },
 }
 
@@ -197,6 +225,109 @@ counters! {
         nps_promoters,
         /// NPS 0–6.
         nps_detractors,
+        /// Answered legs judged for the agent's service level.
+        sl_judged,
+        /// Of those, legs that met their policy.
+        sl_met,
+        /// CSAT surveys sent about the agent's contacts.
+        csat_sent,
+        /// Of those, answered.
+        csat_sent_answered,
+        /// NPS surveys sent.
+        nps_sent,
+        /// Of those, answered.
+        nps_sent_answered,
+    }
+}
+
+counters! {
+    /// Surveys sent and answered, and answers split by their delay from the contact's
+    /// end (version 1.1), of a queue group or an agent.
+    pub struct SurveyCounters {
+        /// CSAT surveys sent.
+        csat_sent,
+        /// Of those, answered (the first answer of a sent survey).
+        csat_sent_answered,
+        /// NPS surveys sent.
+        nps_sent,
+        /// Of those, answered.
+        nps_sent_answered,
+        /// CSAT answers within `surveys.immediate_within` of the contact's end.
+        csat_immediate_responses,
+        /// Of those, satisfied.
+        csat_immediate_satisfied,
+        /// CSAT answers later than that.
+        csat_later_responses,
+        /// Of those, satisfied.
+        csat_later_satisfied,
+        /// Immediate NPS answers.
+        nps_immediate_responses,
+        /// Of those, 9–10.
+        nps_immediate_promoters,
+        /// Of those, 0–6.
+        nps_immediate_detractors,
+        /// Later NPS answers.
+        nps_later_responses,
+        /// Of those, 9–10.
+        nps_later_promoters,
+        /// Of those, 0–6.
+        nps_later_detractors,
+        /// Answers with a known delay.
+        delay_count,
+        /// Sum of their delays (ms).
+        delay_sum,
+    }
+}
+
+impl SurveyCounters {
+    /// Applies a survey fact with `sign`; other facts change nothing.
+    pub fn apply(&mut self, kind: &FactKind, sign: i64) {
+        match *kind {
+            FactKind::Csat {
+                satisfied,
+                delay: Some(delay),
+                immediate,
+            } => {
+                self.delay(delay, sign);
+                let satisfied = sign * i64::from(satisfied);
+                if immediate {
+                    self.csat_immediate_responses += sign;
+                    self.csat_immediate_satisfied += satisfied;
+                } else {
+                    self.csat_later_responses += sign;
+                    self.csat_later_satisfied += satisfied;
+                }
+            }
+            FactKind::Nps {
+                score,
+                delay: Some(delay),
+                immediate,
+                ..
+            } => {
+                self.delay(delay, sign);
+                let promoter = sign * i64::from(score >= 9);
+                let detractor = sign * i64::from(score <= 6);
+                if immediate {
+                    self.nps_immediate_responses += sign;
+                    self.nps_immediate_promoters += promoter;
+                    self.nps_immediate_detractors += detractor;
+                } else {
+                    self.nps_later_responses += sign;
+                    self.nps_later_promoters += promoter;
+                    self.nps_later_detractors += detractor;
+                }
+            }
+            FactKind::SurveySent { kind: SurveyKind::Csat } => self.csat_sent += sign,
+            FactKind::SurveySent { kind: SurveyKind::Nps } => self.nps_sent += sign,
+            FactKind::SurveyAnswered { kind: SurveyKind::Csat } => self.csat_sent_answered += sign,
+            FactKind::SurveyAnswered { kind: SurveyKind::Nps } => self.nps_sent_answered += sign,
+            _ => {}
+        }
+    }
+
+    fn delay(&mut self, delay: Millis, sign: i64) {
+        self.delay_count += sign;
+        self.delay_sum += sign * delay;
     }
 }
 
@@ -209,6 +340,10 @@ pub struct QueueAgg {
     pub wait: SparseHist,
     /// Handle times.
     pub handle: SparseHist,
+    /// Surveys sent, answered, and answers by delay.
+    pub surveys: SurveyCounters,
+    /// Delays of survey answers from their contact's end (both kinds).
+    pub survey_delay: SparseHist,
 }
 
 impl QueueAgg {
@@ -248,11 +383,26 @@ impl QueueAgg {
                 self.handle.record(talk + hold + acw, sign);
             }
             FactKind::ResolvedMet => c.met += sign,
-            FactKind::Csat { satisfied } => {
+            FactKind::AgentSl { .. } => {}
+            FactKind::SurveySent { .. } | FactKind::SurveyAnswered { .. } => self.surveys.apply(kind, sign),
+            FactKind::Csat { satisfied, delay, .. } => {
                 c.csat_responses += sign;
                 c.csat_satisfied += sign * i64::from(satisfied);
+                if let Some(d) = delay {
+                    self.survey_delay.record(d, sign);
+                    self.surveys.apply(kind, sign);
+                }
             }
-            FactKind::Nps { score, transactional } => {
+            FactKind::Nps {
+                score,
+                transactional,
+                delay,
+                ..
+            } => {
+                if let Some(d) = delay {
+                    self.survey_delay.record(d, sign);
+                    self.surveys.apply(kind, sign);
+                }
                 let promoter = i64::from(score >= 9);
                 let detractor = i64::from(score <= 6);
                 c.nps_responses += sign;
@@ -273,14 +423,22 @@ impl Aggregate for QueueAgg {
         self.c.merge(&other.c, sign);
         self.wait.merge(&other.wait, sign);
         self.handle.merge(&other.handle, sign);
+        self.surveys.merge(&other.surveys, sign);
+        self.survey_delay.merge(&other.survey_delay, sign);
     }
     fn is_zero(&self) -> bool {
-        self.c.is_zero() && self.wait.is_empty() && self.handle.is_empty()
+        self.c.is_zero()
+            && self.wait.is_empty()
+            && self.handle.is_empty()
+            && self.surveys.is_zero()
+            && self.survey_delay.is_empty()
     }
     fn clear(&mut self) {
         self.c = Counters::default();
         self.wait.clear();
         self.handle.clear();
+        self.surveys = SurveyCounters::default();
+        self.survey_delay.clear();
     }
 }
 
@@ -380,7 +538,9 @@ impl Slice for QueueSlice {
     }
 }
 
-/// An agent's aggregate.
+/// An agent's aggregate. (Agents have survey response rates but not the immediate /
+/// later split of the groups: it would triple the size of every agent slice for a
+/// handful of answers per agent.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AgentAgg {
     /// The counters.
@@ -398,7 +558,7 @@ impl AgentAgg {
                 c.hold_sum += sign * hold;
                 c.acw_sum += sign * acw;
             }
-            FactKind::Csat { satisfied } => {
+            FactKind::Csat { satisfied, .. } => {
                 c.csat_responses += sign;
                 c.csat_satisfied += sign * i64::from(satisfied);
             }
@@ -406,6 +566,14 @@ impl AgentAgg {
                 c.nps_responses += sign;
                 c.nps_promoters += sign * i64::from(score >= 9);
                 c.nps_detractors += sign * i64::from(score <= 6);
+            }
+            FactKind::SurveySent { kind: SurveyKind::Csat } => c.csat_sent += sign,
+            FactKind::SurveySent { kind: SurveyKind::Nps } => c.nps_sent += sign,
+            FactKind::SurveyAnswered { kind: SurveyKind::Csat } => c.csat_sent_answered += sign,
+            FactKind::SurveyAnswered { kind: SurveyKind::Nps } => c.nps_sent_answered += sign,
+            FactKind::AgentSl { met } => {
+                c.sl_judged += sign;
+                c.sl_met += sign * i64::from(met);
             }
             _ => {}
         }
@@ -460,8 +628,25 @@ mod tests {
                 acw: acw * 1_000,
             }),
             Just(FactKind::ResolvedMet),
-            any::<bool>().prop_map(|satisfied| FactKind::Csat { satisfied }),
-            (0u8..=10, any::<bool>()).prop_map(|(score, transactional)| FactKind::Nps { score, transactional }),
+            any::<bool>().prop_map(|met| FactKind::AgentSl { met }),
+            (any::<bool>(), proptest::option::of(0i64..3), any::<bool>()).prop_map(|(satisfied, delay, immediate)| {
+                FactKind::Csat {
+                    satisfied,
+                    delay: delay.map(|d| d * 3_600_000),
+                    immediate,
+                }
+            }),
+            (0u8..=10, any::<bool>(), proptest::option::of(0i64..3), any::<bool>()).prop_map(
+                |(score, transactional, delay, immediate)| FactKind::Nps {
+                    score,
+                    transactional,
+                    delay: delay.map(|d| d * 3_600_000),
+                    immediate,
+                }
+            ),
+            prop_oneof![Just(SurveyKind::Csat), Just(SurveyKind::Nps)].prop_map(|kind| FactKind::SurveySent { kind }),
+            prop_oneof![Just(SurveyKind::Csat), Just(SurveyKind::Nps)]
+                .prop_map(|kind| FactKind::SurveyAnswered { kind }),
         ]
     }
 

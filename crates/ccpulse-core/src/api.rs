@@ -2,9 +2,12 @@
 
 use serde::Serialize;
 
+use crate::contact::DrillOutcome;
 use crate::coverage::Coverage;
-use crate::snapshot::{AgentRow, Breach, GroupRow, WindowView};
-use crate::time::{serialize_rfc3339, Millis};
+use crate::event::Channel;
+use crate::partial::Listed;
+use crate::snapshot::{AgentRow, Breach, GroupRow, Snapshot, WindowView};
+use crate::time::{serialize_opt_rfc3339, serialize_rfc3339, Millis};
 
 /// Which part of a list an answer holds: lists (queues, agents, breaches) are answered a
 /// page at a time, so that an answer stays bounded whatever the number of queues.
@@ -105,6 +108,100 @@ pub struct BreachesResponse<'a> {
     pub page: Page,
     /// The breaches.
     pub breaches: Vec<&'a Breach>,
+}
+
+/// One contact behind a figure.
+#[derive(Debug, Serialize)]
+pub struct ContactRow<'a> {
+    /// Its `contact_id`.
+    pub contact_id: &'a str,
+    /// Its `customer_id` (personal data), when an offer named one.
+    pub customer_id: Option<&'a str>,
+    /// The queue of the leg.
+    pub queue: &'a str,
+    /// Its channel.
+    pub channel: Channel,
+    /// When the leg was offered to the queue; `null` when the offer was not seen.
+    #[serde(serialize_with = "serialize_opt_rfc3339")]
+    pub offered_at: Option<Millis>,
+    /// When the outcome was decided (abandon, answer or end, flow-out, offer); `null`
+    /// while it waits.
+    #[serde(serialize_with = "serialize_opt_rfc3339")]
+    pub decided_at: Option<Millis>,
+    /// How long the leg waited for an agent (until now while it waits).
+    pub wait_seconds: Option<f64>,
+    /// The agent who answered the leg.
+    pub agent_id: Option<&'a str>,
+    /// What it is listed as.
+    pub outcome: DrillOutcome,
+}
+
+/// `GET /api/v1/queues/{queue}/contacts`.
+#[derive(Debug, Serialize)]
+pub struct ContactsResponse<'a> {
+    /// Window name.
+    pub window: &'a str,
+    /// Start of the window.
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub from: Millis,
+    /// End of the window (exclusive).
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub to: Millis,
+    /// What the figures stand for.
+    pub coverage: &'a Coverage,
+    /// The queue.
+    pub queue: &'a str,
+    /// The channel asked for; `null` for every channel of the queue.
+    pub channel: Option<Channel>,
+    /// The outcome listed.
+    pub outcome: DrillOutcome,
+    /// The most contacts listed.
+    pub limit: usize,
+    /// The contacts, newest first.
+    pub contacts: Vec<ContactRow<'a>>,
+}
+
+impl<'a> ContactsResponse<'a> {
+    /// The contacts of `queue` behind `outcome` in `window`, newest first, at most
+    /// `limit` (see [`Snapshot::contacts`]).
+    pub fn new(
+        snap: &'a Snapshot,
+        window: &'a WindowView,
+        queue: &'a str,
+        channel: Option<Channel>,
+        outcome: DrillOutcome,
+        limit: usize,
+    ) -> Self {
+        let row = |(ch, l): (Channel, &'a Listed)| ContactRow {
+            contact_id: &l.contact_id,
+            customer_id: l.customer_id.as_deref(),
+            queue,
+            channel: ch,
+            offered_at: l.offered_at,
+            decided_at: l.decided_at,
+            wait_seconds: match (l.decided_at, l.offered_at) {
+                (None, Some(o)) => Some((snap.now - o).max(0) as f64 / 1000.0),
+                _ => l.wait.map(|w| w as f64 / 1000.0),
+            },
+            agent_id: l.agent.as_deref(),
+            outcome: l.outcome,
+        };
+        ContactsResponse {
+            window: &window.window,
+            from: window.from,
+            to: window.to,
+            coverage: &snap.coverage,
+            queue,
+            channel,
+            outcome,
+            limit,
+            contacts: snap
+                .contacts(queue, channel, outcome, window, limit)
+                .into_iter()
+                .map(row)
+                .collect(),
+        }
+    }
 }
 
 impl WindowView {

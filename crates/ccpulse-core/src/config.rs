@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::calendar::{parse_hours, Calendar};
+use crate::erlang::Planning;
 use crate::error::ConfigError;
 use crate::event::Channel;
 use crate::policy::{Formula, Measure, Policy};
@@ -82,6 +83,34 @@ pub struct AgentsSection {
     pub outlier_ratio: Option<Spanned<f64>>,
     /// … and the agent handled at least this many contacts in the window. Default `5`.
     pub outlier_min_handled: Option<u64>,
+    /// An agent is a service-level outlier when the agent's service level is at least
+    /// this many ratio points below the pooled service level of the rest of the team
+    /// (0.2 = 20 points). Default `0.2`.
+    pub sl_outlier_points: Option<Spanned<f64>>,
+    /// … and at least this many of the agent's contacts were judged in the window.
+    /// Default `10`.
+    pub sl_outlier_min_judged: Option<u64>,
+}
+
+/// `[surveys]`: how survey answers are split by when they came.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SurveysSection {
+    /// An answer at most this long after its contact's `ended.ts` is immediate, a later
+    /// one later. Default `1h`.
+    pub immediate_within: Option<Span>,
+}
+
+/// `[staffing]`: what a workforce plan adds to the agents Erlang C asks for.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StaffingSection {
+    /// The share of paid time agents are not available for contacts, 0 ≤ s < 1: the
+    /// agents required are divided by (1 − s). Default `0`.
+    pub shrinkage: Option<Spanned<f64>>,
+    /// The highest occupancy (offered load / agents) agents should run at, 0 < o ≤ 1:
+    /// the agents required are raised until load / agents ≤ o. Default: no limit.
+    pub max_occupancy: Option<Spanned<f64>>,
 }
 
 /// `[sla]`: service-level policies.
@@ -185,6 +214,10 @@ pub struct EngineSections {
     pub sla: Option<SlaSection>,
     /// `[[calendars]]`.
     pub calendars: Option<Vec<Spanned<CalendarSection>>>,
+    /// `[surveys]`.
+    pub surveys: Option<SurveysSection>,
+    /// `[staffing]`.
+    pub staffing: Option<StaffingSection>,
 }
 
 /// A named window the engine computes.
@@ -227,6 +260,14 @@ pub struct EngineConfig {
     pub outlier_ratio: f64,
     /// Outlier rule: minimum handled.
     pub outlier_min_handled: u64,
+    /// Service-level outlier rule: points below the rest of the team (0..1).
+    pub sl_outlier_points: f64,
+    /// Service-level outlier rule: minimum judged contacts.
+    pub sl_outlier_min_judged: u64,
+    /// A survey answer at most this long after its contact's end is immediate.
+    pub immediate_within: Millis,
+    /// Shrinkage and maximum occupancy for the agents required.
+    pub staffing: Planning,
 }
 
 impl Default for EngineConfig {
@@ -465,6 +506,36 @@ impl EngineConfig {
             Some(v) => ratio(v, text, "agents.outlier_ratio", 0.0..f64::MAX)?,
             None => 1.5,
         };
+        let sl_outlier_points = match &a.sl_outlier_points {
+            Some(v) => ratio(v, text, "agents.sl_outlier_points", 0.0..1.0)?,
+            None => 0.2,
+        };
+
+        let st = s.staffing.clone().unwrap_or_default();
+        let shrinkage = match &st.shrinkage {
+            Some(v) if *v.get_ref() >= 1.0 => {
+                return Err(invalid(
+                    text,
+                    Some(v.span()),
+                    "staffing.shrinkage",
+                    format!("{} leaves no agent on the phones; it must be below 1", v.get_ref()),
+                ))
+            }
+            Some(v) => ratio(v, text, "staffing.shrinkage", 0.0..1.0)?,
+            None => 0.0,
+        };
+        let max_occupancy = match &st.max_occupancy {
+            Some(v) if *v.get_ref() <= 0.0 => {
+                return Err(invalid(
+                    text,
+                    Some(v.span()),
+                    "staffing.max_occupancy",
+                    format!("{} must be above 0", v.get_ref()),
+                ))
+            }
+            Some(v) => Some(ratio(v, text, "staffing.max_occupancy", 0.0..1.0)?),
+            None => None,
+        };
 
         let calendars = calendars(s.calendars.as_deref().unwrap_or_default(), text)?;
         let sla = s.sla.clone().unwrap_or_default();
@@ -546,6 +617,17 @@ impl EngineConfig {
             policies,
             outlier_ratio,
             outlier_min_handled: a.outlier_min_handled.unwrap_or(5),
+            sl_outlier_points,
+            sl_outlier_min_judged: a.sl_outlier_min_judged.unwrap_or(10),
+            immediate_within: s
+                .surveys
+                .as_ref()
+                .and_then(|v| v.immediate_within)
+                .map_or(HOUR, Span::millis),
+            staffing: Planning {
+                shrinkage,
+                max_occupancy,
+            },
         })
     }
 
@@ -574,6 +656,9 @@ mod tests {
         assert_eq!(c.fcr_horizon, 7 * DAY);
         assert_eq!(c.outlier_ratio, 1.5);
         assert_eq!(c.outlier_min_handled, 5);
+        assert_eq!((c.sl_outlier_points, c.sl_outlier_min_judged), (0.2, 10));
+        assert_eq!(c.immediate_within, HOUR);
+        assert_eq!((c.staffing.shrinkage, c.staffing.max_occupancy), (0.0, None));
         let names: Vec<_> = c.policies.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["voice-default", "chat-default", "email-default"]);
     }
@@ -644,6 +729,17 @@ include_flowouts = true
             e.contains("windows.slice (line 3)") && e.contains("not a whole number"),
             "{e}"
         );
+        for (toml, field) in [
+            ("[staffing]\nshrinkage = 1.0\n", "staffing.shrinkage (line 2)"),
+            ("[staffing]\nshrinkage = -0.1\n", "staffing.shrinkage (line 2)"),
+            ("[staffing]\nmax_occupancy = 0.0\n", "staffing.max_occupancy (line 2)"),
+            ("[staffing]\nmax_occupancy = 1.2\n", "staffing.max_occupancy (line 2)"),
+        ] {
+            let e = EngineConfig::from_toml(toml).unwrap_err().to_string();
+            assert!(e.contains(field), "{toml}: {e}");
+        }
+        let c = EngineConfig::from_toml("[staffing]\nshrinkage = 0.3\nmax_occupancy = 0.85\n").unwrap();
+        assert_eq!((c.staffing.shrinkage, c.staffing.max_occupancy), (0.3, Some(0.85)));
         let e = EngineConfig::from_toml("[windows]\nslice = \"7s\"\n")
             .unwrap_err()
             .to_string();

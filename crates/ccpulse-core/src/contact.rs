@@ -14,7 +14,7 @@ use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::agg::{Fact, FactKind, LeafKey, NameId};
-use crate::event::{Channel, CsatScale, SurveyAnswer};
+use crate::event::{Channel, CsatScale, SurveyAnswer, SurveyKind};
 use crate::policy::{Measure, Policy};
 use crate::sorted::insert_sorted;
 use crate::time::Millis;
@@ -96,7 +96,18 @@ pub enum ContactEventKind {
     },
     /// `contact.wrapped_up`.
     WrappedUp,
-    /// A survey about this contact.
+    /// `survey.sent`: a survey was sent about this contact.
+    SurveySent {
+        /// CSAT or NPS.
+        kind: SurveyKind,
+        /// Explicit channel.
+        channel: Option<Channel>,
+        /// Explicit queue.
+        queue: Option<NameId>,
+        /// Explicit agent.
+        agent: Option<NameId>,
+    },
+    /// A survey answer about this contact.
     Survey {
         /// The answer.
         answer: SurveyAnswer,
@@ -121,7 +132,8 @@ impl ContactEventKind {
             ContactEventKind::Transferred { .. } => 6,
             ContactEventKind::Ended { .. } => 7,
             ContactEventKind::WrappedUp => 8,
-            ContactEventKind::Survey { .. } => 9,
+            ContactEventKind::SurveySent { .. } => 9,
+            ContactEventKind::Survey { .. } => 10,
         }
     }
 }
@@ -132,7 +144,8 @@ impl ContactEvent {
     }
 }
 
-/// Where a finished contact's surveys are attributed: its last answered leg.
+/// Where a finished contact's surveys are attributed: its last answered leg. Also the
+/// explicit fields of a survey event, which win over the contact's ([`Attribution::or`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Attribution {
     /// Queue of the last answered leg.
@@ -141,6 +154,26 @@ pub struct Attribution {
     pub channel: Option<Channel>,
     /// Agent of the last answered leg.
     pub agent: Option<NameId>,
+}
+
+impl Attribution {
+    /// These fields, each completed from `base` where absent.
+    pub fn or(self, base: Attribution) -> Attribution {
+        Attribution {
+            queue: self.queue.or(base.queue),
+            channel: self.channel.or(base.channel),
+            agent: self.agent.or(base.agent),
+        }
+    }
+
+    /// The survey group these fields name (queue and channel; no policy).
+    pub fn leaf(self) -> LeafKey {
+        LeafKey {
+            queue: self.queue,
+            channel: self.channel,
+            policy: None,
+        }
+    }
 }
 
 /// A leg waiting for an agent now.
@@ -165,6 +198,71 @@ pub struct FirstOffer {
     pub topic: Option<NonZeroU64>,
 }
 
+/// What a leg is listed as in the drill-down (`GET /api/v1/queues/{queue}/contacts`):
+/// the contacts behind a figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillOutcome {
+    /// Waiting for an agent now (`waiting`).
+    Waiting,
+    /// Abandoned (`abandoned`), at `abandoned.ts`.
+    Abandoned,
+    /// Judged and missed its policy: answered with a wait over the threshold (or with no
+    /// known wait) under an `answer` policy, at `answered.ts`; ended not resolved within
+    /// the threshold under a `resolve` policy, at `ended.ts`.
+    Late,
+    /// Flowed out (`flowed_out`), at `flowed_out.ts`.
+    FlowedOut,
+    /// A repeat contact (`repeat_contacts`), at `offered.ts`.
+    Repeat,
+}
+
+impl DrillOutcome {
+    /// Every outcome, in display order.
+    pub const ALL: [DrillOutcome; 5] = [
+        DrillOutcome::Waiting,
+        DrillOutcome::Abandoned,
+        DrillOutcome::Late,
+        DrillOutcome::FlowedOut,
+        DrillOutcome::Repeat,
+    ];
+
+    /// The name in the API: `waiting`, `abandoned`, `late`, `flowed_out`, `repeat`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrillOutcome::Waiting => "waiting",
+            DrillOutcome::Abandoned => "abandoned",
+            DrillOutcome::Late => "late",
+            DrillOutcome::FlowedOut => "flowed_out",
+            DrillOutcome::Repeat => "repeat",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Option<Self> {
+        DrillOutcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// A leg that the drill-down lists under a decided outcome (every outcome but
+/// `waiting`, which is [`Waiting`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrillLeg {
+    /// Its queue group.
+    pub leaf: LeafKey,
+    /// What it is listed as.
+    pub outcome: DrillOutcome,
+    /// The time of the event that decides the figure it is behind.
+    pub decided: Millis,
+    /// When the leg was offered to its queue, when seen.
+    pub offered: Option<Millis>,
+    /// How long the leg waited: until its answer, abandon, flow-out or transfer; `None`
+    /// when its offer was not seen or it still waits.
+    pub wait: Option<Millis>,
+    /// The agent who answered the leg.
+    pub agent: Option<NameId>,
+}
+
 /// Resolves the SLA policy of a leg; implemented by the engine with a cache.
 pub trait PolicyLookup {
     /// The policy index for a leg, or `None` when no policy covers it.
@@ -186,6 +284,14 @@ pub struct Derived {
     pub attribution: Attribution,
     /// Its first offer, for FCR.
     pub first_offer: Option<FirstOffer>,
+    /// The contact's `ended.ts`: the `contact.ended` that ended its last leg (answered
+    /// or not); `None` while it has not ended, or when it ended otherwise (abandoned,
+    /// flowed out). Survey delays are measured from it.
+    pub ended: Option<Millis>,
+    /// Its legs with a drill-down outcome (abandoned, late, flowed out, repeat).
+    pub drill: Vec<DrillLeg>,
+    /// It has survey events (sent or answered).
+    pub surveyed: bool,
 }
 
 /// One contact's events.
@@ -205,6 +311,19 @@ pub struct Contact {
     pub terminal: bool,
     /// See [`Derived::attribution`].
     pub attribution: Attribution,
+    /// See [`Derived::ended`].
+    pub ended: Option<Millis>,
+    /// See [`Derived::drill`].
+    pub drill: Vec<DrillLeg>,
+    /// See [`Derived::surveyed`].
+    pub surveyed: bool,
+    /// Its `contact_id`, then its `customer_id`, for the drill-down lists: one buffer,
+    /// which the engine reuses for the next contact (no allocation per contact).
+    pub ids: String,
+    /// The length of the `contact_id` in `ids`; the rest is the `customer_id`.
+    pub id_len: u16,
+    /// `ids` holds a `customer_id` (it may be empty).
+    pub has_customer: bool,
     /// It has been entered in the FCR customer index.
     pub fcr_indexed: bool,
     /// The bucket of its current entry in the engine's eviction schedule.
@@ -224,6 +343,42 @@ impl Contact {
         }
         at + 1 == self.events.len()
     }
+
+    /// Sets the `contact_id` (of a new contact).
+    pub fn set_contact_id(&mut self, contact_id: &str) {
+        self.ids.clear();
+        self.ids.push_str(contact_id);
+        // Ids are at most 128 characters (512 bytes): validated when parsed.
+        self.id_len = u16::try_from(contact_id.len()).unwrap_or(u16::MAX);
+        self.has_customer = false;
+    }
+
+    /// The `contact_id`.
+    pub fn contact_id(&self) -> &str {
+        self.ids.get(..usize::from(self.id_len)).unwrap_or_default()
+    }
+
+    /// The `customer_id` of its earliest offer that names one.
+    pub fn customer_id(&self) -> Option<&str> {
+        self.has_customer
+            .then(|| self.ids.get(usize::from(self.id_len)..))
+            .flatten()
+    }
+
+    /// Records the `customer_id` of the `contact.offered` just inserted at `ts` with
+    /// `tiebreak`, when it is the contact's earliest offer naming a customer: the one
+    /// shown, whatever the arrival order.
+    pub fn offered_by(&mut self, ts: Millis, tiebreak: u64, customer_id: &str) {
+        let first = self
+            .events
+            .iter()
+            .find(|e| matches!(e.kind, ContactEventKind::Offered { customer: Some(_), .. }));
+        if first.is_some_and(|e| e.ts == ts && e.tiebreak == tiebreak) {
+            self.ids.truncate(usize::from(self.id_len));
+            self.ids.push_str(customer_id);
+            self.has_customer = true;
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,7 +388,7 @@ enum Outcome {
     FlowedOut(Millis),
     Transferred(Millis),
     Ended(Millis, Option<bool>),
-    EndedUnanswered,
+    EndedUnanswered(Millis),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -289,15 +444,30 @@ struct LegPolicy {
 }
 
 /// Derives a contact's facts from its sorted events.
-pub fn derive(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn PolicyLookup) -> Derived {
+///
+/// A survey answer with a delay (from the contact's `ended.ts`) of at most
+/// `immediate_within` is immediate, a later one later.
+pub fn derive(
+    events: &[ContactEvent],
+    fcr_repeat: bool,
+    policies: &mut dyn PolicyLookup,
+    immediate_within: Millis,
+) -> Derived {
     let mut out = Derived::default();
-    derive_into(events, fcr_repeat, policies, &mut out);
+    derive_into(events, fcr_repeat, policies, immediate_within, &mut out);
     out
 }
 
 /// [`derive()`] into `out`, reusing its allocation (the engine derives on every event).
-pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn PolicyLookup, out: &mut Derived) {
+pub fn derive_into(
+    events: &[ContactEvent],
+    fcr_repeat: bool,
+    policies: &mut dyn PolicyLookup,
+    immediate_within: Millis,
+    out: &mut Derived,
+) {
     out.facts.clear();
+    out.drill.clear();
     out.waiting = None;
     // Most contacts have one or two legs: keep them off the heap.
     let mut legs: SmallVec<[Leg; 2]> = SmallVec::new();
@@ -397,7 +567,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                             leg.close_hold(ts);
                             leg.outcome = Outcome::Ended(ts, resolved);
                         } else {
-                            leg.outcome = Outcome::EndedUnanswered;
+                            leg.outcome = Outcome::EndedUnanswered(ts);
                         }
                     }
                 }
@@ -410,7 +580,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                 }
             }
             // Read again once the attribution is known, below.
-            ContactEventKind::Survey { .. } => surveys = true,
+            ContactEventKind::Survey { .. } | ContactEventKind::SurveySent { .. } => surveys = true,
         }
     }
 
@@ -448,7 +618,25 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
         // time of [offered, decision), else all of it.
         let counted = |o: Millis, t: Millis| chosen.map_or((t - o).max(0), |p| p.elapsed(o, t));
         let wait_until = |t: Millis| leg.offered.map(|o| counted(o, t));
-        let mut push = |ts: Millis, agent: Option<NameId>, kind: FactKind| {
+        // The leg's drill-down outcomes: what each is, and when it is decided.
+        let until = leg.answered.map(|(at, _)| at).or(match leg.outcome {
+            Outcome::Abandoned(at) | Outcome::FlowedOut(at) | Outcome::Transferred(at) => Some(at),
+            _ => None,
+        });
+        let mut list = |outcome: DrillOutcome, decided: Millis| {
+            if let Some(leaf) = leaf {
+                out.drill.push(DrillLeg {
+                    leaf,
+                    outcome,
+                    decided,
+                    offered: leg.offered,
+                    // The wait until the leg's answer, abandon, flow-out or transfer.
+                    wait: until.and_then(wait_until),
+                    agent: leg.answered.map(|(_, a)| a),
+                });
+            }
+        };
+        let mut push = |ts: Millis, leaf: Option<LeafKey>, agent: Option<NameId>, kind: FactKind| {
             if leaf.is_some() || agent.is_some() {
                 out.facts.push(Fact { ts, leaf, agent, kind });
             }
@@ -458,14 +646,24 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                 && leg.from_offer_event
                 && (repeat_field.is_some() || first_offer.is_some_and(|f| f.customer.is_some()));
             let fcr = judged.then(|| repeat_field.unwrap_or(fcr_repeat));
-            push(o, None, FactKind::Offered { fcr });
+            push(o, leaf, None, FactKind::Offered { fcr });
+            if fcr == Some(true) {
+                list(DrillOutcome::Repeat, o);
+            }
         }
-        if let Some((at, _agent)) = leg.answered {
+        if let Some((at, agent)) = leg.answered {
             if leaf.is_some() {
                 let wait = wait_until(at);
                 let met =
                     matches!(policy, Some(p) if p.measure == Measure::Answer && wait.is_some_and(|w| w <= p.threshold));
-                push(at, None, FactKind::Answered { wait, met });
+                push(at, leaf, None, FactKind::Answered { wait, met });
+                // The agent's service level: an `answer` policy judges the leg here.
+                if policy.is_some_and(|p| p.measure == Measure::Answer) {
+                    push(at, None, Some(agent), FactKind::AgentSl { met });
+                    if !met {
+                        list(DrillOutcome::Late, at);
+                    }
+                }
             }
         }
         match leg.outcome {
@@ -485,22 +683,25 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                     let wait = wait_until(at);
                     let within = matches!((wait, threshold), (Some(w), Some(t)) if w <= t);
                     let short = matches!((wait, policy), (Some(w), Some(p)) if w < p.short_abandon);
-                    push(at, None, FactKind::Abandoned { wait, within, short });
+                    push(at, leaf, None, FactKind::Abandoned { wait, within, short });
+                    list(DrillOutcome::Abandoned, at);
                 }
             }
             Outcome::FlowedOut(at) => {
                 if leaf.is_some() {
-                    push(at, None, FactKind::FlowedOut);
+                    push(at, leaf, None, FactKind::FlowedOut);
+                    list(DrillOutcome::FlowedOut, at);
                 }
             }
             Outcome::Transferred(at) => {
                 if leaf.is_some() {
-                    push(at, None, FactKind::TransferredOut);
+                    push(at, leaf, None, FactKind::TransferredOut);
                 }
                 if let Some((ans, agent)) = leg.answered {
                     let talk = (at - ans - leg.hold).max(0);
                     push(
                         at,
+                        leaf,
                         Some(agent),
                         FactKind::Handled {
                             talk,
@@ -511,12 +712,17 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                 }
             }
             Outcome::Ended(at, resolved) => {
-                if let Some(p) = policy {
-                    let met = p.measure == Measure::Resolve
-                        && resolved != Some(false)
-                        && leg.offered.is_some_and(|o| counted(o, at) <= p.threshold);
+                if let Some(p) = policy.filter(|p| p.measure == Measure::Resolve) {
+                    let met = resolved != Some(false) && leg.offered.is_some_and(|o| counted(o, at) <= p.threshold);
                     if met {
-                        push(at, None, FactKind::ResolvedMet);
+                        push(at, leaf, None, FactKind::ResolvedMet);
+                    }
+                    // The agent's service level: a `resolve` policy judges the leg at its end.
+                    if let Some((_, agent)) = leg.answered {
+                        push(at, None, Some(agent), FactKind::AgentSl { met });
+                    }
+                    if !met {
+                        list(DrillOutcome::Late, at);
                     }
                 }
                 if let (Some(w), Some((ans, agent))) = (leg.wrapped, leg.answered) {
@@ -524,6 +730,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                     let acw = (w - at).max(0);
                     push(
                         w,
+                        leaf,
                         Some(agent),
                         FactKind::Handled {
                             talk,
@@ -533,7 +740,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
                     );
                 }
             }
-            Outcome::EndedUnanswered => {}
+            Outcome::EndedUnanswered(_) => {}
         }
     }
 
@@ -542,7 +749,7 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
         Some(leg) => match leg.outcome {
             Outcome::Open | Outcome::Transferred(_) => false,
             Outcome::Ended(..) => leg.wrapped.is_some(),
-            Outcome::Abandoned(_) | Outcome::FlowedOut(_) | Outcome::EndedUnanswered => true,
+            Outcome::Abandoned(_) | Outcome::FlowedOut(_) | Outcome::EndedUnanswered(_) => true,
         },
     };
     out.attribution = match legs.iter().rev().find(|l| l.answered.is_some()) {
@@ -557,52 +764,164 @@ pub fn derive_into(events: &[ContactEvent], fcr_repeat: bool, policies: &mut dyn
             agent: None,
         },
     };
+    out.ended = legs.iter().find_map(|l| match l.outcome {
+        Outcome::Ended(at, _) | Outcome::EndedUnanswered(at) => Some(at),
+        _ => None,
+    });
+    out.surveyed = surveys;
     if surveys {
-        for ev in events {
-            if let ContactEventKind::Survey {
+        survey_facts(events, out, immediate_within);
+    }
+}
+
+/// The facts of a contact's surveys: each answer (with its delay from the contact's
+/// end), and the sent surveys with their responses ([`SurveyMemo::facts`]).
+fn survey_facts(events: &[ContactEvent], out: &mut Derived, immediate_within: Millis) {
+    let mut memo = SurveyMemo::default();
+    for ev in events {
+        match ev.kind {
+            ContactEventKind::SurveySent {
+                kind,
+                channel,
+                queue,
+                agent,
+            } => memo.sent(ev.ts, kind, Attribution { queue, channel, agent }),
+            ContactEventKind::Survey {
                 answer,
                 channel,
                 queue,
                 agent,
-            } = ev.kind
-            {
-                let f = survey_fact(ev.ts, answer, true, channel, queue, agent, out.attribution);
+            } => {
+                let explicit = Attribution { queue, channel, agent };
+                let delay = out.ended.map(|end| (ev.ts - end).max(0));
+                let f = survey_fact(ev.ts, answer, true, explicit, out.attribution, delay, immediate_within);
                 out.facts.push(f);
+                memo.answered(ev.ts, answer.kind());
+            }
+            _ => {}
+        }
+    }
+    memo.facts(out.attribution, &mut out.facts);
+}
+
+/// What response rates need of a contact's surveys, per kind: the first `survey.sent`
+/// (its time and explicit fields) and the time of the first answer. A survey sent twice
+/// is one survey, sent at its first send; a second answer is an answer (it counts in
+/// CSAT or NPS) but not a second response. The engine keeps one for a finished contact
+/// it remembers, so that surveys sent or answered days later are still matched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SurveyMemo {
+    sent: [Option<(Millis, Attribution)>; 2],
+    answered: [Option<Millis>; 2],
+}
+
+impl SurveyMemo {
+    /// The memo of a contact's events; `None` when it has no survey event.
+    pub fn of(events: &[ContactEvent]) -> Option<SurveyMemo> {
+        let mut memo = None;
+        for ev in events {
+            match ev.kind {
+                ContactEventKind::SurveySent {
+                    kind,
+                    channel,
+                    queue,
+                    agent,
+                } => memo.get_or_insert_with(SurveyMemo::default).sent(
+                    ev.ts,
+                    kind,
+                    Attribution { queue, channel, agent },
+                ),
+                ContactEventKind::Survey { answer, .. } => memo
+                    .get_or_insert_with(SurveyMemo::default)
+                    .answered(ev.ts, answer.kind()),
+                _ => {}
+            }
+        }
+        memo
+    }
+
+    /// Records a `survey.sent` at `ts` with its `explicit` fields; the earliest send
+    /// stays (of equal times, the one recorded first).
+    pub fn sent(&mut self, ts: Millis, kind: SurveyKind, explicit: Attribution) {
+        let first = &mut self.sent[kind.index()];
+        if first.is_none_or(|(t, _)| ts < t) {
+            *first = Some((ts, explicit));
+        }
+    }
+
+    /// Records an answer of `kind` at `ts`; the earliest stays.
+    pub fn answered(&mut self, ts: Millis, kind: SurveyKind) {
+        let first = &mut self.answered[kind.index()];
+        if first.is_none_or(|t| ts < t) {
+            *first = Some(ts);
+        }
+    }
+
+    /// Appends the facts of the sent surveys to `out`: per kind sent, the send at its
+    /// time and, when answered, the response at the first answer's time, both for the
+    /// group of the sent survey (its explicit fields, else `base`, the contact's).
+    pub fn facts(&self, base: Attribution, out: &mut impl Extend<Fact>) {
+        for kind in SurveyKind::ALL {
+            let Some((ts, explicit)) = self.sent[kind.index()] else {
+                continue;
+            };
+            let to = explicit.or(base);
+            out.extend([sent_fact(ts, kind, to)]);
+            if let Some(answered_at) = self.answered[kind.index()] {
+                out.extend([Fact {
+                    kind: FactKind::SurveyAnswered { kind },
+                    ..sent_fact(answered_at, kind, to)
+                }]);
             }
         }
     }
 }
 
-/// The fact of a survey, attributed to `base` with explicit fields winning.
+/// The fact of a sent survey, for the group `to`.
+pub fn sent_fact(ts: Millis, kind: SurveyKind, to: Attribution) -> Fact {
+    Fact {
+        ts,
+        leaf: Some(to.leaf()),
+        agent: to.agent,
+        kind: FactKind::SurveySent { kind },
+    }
+}
+
+/// The fact of a survey answer, attributed to `base` with the `explicit` fields of the
+/// survey winning. `delay` is the time from the contact's end to the answer (0 when
+/// answered before the end), when the contact's end is known; an answer with a delay of
+/// at most `immediate_within` is immediate, later ones are later.
 pub fn survey_fact(
     ts: Millis,
     answer: SurveyAnswer,
     transactional: bool,
-    channel: Option<Channel>,
-    queue: Option<NameId>,
-    agent: Option<NameId>,
+    explicit: Attribution,
     base: Attribution,
+    delay: Option<Millis>,
+    immediate_within: Millis,
 ) -> Fact {
-    let queue = queue.or(base.queue);
-    let channel = channel.or(base.channel);
-    let agent = agent.or(base.agent);
+    let to = explicit.or(base);
+    let immediate = delay.is_some_and(|d| d <= immediate_within);
     let kind = match answer {
         SurveyAnswer::Csat { score, scale } => FactKind::Csat {
             satisfied: match scale {
                 CsatScale::Thumbs => score == 1,
                 CsatScale::Five => score >= 4,
             },
+            delay,
+            immediate,
         },
-        SurveyAnswer::Nps { score } => FactKind::Nps { score, transactional },
+        SurveyAnswer::Nps { score } => FactKind::Nps {
+            score,
+            transactional,
+            delay,
+            immediate,
+        },
     };
     Fact {
         ts,
-        leaf: Some(LeafKey {
-            queue,
-            channel,
-            policy: None,
-        }),
-        agent,
+        leaf: Some(to.leaf()),
+        agent: to.agent,
         kind,
     }
 }

@@ -55,6 +55,9 @@ pub enum EventError {
     /// `scale` is not `thumbs` or `five`.
     #[error("unknown scale {0:?} (expected \"thumbs\" or \"five\")")]
     UnknownScale(String),
+    /// `kind` of a `survey.sent` is not `csat` or `nps`.
+    #[error("unknown survey kind {0:?} (expected \"csat\" or \"nps\")")]
+    UnknownSurveyKind(String),
     /// `state` is not an agent state of the contract.
     #[error("unknown agent state {0:?}")]
     UnknownState(String),
@@ -95,6 +98,7 @@ impl EventError {
             EventError::UnknownType(_) => "unknown_type",
             EventError::UnknownChannel(_) => "unknown_channel",
             EventError::UnknownScale(_) => "unknown_scale",
+            EventError::UnknownSurveyKind(_) => "unknown_kind",
             EventError::UnknownState(_) => "unknown_state",
             EventError::BadTs(_) => "bad_ts",
             EventError::Future { .. } => "future_ts",
@@ -103,7 +107,7 @@ impl EventError {
     }
 
     /// Every reason label, for pre-registering metrics.
-    pub const REASONS: [&'static str; 14] = [
+    pub const REASONS: [&'static str; 15] = [
         "invalid_json",
         "not_an_object",
         "missing_field",
@@ -114,6 +118,7 @@ impl EventError {
         "unknown_type",
         "unknown_channel",
         "unknown_scale",
+        "unknown_kind",
         "unknown_state",
         "bad_ts",
         "future_ts",

@@ -122,6 +122,39 @@ pub enum CsatScale {
     Five,
 }
 
+/// What a survey asks: customer satisfaction or the net promoter score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SurveyKind {
+    /// `survey.csat`.
+    Csat,
+    /// `survey.nps`.
+    Nps,
+}
+
+impl SurveyKind {
+    /// Both kinds, in display order.
+    pub const ALL: [SurveyKind; 2] = [SurveyKind::Csat, SurveyKind::Nps];
+
+    /// The wire name: `csat`, `nps`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SurveyKind::Csat => "csat",
+            SurveyKind::Nps => "nps",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        SurveyKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// 0 for CSAT, 1 for NPS: an index into per-kind arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// A validated event.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event<'a> {
@@ -233,6 +266,19 @@ pub enum Body<'a> {
         /// Explicit agent attribution.
         agent_id: Option<Cow<'a, str>>,
     },
+    /// `survey.sent` (contract 1.1): a survey was sent to the customer about a contact.
+    SurveySent {
+        /// The contact it is about.
+        contact_id: Cow<'a, str>,
+        /// CSAT or NPS.
+        kind: SurveyKind,
+        /// Explicit channel attribution.
+        channel: Option<Channel>,
+        /// Explicit queue attribution.
+        queue: Option<Cow<'a, str>>,
+        /// Explicit agent attribution.
+        agent_id: Option<Cow<'a, str>>,
+    },
     /// `agent.state`.
     AgentState {
         /// The agent.
@@ -263,6 +309,16 @@ pub enum SurveyAnswer {
     },
 }
 
+impl SurveyAnswer {
+    /// Which kind of survey it answers.
+    pub fn kind(self) -> SurveyKind {
+        match self {
+            SurveyAnswer::Csat { .. } => SurveyKind::Csat,
+            SurveyAnswer::Nps { .. } => SurveyKind::Nps,
+        }
+    }
+}
+
 impl Event<'_> {
     /// The contact this event belongs to, if any.
     pub fn contact_id(&self) -> Option<&str> {
@@ -275,7 +331,8 @@ impl Event<'_> {
             | Body::HoldEnded { contact_id }
             | Body::Transferred { contact_id, .. }
             | Body::Ended { contact_id, .. }
-            | Body::WrappedUp { contact_id } => Some(contact_id),
+            | Body::WrappedUp { contact_id }
+            | Body::SurveySent { contact_id, .. } => Some(contact_id),
             Body::Survey { contact_id, .. } => contact_id.as_deref(),
             Body::AgentState { .. } => None,
         }
@@ -301,6 +358,7 @@ impl Event<'_> {
                 answer: SurveyAnswer::Nps { .. },
                 ..
             } => "survey.nps",
+            Body::SurveySent { .. } => "survey.sent",
             Body::AgentState { .. } => "agent.state",
         }
     }
@@ -381,6 +439,9 @@ struct RawEvent<'a> {
     queues: Option<QueueNames<'a>>,
     #[serde(borrow)]
     reason: Option<Cow<'a, str>>,
+    /// `kind` of a `survey.sent` (`type` is `kind` above).
+    #[serde(rename = "kind", borrow)]
+    survey_kind: Option<Cow<'a, str>>,
 }
 
 /// The value of a required field, or the error that names it.
@@ -581,6 +642,17 @@ fn validate<'a>(raw: &mut RawEvent<'a>, now_wall: Millis) -> Result<Event<'a>, E
                 agent_id: raw.agent_id.take(),
             }
         }
+        "survey.sent" => {
+            let contact_id = required(raw.contact_id.take(), "contact_id")?;
+            let kind = required(raw.survey_kind.take(), "kind")?;
+            Body::SurveySent {
+                contact_id,
+                kind: SurveyKind::parse(&kind).ok_or_else(|| EventError::UnknownSurveyKind(kind.into_owned()))?,
+                channel: channel_of(raw.channel.take())?,
+                queue: raw.queue.take(),
+                agent_id: raw.agent_id.take(),
+            }
+        }
         "agent.state" => {
             let state = required(raw.state.take(), "state")?;
             Body::AgentState {
@@ -670,6 +742,16 @@ fn check_names(body: &Body<'_>) -> Result<(), EventError> {
             ..
         } => {
             opt("contact_id", contact_id)?;
+            opt("queue", queue)?;
+            opt("agent_id", agent_id)
+        }
+        Body::SurveySent {
+            contact_id,
+            queue,
+            agent_id,
+            ..
+        } => {
+            name("contact_id", contact_id)?;
             opt("queue", queue)?;
             opt("agent_id", agent_id)
         }
@@ -908,6 +990,62 @@ mod tests {
         assert_eq!(
             err(r#"{"id":"f","type":"contact.flowed_out","ts":0,"contact_id":"c","channel":"fax"}"#),
             r#"unknown channel "fax""#
+        );
+    }
+
+    #[test]
+    fn survey_sent_parses_and_is_validated() {
+        let ev = parse_event(
+            br#"{"id":"s1","type":"survey.sent","ts":0,"contact_id":"c1","kind":"nps","channel":"chat","queue":"q","agent_id":"a"}"#,
+            now(),
+        )
+        .unwrap();
+        assert_eq!((ev.type_name(), ev.contact_id()), ("survey.sent", Some("c1")));
+        assert!(matches!(
+            ev.body,
+            Body::SurveySent { kind: SurveyKind::Nps, channel: Some(Channel::Chat), queue: Some(ref q), agent_id: Some(ref a), .. }
+                if q == "q" && a == "a"
+        ));
+        // Off the fast path (an escape), the same.
+        let ev = parse_event(
+            br#"{"id":"s2","type":"survey.sent","ts":0,"contact_id":"c1","kind":"csat"}"#,
+            now(),
+        )
+        .unwrap();
+        assert!(matches!(
+            ev.body,
+            Body::SurveySent {
+                kind: SurveyKind::Csat,
+                channel: None,
+                ..
+            }
+        ));
+        assert_eq!(
+            err(r#"{"id":"s","type":"survey.sent","ts":0,"kind":"csat"}"#),
+            r#"missing field "contact_id""#
+        );
+        assert_eq!(
+            err(r#"{"id":"s","type":"survey.sent","ts":0,"contact_id":"c"}"#),
+            r#"missing field "kind""#
+        );
+        assert_eq!(
+            err(r#"{"id":"s","type":"survey.sent","ts":0,"contact_id":"c","kind":"ces"}"#),
+            r#"unknown survey kind "ces" (expected "csat" or "nps")"#
+        );
+        assert_eq!(
+            err(r#"{"id":"s","type":"survey.sent","ts":0,"contact_id":"c","kind":"nps","channel":"fax"}"#),
+            r#"unknown channel "fax""#
+        );
+        assert!(
+            err(r#"{"id":"s","type":"survey.sent","ts":0,"contact_id":"c","kind":5}"#)
+                .starts_with(r#"wrong type for field "kind""#)
+        );
+        assert_eq!(
+            err(&format!(
+                r#"{{"id":"s","type":"survey.sent","ts":0,"contact_id":"c","kind":"nps","agent_id":"{}"}}"#,
+                "a".repeat(MAX_NAME_CHARS + 1)
+            )),
+            "field \"agent_id\" must be at most 128 characters, got 129"
         );
     }
 

@@ -231,8 +231,17 @@ pub struct Interval {
 #[derive(Clone, Debug, PartialEq)]
 pub struct IntervalGroup(pub GroupRow);
 
-/// The live fields of a group, which an interval does not have.
-pub const LIVE_FIELDS: [&str; 4] = ["waiting", "oldest_wait_seconds", "at_risk", "open"];
+/// The live fields of a group, which an interval does not have: contacts waiting now,
+/// whether the queue is open now, and the agents staffed now (with the gap that
+/// compares them; `agents_required` is the interval's own).
+pub const LIVE_FIELDS: [&str; 6] = [
+    "waiting",
+    "oldest_wait_seconds",
+    "at_risk",
+    "open",
+    "agents_staffed",
+    "staffing_gap",
+];
 
 impl IntervalGroup {
     /// Its fields in the order of a queue group's, without the live ones.

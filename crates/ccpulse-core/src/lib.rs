@@ -17,6 +17,7 @@ pub mod contact;
 pub mod coverage;
 pub mod dedupe;
 pub mod engine;
+pub mod erlang;
 pub mod error;
 pub mod event;
 pub mod fcr;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::StateTimes;
 use crate::agg::{AgentAgg, Aggregate, QueueAgg};
+use crate::contact::DrillOutcome;
 use crate::event::{AgentState, Channel};
 use crate::time::Millis;
 
@@ -92,6 +93,61 @@ pub struct AgentLive {
     pub queues: Vec<Arc<str>>,
 }
 
+/// The most contacts listed per outcome and leaf group: the largest `limit` of the
+/// drill-down. Each engine, and every merge, keeps the newest this many per outcome of
+/// each group, so that the newest `limit` of any window ending at "now" are among them.
+pub const MAX_LISTED: usize = 100;
+
+/// A contact behind a figure, as the drill-down lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    /// What it is listed as.
+    pub outcome: DrillOutcome,
+    /// Its `contact_id`.
+    pub contact_id: Arc<str>,
+    /// Its `customer_id`, when an offer named one.
+    pub customer_id: Option<Arc<str>>,
+    /// When its leg was offered to the queue, when seen.
+    pub offered_at: Option<Millis>,
+    /// When the figure it is behind was decided (`None` while it waits).
+    pub decided_at: Option<Millis>,
+    /// How long the leg waited until its answer, abandon, flow-out or transfer (`None`
+    /// when the offer was not seen, and while it waits: that wait grows with "now").
+    pub wait: Option<Millis>,
+    /// The agent who answered the leg.
+    pub agent: Option<Arc<str>>,
+}
+
+impl Listed {
+    /// The time it is listed by, newest first: its decision, or its offer while it waits.
+    pub fn recency(&self) -> Millis {
+        self.decided_at.or(self.offered_at).unwrap_or(Millis::MIN)
+    }
+
+    /// The order of a list: by outcome, then newest first, then by contact id.
+    fn order(&self, other: &Listed) -> std::cmp::Ordering {
+        self.outcome
+            .cmp(&other.outcome)
+            .then_with(|| other.recency().cmp(&self.recency()))
+            .then_with(|| self.contact_id.cmp(&other.contact_id))
+    }
+}
+
+/// Sorts a list by outcome, newest first, and keeps the newest [`MAX_LISTED`] of each
+/// outcome.
+pub fn trim_listed(list: &mut Vec<Listed>) {
+    list.sort_unstable_by(Listed::order);
+    let mut run: Option<(DrillOutcome, usize)> = None;
+    list.retain(|l| {
+        let n = match run {
+            Some((o, n)) if o == l.outcome => n + 1,
+            _ => 1,
+        };
+        run = Some((l.outcome, n));
+        n <= MAX_LISTED
+    });
+}
+
 /// Engine counters, summed over partitions.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineStats {
@@ -163,6 +219,9 @@ pub struct Partial {
     pub live: BTreeMap<GroupKey, LiveLeaf>,
     /// Agents' live states.
     pub agents: BTreeMap<Arc<str>, AgentLive>,
+    /// The contacts behind the figures, per leaf group: the newest [`MAX_LISTED`] of
+    /// each outcome, sorted by [`trim_listed`].
+    pub listed: BTreeMap<GroupKey, Vec<Listed>>,
     /// Counters.
     pub stats: EngineStats,
 }
@@ -184,6 +243,7 @@ impl Partial {
                 .collect(),
             live: BTreeMap::new(),
             agents: BTreeMap::new(),
+            listed: BTreeMap::new(),
             stats: EngineStats::default(),
         }
     }
@@ -217,6 +277,17 @@ impl Partial {
                 Some(mine) if mine.since >= v.since => {}
                 _ => {
                     self.agents.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        for (k, v) in &other.listed {
+            match self.listed.get_mut(k) {
+                Some(mine) => {
+                    mine.extend(v.iter().cloned());
+                    trim_listed(mine);
+                }
+                None => {
+                    self.listed.insert(k.clone(), v.clone());
                 }
             }
         }

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::agg::{Counters, QueueAgg};
+use crate::agg::{Counters, QueueAgg, SurveyCounters};
 use crate::config::EngineConfig;
+use crate::contact::DrillOutcome;
 use crate::coverage::Coverage;
+use crate::erlang::{self, Planning};
 use crate::event::{AgentState, Channel};
-use crate::partial::{EngineStats, GroupKey, LiveLeaf, Partial};
+use crate::partial::{trim_listed, EngineStats, GroupKey, Listed, LiveLeaf, Partial};
 use crate::policy::{Policy, SlCounts};
 use crate::time::{serialize_rfc3339, Millis};
 
@@ -123,6 +125,21 @@ pub struct GroupRow {
     pub nps_relationship_responses: i64,
     /// Relationship NPS.
     pub nps_relationship: Option<f64>,
+    /// Response rates and the immediate / later split.
+    #[serde(flatten)]
+    pub surveys: SurveyFigures,
+    /// Median delay of survey answers from their contact's `ended.ts`.
+    pub survey_delay_p50_seconds: Option<f64>,
+    /// 90th percentile of that delay.
+    pub survey_delay_p90_seconds: Option<f64>,
+    /// The agents Erlang C asks for (queue groups of voice and chat with offers and an
+    /// AHT in the window, under an `answer` policy), with shrinkage and occupancy.
+    pub agents_required: Option<u32>,
+    /// Live: agents serving the queue (`agent.state` `queues`) available, busy or in
+    /// ACW; queue groups only.
+    pub agents_staffed: Option<i64>,
+    /// agents_staffed − agents_required.
+    pub staffing_gap: Option<i64>,
     /// Service level per policy present in the group.
     pub sla: Vec<PolicyRow>,
     /// Sum of known waits of answered legs, ms (for additive metrics).
@@ -134,6 +151,71 @@ pub struct GroupRow {
     /// Sum of handle times, ms.
     #[serde(skip)]
     pub handle_sum_ms: i64,
+    /// Sum of survey delays, ms.
+    #[serde(skip)]
+    pub survey_delay_sum_ms: i64,
+    /// Survey answers with a known delay.
+    #[serde(skip)]
+    pub survey_delay_count: i64,
+}
+
+/// Surveys sent and answered, and answers by when they came (version 1.1), of a group.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct SurveyFigures {
+    /// CSAT surveys sent (`survey.sent`, counted once per contact at its first send).
+    pub csat_sent: i64,
+    /// CSAT answers to a sent survey (its first answer), counted at the answer.
+    pub csat_sent_answered: i64,
+    /// csat_sent_answered / csat_sent.
+    pub csat_response_rate: Option<f64>,
+    /// NPS surveys sent.
+    pub nps_sent: i64,
+    /// NPS answers to a sent survey.
+    pub nps_sent_answered: i64,
+    /// nps_sent_answered / nps_sent.
+    pub nps_response_rate: Option<f64>,
+    /// CSAT answers within `surveys.immediate_within` of the contact's end.
+    pub csat_immediate_responses: i64,
+    /// Their CSAT.
+    pub csat_immediate: Option<f64>,
+    /// CSAT answers later than that.
+    pub csat_later_responses: i64,
+    /// Their CSAT.
+    pub csat_later: Option<f64>,
+    /// Immediate NPS answers.
+    pub nps_immediate_responses: i64,
+    /// Their NPS.
+    pub nps_immediate: Option<f64>,
+    /// Later NPS answers.
+    pub nps_later_responses: i64,
+    /// Their NPS.
+    pub nps_later: Option<f64>,
+}
+
+impl SurveyFigures {
+    /// The figures of the counters.
+    pub fn of(s: &SurveyCounters) -> Self {
+        SurveyFigures {
+            csat_sent: s.csat_sent,
+            csat_sent_answered: s.csat_sent_answered,
+            csat_response_rate: ratio(s.csat_sent_answered, s.csat_sent),
+            nps_sent: s.nps_sent,
+            nps_sent_answered: s.nps_sent_answered,
+            nps_response_rate: ratio(s.nps_sent_answered, s.nps_sent),
+            csat_immediate_responses: s.csat_immediate_responses,
+            csat_immediate: ratio(s.csat_immediate_satisfied, s.csat_immediate_responses),
+            csat_later_responses: s.csat_later_responses,
+            csat_later: ratio(s.csat_later_satisfied, s.csat_later_responses),
+            nps_immediate_responses: s.nps_immediate_responses,
+            nps_immediate: nps(
+                s.nps_immediate_promoters,
+                s.nps_immediate_detractors,
+                s.nps_immediate_responses,
+            ),
+            nps_later_responses: s.nps_later_responses,
+            nps_later: nps(s.nps_later_promoters, s.nps_later_detractors, s.nps_later_responses),
+        }
+    }
 }
 
 /// One agent's figures in a window.
@@ -161,6 +243,18 @@ pub struct AgentRow {
     pub aht_vs_team: Option<f64>,
     /// aht_vs_team ≥ ratio and handled ≥ minimum.
     pub outlier: bool,
+    /// Answered contacts judged for the agent's service level (each by its own policy,
+    /// where the policy's deciding event falls).
+    pub sl_judged: i64,
+    /// Of those, contacts that met their policy.
+    pub sl_met: i64,
+    /// sl_met / sl_judged.
+    pub service_level: Option<f64>,
+    /// The agent's service level minus the pooled service level of the rest of the
+    /// team (or first queue), in ratio points; `null` without peers.
+    pub sl_vs_team: Option<f64>,
+    /// sl_vs_team ≤ −points and sl_judged ≥ minimum.
+    pub sl_outlier: bool,
     /// (busy + acw) / (available + busy + acw) time.
     pub occupancy: Option<f64>,
     /// CSAT answers attributed to the agent.
@@ -171,6 +265,18 @@ pub struct AgentRow {
     pub nps_responses: i64,
     /// NPS.
     pub nps: Option<f64>,
+    /// CSAT surveys sent about the agent's contacts (as for a group).
+    pub csat_sent: i64,
+    /// Answers to them.
+    pub csat_sent_answered: i64,
+    /// csat_sent_answered / csat_sent.
+    pub csat_response_rate: Option<f64>,
+    /// NPS surveys sent about the agent's contacts.
+    pub nps_sent: i64,
+    /// Answers to them.
+    pub nps_sent_answered: i64,
+    /// nps_sent_answered / nps_sent.
+    pub nps_response_rate: Option<f64>,
     #[serde(skip)]
     /// Queues the agent serves (for filtering).
     pub queues: Vec<Arc<str>>,
@@ -255,6 +361,10 @@ pub struct Snapshot {
     pub breaches: Vec<Breach>,
     /// What the figures stand for.
     pub coverage: Coverage,
+    /// The contacts behind the figures per (queue, channel): the newest
+    /// [`MAX_LISTED`](crate::partial::MAX_LISTED) of each outcome, for the drill-down.
+    #[serde(skip)]
+    pub listed: BTreeMap<(Arc<str>, Channel), Vec<Listed>>,
     /// Engine counters.
     #[serde(skip)]
     pub stats: EngineStats,
@@ -432,11 +542,52 @@ fn row(
         nps: nps(c.nps_promoters, c.nps_detractors, c.nps_responses),
         nps_relationship_responses: c.nps_rel_responses,
         nps_relationship: nps(c.nps_rel_promoters, c.nps_rel_detractors, c.nps_rel_responses),
+        surveys: SurveyFigures::of(&agg.surveys),
+        survey_delay_p50_seconds: secs(agg.survey_delay.quantile(0.5)),
+        survey_delay_p90_seconds: secs(agg.survey_delay.quantile(0.9)),
+        agents_required: None,
+        agents_staffed: None,
+        staffing_gap: None,
         sla,
         wait_sum_ms: c.wait_sum,
         wait_count: c.wait_count,
         handle_sum_ms: c.talk_sum + c.hold_sum + c.acw_sum,
+        survey_delay_sum_ms: agg.surveys.delay_sum,
+        survey_delay_count: agg.surveys.delay_count,
     }
+}
+
+/// The agents required for a queue group over a window of `window_ms`: Erlang C for
+/// the offered load A = (offered / window) × AHT against the threshold and target of
+/// `policy`, with the workforce `plan`. `None` for email, without offers or an AHT,
+/// without a policy, or under a `resolve` policy (Erlang C models the wait to answer).
+pub fn agents_required(
+    g: &GroupRow,
+    channel: Channel,
+    window_ms: Millis,
+    policy: Option<&Policy>,
+    plan: Planning,
+) -> Option<u32> {
+    if channel == Channel::Email || g.offered <= 0 || window_ms <= 0 {
+        return None;
+    }
+    let policy = policy.filter(|p| p.measure == crate::policy::Measure::Answer)?;
+    let aht = g.aht_seconds.filter(|&a| a > 0.0)?;
+    let load = erlang::offered_load(g.offered as f64, window_ms as f64 / 1000.0, aht);
+    erlang::agents_required(load, aht, policy.threshold as f64 / 1000.0, policy.target, plan)
+}
+
+/// Live agents by queue that can take a contact: available, busy or in ACW.
+fn staffed_by_queue(p: &Partial) -> BTreeMap<&Arc<str>, i64> {
+    let mut out: BTreeMap<&Arc<str>, i64> = BTreeMap::new();
+    for a in p.agents.values() {
+        if matches!(a.state, AgentState::Available | AgentState::Busy | AgentState::Acw) {
+            for q in &a.queues {
+                *out.entry(q).or_default() += 1;
+            }
+        }
+    }
+    out
 }
 
 impl Snapshot {
@@ -444,6 +595,7 @@ impl Snapshot {
     pub fn build(p: &Partial, cfg: &EngineConfig) -> Snapshot {
         let now = p.now;
         let policies = &cfg.policies;
+        let staffed = staffed_by_queue(p);
         let windows = p
             .windows
             .iter()
@@ -480,7 +632,15 @@ impl Snapshot {
                     .map(|((q, ch), leaves)| {
                         let live = live_q.get(&(q.clone(), *ch)).copied().unwrap_or_default();
                         let gp = group_policy(policies, Some(q), Some(*ch));
-                        row(Some(q.clone()), ch.as_str().to_owned(), leaves, live, now, policies, gp)
+                        let mut g = row(Some(q.clone()), ch.as_str().to_owned(), leaves, live, now, policies, gp);
+                        let policy = gp.and_then(|i| policies.get(i));
+                        g.agents_required = agents_required(&g, *ch, w.to - w.from, policy, cfg.staffing);
+                        g.agents_staffed = Some(staffed.get(q).copied().unwrap_or(0));
+                        g.staffing_gap = match (g.agents_staffed, g.agents_required) {
+                            (Some(s), Some(r)) => Some(s - i64::from(r)),
+                            _ => None,
+                        };
+                        g
                     })
                     .collect();
                 let mut channels: Vec<GroupRow> = Channel::ALL
@@ -511,19 +671,30 @@ impl Snapshot {
                 }
             })
             .collect();
+        let mut listed: BTreeMap<(Arc<str>, Channel), Vec<Listed>> = BTreeMap::new();
+        for (k, list) in &p.listed {
+            if let (Some(q), Some(ch)) = (&k.queue, k.channel) {
+                listed.entry((q.clone(), ch)).or_default().extend(list.iter().cloned());
+            }
+        }
+        for list in listed.values_mut() {
+            trim_listed(list);
+        }
         Snapshot {
             now,
             windows,
             agent_states: agent_states(p),
             breaches: Vec::new(),
             coverage: Coverage::default(),
+            listed,
             stats: p.stats.clone(),
         }
     }
 
     /// Takes the judgements of `whole` (the view of every partition) for the groups and
     /// agents of this snapshot (a part of the partitions, for `/metrics`): which policies
-    /// are breached, and how each agent compares with its team. These judge a whole
+    /// are breached, the staffing figures, and how each agent compares with its team
+    /// (AHT and service level). These judge a whole
     /// group or team, not a part of it; counts stay this snapshot's own, so that sums
     /// over instances add up.
     pub fn take_judgements(&mut self, whole: &Snapshot) {
@@ -553,14 +724,67 @@ impl Snapshot {
                 });
                 a.aht_vs_team = judged.and_then(|o| o.aht_vs_team);
                 a.outlier = judged.is_some_and(|o| o.outlier);
+                a.sl_vs_team = judged.and_then(|o| o.sl_vs_team);
+                a.sl_outlier = judged.is_some_and(|o| o.sl_outlier);
             }
         }
         self.breaches = whole.breaches.clone();
+        // Staffing compares a queue's load with agents who live on other partitions.
+        self.staffing_from(whole);
+    }
+
+    /// The contacts behind a figure of `queue` (of one channel, or all of the queue's),
+    /// newest first, at most `limit`: those waiting now, or those whose outcome was
+    /// decided within the window (`[from, to)`), from what the engines still hold.
+    pub fn contacts(
+        &self,
+        queue: &str,
+        channel: Option<Channel>,
+        outcome: DrillOutcome,
+        window: &WindowView,
+        limit: usize,
+    ) -> Vec<(Channel, &Listed)> {
+        let mut out: Vec<(Channel, &Listed)> = self
+            .listed
+            .iter()
+            .filter(|((q, ch), _)| &**q == queue && channel.is_none_or(|c| c == *ch))
+            .flat_map(|((_, ch), list)| list.iter().map(move |l| (*ch, l)))
+            .filter(|(_, l)| l.outcome == outcome)
+            .filter(|(_, l)| match l.decided_at {
+                None => outcome == DrillOutcome::Waiting,
+                Some(t) => window.from <= t && t < window.to,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.1.recency()
+                .cmp(&a.1.recency())
+                .then_with(|| a.1.contact_id.cmp(&b.1.contact_id))
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        out.truncate(limit);
+        out
     }
 
     /// The window named `name`.
     pub fn window(&self, name: &str) -> Option<&WindowView> {
         self.windows.iter().find(|w| w.window == name)
+    }
+
+    /// Takes the staffing figures of every queue group from `whole`, the snapshot of
+    /// the whole view (a group missing there, like a folded `_other`, gets none). For
+    /// `/metrics`, which exports the partitions an instance holds: Erlang C is not
+    /// additive, and agents' states live on other partitions than their contacts, so the
+    /// staffing figures are the whole view's judgement, exported alike by every instance.
+    pub fn staffing_from(&mut self, whole: &Snapshot) {
+        for w in &mut self.windows {
+            let theirs = whole.window(&w.window);
+            for g in &mut w.queues {
+                let same = theirs.and_then(|t| t.queues.iter().find(|o| o.queue == g.queue && o.channel == g.channel));
+                g.agents_required = same.and_then(|o| o.agents_required);
+                g.agents_staffed = same.and_then(|o| o.agents_staffed);
+                g.staffing_gap = same.and_then(|o| o.staffing_gap);
+            }
+        }
     }
 }
 
@@ -577,12 +801,15 @@ fn agent_rows(p: &Partial, w: &crate::partial::WindowPartial, cfg: &EngineConfig
             (None, None) => None,
         }
     };
-    let mut peers: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    // Per peer group: (handled, handle time, judged, met), pooled.
+    let mut peers: BTreeMap<String, (i64, i64, i64, i64)> = BTreeMap::new();
     for name in &names {
         if let (Some(key), Some(a)) = (peer(name), w.agents.get(*name)) {
             let e = peers.entry(key).or_default();
             e.0 += a.agg.c.handled;
             e.1 += a.agg.c.talk_sum + a.agg.c.hold_sum + a.agg.c.acw_sum;
+            e.2 += a.agg.c.sl_judged;
+            e.3 += a.agg.c.sl_met;
         }
     }
     names
@@ -593,14 +820,22 @@ fn agent_rows(p: &Partial, w: &crate::partial::WindowPartial, cfg: &EngineConfig
             let live = p.agents.get(name);
             let handle = c.talk_sum + c.hold_sum + c.acw_sum;
             let aht = seconds(handle, c.handled);
-            let aht_vs_team = peer(name).and_then(|key| {
-                let (n, sum) = peers.get(&key).copied().unwrap_or_default();
+            let pooled = peer(name).map(|key| peers.get(&key).copied().unwrap_or_default());
+            let aht_vs_team = pooled.and_then(|(n, sum, _, _)| {
                 let others = seconds(sum - handle, n - c.handled)?;
                 let mine = aht?;
                 (others > 0.0).then(|| mine / others)
             });
             let outlier =
                 aht_vs_team.is_some_and(|r| r >= cfg.outlier_ratio) && c.handled as u64 >= cfg.outlier_min_handled;
+            let service_level = ratio(c.sl_met, c.sl_judged);
+            let sl_vs_team = pooled.and_then(|(_, _, judged, met)| {
+                let others = ratio(met - c.sl_met, judged - c.sl_judged)?;
+                Some(service_level? - others)
+            });
+            // Within 1e-9 of the limit counts as at it: 0.6 − 0.8 is −0.20000000000000007.
+            let sl_outlier = sl_vs_team.is_some_and(|d| d <= -cfg.sl_outlier_points + 1e-9)
+                && c.sl_judged.max(0) as u64 >= cfg.sl_outlier_min_judged;
             let t = a.time_in;
             let working = t[AgentState::Busy as usize] + t[AgentState::Acw as usize];
             AgentRow {
@@ -615,11 +850,22 @@ fn agent_rows(p: &Partial, w: &crate::partial::WindowPartial, cfg: &EngineConfig
                 acw_seconds: seconds(c.acw_sum, c.handled),
                 aht_vs_team,
                 outlier,
+                sl_judged: c.sl_judged,
+                sl_met: c.sl_met,
+                service_level,
+                sl_vs_team,
+                sl_outlier,
                 occupancy: ratio(working, working + t[AgentState::Available as usize]),
                 csat_responses: c.csat_responses,
                 csat: ratio(c.csat_satisfied, c.csat_responses),
                 nps_responses: c.nps_responses,
                 nps: nps(c.nps_promoters, c.nps_detractors, c.nps_responses),
+                csat_sent: c.csat_sent,
+                csat_sent_answered: c.csat_sent_answered,
+                csat_response_rate: ratio(c.csat_sent_answered, c.csat_sent),
+                nps_sent: c.nps_sent,
+                nps_sent_answered: c.nps_sent_answered,
+                nps_response_rate: ratio(c.nps_sent_answered, c.nps_sent),
                 queues: live.map(|l| l.queues.clone()).unwrap_or_default(),
             }
         })

@@ -141,6 +141,14 @@ pub fn serialize_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::E
     s.serialize_str(&format_rfc3339(*ms))
 }
 
+/// Serializes optional epoch milliseconds as an RFC 3339 UTC string, or `null`.
+pub fn serialize_opt_rfc3339<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&format_rfc3339(*ms)),
+        None => s.serialize_none(),
+    }
+}
+
 /// A length of time, written in configuration as `500ms`, `20s`, `5m`, `1h`, `7d` or a
 /// combination such as `1h30m`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

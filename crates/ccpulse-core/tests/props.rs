@@ -479,6 +479,8 @@ proptest! {
         let a = replay(&in_order, now);
         let b = replay(&shuffled, now);
         prop_assert_eq!(&a.windows, &b.windows);
+        // The contacts behind the figures too.
+        prop_assert_eq!(&a.listed, &b.listed);
         check(&b, &scripts, now)?;
     }
 }

@@ -237,6 +237,17 @@ struct GroupFamilies {
     waiting: Family,
     oldest: Family,
     at_risk: Family,
+    required: Family,
+    gap: Family,
+    staffed: Family,
+    sent: Family,
+    sent_answered: Family,
+    response_rate: Family,
+    csat_timing: Family,
+    csat_timing_ratio: Family,
+    nps_timing: Family,
+    nps_timing_score: Family,
+    survey_delay: Family,
 }
 
 impl GroupFamilies {
@@ -277,6 +288,44 @@ impl GroupFamilies {
                 n("ccpulse_contacts_at_risk"),
                 "Waiting contacts past their SLA threshold.",
             ),
+            required: Family::gauge(
+                n("ccpulse_agents_required"),
+                "Agents Erlang C asks for the window's load at the policy's target and threshold (judged on the whole view).",
+            ),
+            gap: Family::gauge(
+                n("ccpulse_staffing_gap"),
+                "Agents staffed now minus agents required for the window's load (judged on the whole view).",
+            ),
+            staffed: Family::gauge(
+                n("ccpulse_agents_staffed"),
+                "Agents serving the queue now that can take a contact (available, busy, acw), of the whole view.",
+            ),
+            sent: Family::gauge(
+                n("ccpulse_surveys_sent"),
+                "Surveys sent (survey.sent, once per contact and kind) in the window.",
+            ),
+            sent_answered: Family::gauge(
+                n("ccpulse_surveys_sent_answered"),
+                "Answers to a sent survey (its first answer) in the window.",
+            ),
+            response_rate: Family::gauge(
+                n("ccpulse_survey_response_rate_ratio"),
+                "Answers to sent surveys / surveys sent, in the window.",
+            ),
+            csat_timing: Family::gauge(
+                n("ccpulse_csat_timing_responses"),
+                "CSAT answers by delay from the contact's end: immediate or later.",
+            ),
+            csat_timing_ratio: Family::gauge(n("ccpulse_csat_timing_ratio"), "CSAT of immediate or later answers."),
+            nps_timing: Family::gauge(
+                n("ccpulse_nps_timing_responses"),
+                "NPS answers by delay from the contact's end: immediate or later.",
+            ),
+            nps_timing_score: Family::gauge(n("ccpulse_nps_timing_score"), "NPS of immediate or later answers."),
+            survey_delay: Family::summary(
+                n("ccpulse_survey_delay_seconds"),
+                "Delays of survey answers from their contact's end.",
+            ),
         }
     }
 
@@ -295,6 +344,9 @@ impl GroupFamilies {
         let handles = [(0.5, g.handle_p50_seconds), (0.9, g.handle_p90_seconds)];
         self.handle
             .push_summary(labels, g.handled, g.handle_sum_ms as f64 / 1000.0, &handles);
+        self.surveys(labels, g);
+        self.required.push_opt(labels, g.agents_required.map(f64::from));
+        self.gap.push_opt(labels, g.staffing_gap.map(|v| v as f64));
         for p in &g.sla {
             let mut l: Vec<(&str, &str)> = labels.to_vec();
             l.push(("policy", p.policy.as_str()));
@@ -307,11 +359,60 @@ impl GroupFamilies {
         }
     }
 
+    /// A group's survey figures: sent surveys and response rates by kind, answers by
+    /// how soon they came, and their delays.
+    fn surveys(&mut self, labels: &[(&str, &str)], g: &GroupRow) {
+        let delays = [(0.5, g.survey_delay_p50_seconds), (0.9, g.survey_delay_p90_seconds)];
+        let delay_sum = g.survey_delay_sum_ms as f64 / 1000.0;
+        self.survey_delay
+            .push_summary(labels, g.survey_delay_count, delay_sum, &delays);
+        let v = &g.surveys;
+        let with = |name: &'static str, value: &'static str| {
+            let mut l: Vec<(&str, &str)> = labels.to_vec();
+            l.push((name, value));
+            l
+        };
+        for (kind, n, answered, rate) in [
+            ("csat", v.csat_sent, v.csat_sent_answered, v.csat_response_rate),
+            ("nps", v.nps_sent, v.nps_sent_answered, v.nps_response_rate),
+        ] {
+            let l = with("kind", kind);
+            if n > 0 || answered > 0 {
+                self.sent.push(&l, n as f64);
+                self.sent_answered.push(&l, answered as f64);
+            }
+            self.response_rate.push_opt(&l, rate);
+        }
+        for (timing, cn, c, nn, n) in [
+            (
+                "immediate",
+                v.csat_immediate_responses,
+                v.csat_immediate,
+                v.nps_immediate_responses,
+                v.nps_immediate,
+            ),
+            (
+                "later",
+                v.csat_later_responses,
+                v.csat_later,
+                v.nps_later_responses,
+                v.nps_later,
+            ),
+        ] {
+            let l = with("timing", timing);
+            self.csat_timing.push(&l, cn as f64);
+            self.csat_timing_ratio.push_opt(&l, c);
+            self.nps_timing.push(&l, nn as f64);
+            self.nps_timing_score.push_opt(&l, n);
+        }
+    }
+
     /// A group's live figures (no window).
     fn live(&mut self, labels: &[(&str, &str)], g: &GroupRow) {
         self.waiting.push(labels, g.waiting as f64);
         self.oldest.push(labels, g.oldest_wait_seconds);
         self.at_risk.push(labels, g.at_risk as f64);
+        self.staffed.push_opt(labels, g.agents_staffed.map(|v| v as f64));
     }
 
     fn into_families(self) -> impl Iterator<Item = Family> {
@@ -327,6 +428,17 @@ impl GroupFamilies {
             self.waiting,
             self.oldest,
             self.at_risk,
+            self.required,
+            self.gap,
+            self.staffed,
+            self.sent,
+            self.sent_answered,
+            self.response_rate,
+            self.csat_timing,
+            self.csat_timing_ratio,
+            self.nps_timing,
+            self.nps_timing_score,
+            self.survey_delay,
         ])
     }
 }
@@ -391,6 +503,38 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
         "ccpulse_agent_occupancy_ratio",
         "(busy + acw) / (available + busy + acw) time.",
     );
+    let mut a_judged = Family::gauge(
+        "ccpulse_agent_sl_judged",
+        "Answered contacts judged for the agent's service level in the window.",
+    );
+    let mut a_met = Family::gauge(
+        "ccpulse_agent_sl_met",
+        "Of the agent's judged contacts, those that met their SLA policy.",
+    );
+    let mut a_sl = Family::gauge(
+        "ccpulse_agent_service_level_ratio",
+        "The agent's service level: met / judged.",
+    );
+    let mut a_sl_vs = Family::gauge(
+        "ccpulse_agent_sl_vs_team_ratio",
+        "Agent service level minus the pooled service level of the rest of the team, in ratio points.",
+    );
+    let mut a_sl_out = Family::gauge(
+        "ccpulse_agent_sl_outlier",
+        "1 when the agent's service level is an outlier below the team.",
+    );
+    let mut a_sent = Family::gauge(
+        "ccpulse_agent_surveys_sent",
+        "Surveys sent about the agent's contacts in the window.",
+    );
+    let mut a_sent_answered = Family::gauge(
+        "ccpulse_agent_surveys_sent_answered",
+        "Answers to the agent's sent surveys in the window.",
+    );
+    let mut a_rate = Family::gauge(
+        "ccpulse_agent_survey_response_rate_ratio",
+        "Answers to the agent's sent surveys / surveys sent, in the window.",
+    );
     for w in &snap.windows {
         for a in &w.agents {
             let l = [
@@ -403,6 +547,22 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
             a_vs.push_opt(&l, a.aht_vs_team);
             a_out.push(&l, if a.outlier { 1.0 } else { 0.0 });
             a_occ.push_opt(&l, a.occupancy);
+            a_judged.push(&l, a.sl_judged as f64);
+            a_met.push(&l, a.sl_met as f64);
+            a_sl.push_opt(&l, a.service_level);
+            a_sl_vs.push_opt(&l, a.sl_vs_team);
+            a_sl_out.push(&l, if a.sl_outlier { 1.0 } else { 0.0 });
+            for (kind, n, answered, rate) in [
+                ("csat", a.csat_sent, a.csat_sent_answered, a.csat_response_rate),
+                ("nps", a.nps_sent, a.nps_sent_answered, a.nps_response_rate),
+            ] {
+                let l = [l[0], l[1], l[2], ("kind", kind)];
+                if n > 0 || answered > 0 {
+                    a_sent.push(&l, n as f64);
+                    a_sent_answered.push(&l, answered as f64);
+                }
+                a_rate.push_opt(&l, rate);
+            }
         }
     }
     let mut by_team = Family::gauge("ccpulse_agents", "Agents per team by live state.");
@@ -453,7 +613,27 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
         .into_families()
         .chain(channels.into_families())
         .chain([
-            a_handled, a_aht, a_vs, a_out, a_occ, by_team, by_queue, queue_open, open, evicted, age, lag, overflow,
+            a_handled,
+            a_aht,
+            a_vs,
+            a_out,
+            a_occ,
+            a_judged,
+            a_met,
+            a_sl,
+            a_sl_vs,
+            a_sl_out,
+            a_sent,
+            a_sent_answered,
+            a_rate,
+            by_team,
+            by_queue,
+            queue_open,
+            open,
+            evicted,
+            age,
+            lag,
+            overflow,
         ])
         .filter_map(Family::finish)
         .collect()

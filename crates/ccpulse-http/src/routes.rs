@@ -13,7 +13,10 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ccpulse_core::api::{AgentsResponse, BreachesResponse, Page};
+use ccpulse_core::api::{AgentsResponse, BreachesResponse, ContactsResponse, Page};
+use ccpulse_core::contact::DrillOutcome;
+use ccpulse_core::event::Channel;
+use ccpulse_core::partial::MAX_LISTED;
 use ccpulse_core::snapshot::WindowView;
 use serde::Serialize;
 use tracing::warn;
@@ -39,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/wallboard/settings", get(wallboard_settings))
         .route("/api/v1/queues", get(queues))
         .route("/api/v1/queues/{queue}", get(queue))
+        .route("/api/v1/queues/{queue}/contacts", get(queue_contacts))
         .route("/api/v1/channels", get(channels))
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/agents/states", get(agent_states))
@@ -280,19 +284,69 @@ async fn queue(
     only(&params, &["window"])?;
     let p = current(&state)?;
     let w = window(&state, &p, &params)?;
+    known_queue(&p, &name)?;
+    let mut answer = w.queues_response(&p.snapshot.coverage, None);
+    answer.groups.retain(|g| g.queue.as_deref() == Some(&name));
+    let answer = answer.paged(0, usize::MAX);
+    Ok(json_body(Arc::from(to_json(&answer))))
+}
+
+/// A 404 for a queue with no traffic in any window (and no contact waiting).
+fn known_queue(p: &Published, name: &str) -> Result<(), ApiError> {
     let known = p
         .snapshot
         .windows
         .iter()
-        .any(|w| w.queues.iter().any(|g| g.queue.as_deref() == Some(&name)));
-    if !known {
-        return Err(ApiError::not_found(format!(
+        .any(|w| w.queues.iter().any(|g| g.queue.as_deref() == Some(name)));
+    if known {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!(
             "unknown queue {name:?}: no traffic in any window"
-        )));
+        )))
     }
-    let mut answer = w.queues_response(&p.snapshot.coverage, None);
-    answer.groups.retain(|g| g.queue.as_deref() == Some(&name));
-    let answer = answer.paged(0, usize::MAX);
+}
+
+/// `GET /api/v1/queues/{queue}/contacts`: the contacts behind a figure (`supervisor`
+/// role: customer ids are personal data; see `auth::need_of`).
+async fn queue_contacts(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    only(&params, &["window", "channel", "outcome", "limit"])?;
+    let p = current(&state)?;
+    let w = window(&state, &p, &params)?;
+    let channel = channel_param(&params)?.as_deref().and_then(Channel::parse);
+    let names = || {
+        DrillOutcome::ALL
+            .iter()
+            .map(|o| o.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let outcome = match params.get("outcome") {
+        None => {
+            return Err(ApiError::bad_request(format!(
+                "outcome is required: one of {}",
+                names()
+            )))
+        }
+        Some(o) => DrillOutcome::parse(o)
+            .ok_or_else(|| ApiError::bad_request(format!("unknown outcome {o:?}; outcomes: {}", names())))?,
+    };
+    let limit = match params.get("limit") {
+        None => MAX_LISTED,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LISTED).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("limit must be a whole number in 1..={MAX_LISTED}, got {v:?}"))
+            })?,
+    };
+    known_queue(&p, &name)?;
+    let answer = ContactsResponse::new(&p.snapshot, w, &name, channel, outcome, limit);
     Ok(json_body(Arc::from(to_json(&answer))))
 }
 
@@ -311,19 +365,22 @@ async fn channels(
 }
 
 async fn agents(State(state): State<AppState>, Query(params): Params) -> Result<Response, ApiError> {
-    only(&params, &["window", "team", "outliers", "offset", "limit"])?;
+    only(
+        &params,
+        &["window", "team", "outliers", "sl_outliers", "offset", "limit"],
+    )?;
     let p = current(&state)?;
     let w = window(&state, &p, &params)?;
     let (offset, limit) = page_params(&params)?;
-    let outliers = match params.get("outliers").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "outliers must be true or false, got {other:?}"
-            )))
-        }
+    let flag = |name: &str| match params.get(name).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{name} must be true or false, got {other:?}"
+        ))),
     };
+    let outliers = flag("outliers")?;
+    let sl_outliers = flag("sl_outliers")?;
     let team = params.get("team");
     if let Some(t) = team {
         let known = p
@@ -341,6 +398,7 @@ async fn agents(State(state): State<AppState>, Query(params): Params) -> Result<
         .iter()
         .filter(|a| team.is_none_or(|t| a.team.as_deref() == Some(t.as_str())))
         .filter(|a| !outliers || a.outlier)
+        .filter(|a| !sl_outliers || a.sl_outlier)
         .collect();
     let page = Page::cut(&mut agents, offset, limit);
     let answer = AgentsResponse {

@@ -296,6 +296,22 @@ async fn metrics_follow_the_snapshot_and_pass_promtool() {
         !text.contains("ccpulse_nps_score{channel=\"chat\""),
         "a null figure has no sample"
     );
+    // Version 1.1: staffing (a1 serves billing and is available), survey timing, agents'
+    // service level.
+    assert!(
+        text.contains(r#"ccpulse_agents_staffed{channel="voice",queue="billing"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"ccpulse_agents_required{channel="voice",queue="billing",window="15m"}"#));
+    assert!(text.contains(r#"ccpulse_staffing_gap{channel="voice",queue="billing",window="15m"}"#));
+    assert!(
+        !text.contains(r#"ccpulse_agents_required{channel="email""#),
+        "no Erlang C for email"
+    );
+    assert!(text.contains(
+        r#"ccpulse_csat_timing_responses{channel="chat",queue="billing",timing="immediate",window="15m"} 1"#
+    ));
+    assert!(text.contains(r#"ccpulse_agent_sl_judged{agent="a1",team="red",window="15m"} 1"#));
 
     // A later snapshot in which tech/chat has no traffic: its series are gone.
     let later = state(EVENTS, "2026-11-23T10:00:00Z").0;
@@ -334,6 +350,7 @@ async fn openapi_and_wallboard() {
     for path in [
         "/api/v1/queues",
         "/api/v1/queues/{queue}",
+        "/api/v1/queues/{queue}/contacts",
         "/api/v1/channels",
         "/api/v1/agents",
         "/api/v1/breaches",
@@ -498,6 +515,111 @@ async fn gzip_when_the_client_accepts_it() {
     assert_eq!(unzipped, plain);
 }
 
+/// The contacts behind a figure: as many as the figure counts, newest first, with their
+/// ids, times and wait; bad parameters are 400s that say which, an unknown queue a 404.
+#[tokio::test]
+async fn the_contacts_behind_a_figure() {
+    let (st, _) = state(EVENTS, "2026-11-22T09:15:00Z");
+    let (_, queues) = get_json(&st, "/api/v1/queues?window=15m").await;
+    let group = |queue: &str, channel: &str| {
+        queues["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["queue"] == queue && g["channel"] == channel)
+            .unwrap()
+            .clone()
+    };
+    let (s, v) = get_json(
+        &st,
+        "/api/v1/queues/billing/contacts?window=15m&channel=voice&outcome=abandoned",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["window"].as_str(), v["outcome"].as_str(), v["limit"].as_u64()),
+        (Some("15m"), Some("abandoned"), Some(100))
+    );
+    assert_eq!(v["coverage"]["covered"], 1);
+    assert_eq!(v["from"], queues["from"]);
+    let contacts = v["contacts"].as_array().unwrap();
+    assert_eq!(
+        contacts.len() as i64,
+        group("billing", "voice")["abandoned"].as_i64().unwrap()
+    );
+    assert_eq!(
+        contacts[0],
+        serde_json::json!({
+            "contact_id": "c2", "customer_id": null, "queue": "billing", "channel": "voice",
+            "offered_at": "2026-11-22T09:01:00Z", "decided_at": "2026-11-22T09:01:03Z",
+            "wait_seconds": 3.0, "agent_id": null, "outcome": "abandoned"
+        })
+    );
+    // The email waiting in support is a repeat of customer k1 (same topic as c1).
+    let (_, v) = get_json(&st, "/api/v1/queues/support/contacts?outcome=waiting").await;
+    assert_eq!(v["contacts"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (
+            v["contacts"][0]["contact_id"].as_str(),
+            v["contacts"][0]["wait_seconds"].as_f64()
+        ),
+        (Some("c4"), Some(600.0))
+    );
+    assert!(v["contacts"][0]["decided_at"].is_null() && v["channel"].is_null());
+    let (_, v) = get_json(&st, "/api/v1/queues/support/contacts?outcome=repeat&limit=1").await;
+    assert_eq!(v["contacts"][0]["customer_id"], "k1");
+    assert_eq!(group("support", "email")["repeat_contacts"], 1);
+    // Nothing flowed out: an empty list, not an error.
+    let (s, v) = get_json(&st, "/api/v1/queues/billing/contacts?outcome=flowed_out").await;
+    assert_eq!((s, v["contacts"].as_array().unwrap().len()), (StatusCode::OK, 0));
+    for (uri, status, msg) in [
+        (
+            "/api/v1/queues/billing/contacts",
+            StatusCode::BAD_REQUEST,
+            "outcome is required",
+        ),
+        (
+            "/api/v1/queues/billing/contacts?outcome=lost",
+            StatusCode::BAD_REQUEST,
+            "unknown outcome \"lost\"",
+        ),
+        (
+            "/api/v1/queues/billing/contacts?outcome=late&limit=0",
+            StatusCode::BAD_REQUEST,
+            "limit must be",
+        ),
+        (
+            "/api/v1/queues/billing/contacts?outcome=late&limit=101",
+            StatusCode::BAD_REQUEST,
+            "limit must be",
+        ),
+        (
+            "/api/v1/queues/billing/contacts?outcome=late&channel=fax",
+            StatusCode::BAD_REQUEST,
+            "unknown channel",
+        ),
+        (
+            "/api/v1/queues/billing/contacts?outcome=late&window=2h",
+            StatusCode::BAD_REQUEST,
+            "unknown window",
+        ),
+        (
+            "/api/v1/queues/billing/contacts?outcome=late&offset=5",
+            StatusCode::BAD_REQUEST,
+            "unknown query parameter \"offset\"",
+        ),
+        (
+            "/api/v1/queues/nosuch/contacts?outcome=late",
+            StatusCode::NOT_FOUND,
+            "unknown queue \"nosuch\"",
+        ),
+    ] {
+        let (s, v) = get_json(&st, uri).await;
+        assert_eq!(s, status, "{uri}");
+        assert!(v["error"].as_str().unwrap().contains(msg), "{uri}: {v}");
+    }
+}
+
 /// Every endpoint against every role: 200, 401 without or with an unknown token, 403
 /// with a role that does not cover it; errors in the error shape.
 #[tokio::test]
@@ -528,10 +650,12 @@ async fn the_role_by_endpoint_matrix() {
         }
     };
     // (endpoint, wallboard, supervisor, metrics)
-    let matrix: [(&str, u16, u16, u16); 12] = [
+    let matrix: [(&str, u16, u16, u16); 13] = [
         ("/api/v1/queues", 200, 200, 403),
         ("/api/v1/intervals?size=1h", 200, 200, 403),
         ("/api/v1/queues/billing", 200, 200, 403),
+        // Customer ids: supervisors only.
+        ("/api/v1/queues/billing/contacts?outcome=abandoned", 403, 200, 403),
         ("/api/v1/channels", 200, 200, 403),
         ("/api/v1/breaches", 200, 200, 403),
         ("/api/v1/agents/states", 200, 200, 403),
@@ -600,7 +724,14 @@ async fn interval_reports_as_json_and_csv() {
             .unwrap()
     };
     let mut from_window = billing(&window["groups"]);
-    for f in ["waiting", "oldest_wait_seconds", "at_risk", "open"] {
+    for f in [
+        "waiting",
+        "oldest_wait_seconds",
+        "at_risk",
+        "open",
+        "agents_staffed",
+        "staffing_gap",
+    ] {
         from_window.as_object_mut().unwrap().remove(f);
     }
     assert_eq!(billing(&intervals[36]["groups"]), from_window);

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ccpulse_core::config::{
-    AgentsSection, CalendarSection, ContactsSection, EngineSections, FcrSection, SlaSection, WindowsSection,
+    AgentsSection, CalendarSection, ContactsSection, EngineSections, FcrSection, SlaSection, StaffingSection,
+    SurveysSection, WindowsSection,
 };
 use ccpulse_core::time::{Millis, Span, DAY};
 use ccpulse_core::{ConfigError, EngineConfig};
@@ -268,6 +269,10 @@ pub struct ConfigFile {
     pub sla: Option<SlaSection>,
     /// `[[calendars]]`.
     pub calendars: Option<Vec<toml::Spanned<CalendarSection>>>,
+    /// `[surveys]`.
+    pub surveys: Option<SurveysSection>,
+    /// `[staffing]`.
+    pub staffing: Option<StaffingSection>,
     /// `[kafka]`.
     pub kafka: Option<KafkaSection>,
     /// `[http]`.
@@ -414,6 +419,8 @@ pub fn parse(text: &str) -> Result<Loaded, ConfigError> {
         agents: file.agents.clone(),
         sla: file.sla.clone(),
         calendars: file.calendars.clone(),
+        surveys: file.surveys.clone(),
+        staffing: file.staffing.clone(),
     };
     let engine = EngineConfig::from_sections(&sections, text)?;
     let wallboard = file.wallboard.clone().unwrap_or_default().resolve()?;
@@ -485,6 +492,10 @@ mod tests {
             WallboardSettings::default(),
             "the example sets every wallboard key to its default"
         );
+        assert_eq!(l.engine.immediate_within, 3_600_000);
+        assert_eq!(l.engine.staffing.shrinkage, 0.3);
+        assert_eq!(l.engine.staffing.max_occupancy, Some(0.85));
+        assert_eq!((l.engine.sl_outlier_points, l.engine.sl_outlier_min_judged), (0.2, 10));
     }
 
     #[test]

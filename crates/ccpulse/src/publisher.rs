@@ -165,7 +165,8 @@ impl Publisher {
         }
         // `/metrics` exports the partitions this instance holds, so that sums over
         // instances add up (docs/metrics.md); the API answers for the whole cluster.
-        // Breach flags there are the whole view's: a breach is a judgement of a group.
+        // Breach flags there are the whole view's: a breach is a judgement of a group; so
+        // are the staffing figures (agents live on other partitions than their contacts).
         let exported = view.held.as_ref().unwrap_or(&view.partial);
         let folded_labels = exported.fold_labels(self.settings.max_queues, self.settings.max_agents);
         let (metrics, folded) = match (view.held.is_some(), folded_labels) {
@@ -173,6 +174,7 @@ impl Publisher {
             (false, Some((p, q, a))) => {
                 let mut m = Snapshot::build(&p, &self.cfg);
                 m.coverage = snapshot.coverage.clone();
+                m.staffing_from(&snapshot);
                 if whole {
                     self.folded_breaches.evaluate(&mut m, &self.cfg.policies);
                 } else {

@@ -66,6 +66,7 @@ pub(super) fn scan<'a>(text: &'a str, raw: &mut RawEvent<'a>) -> Option<()> {
                 "team" => 16,
                 "queues" => 17,
                 "reason" => 18,
+                "kind" => 19,
                 _ => {
                     c.skip_value()?;
                     32
@@ -96,7 +97,8 @@ pub(super) fn scan<'a>(text: &'a str, raw: &mut RawEvent<'a>) -> Option<()> {
                     15 => raw.state = c.opt_str()?,
                     16 => raw.team = c.opt_str()?,
                     17 => raw.queues = c.opt_str_array()?,
-                    _ => raw.reason = c.opt_str()?,
+                    18 => raw.reason = c.opt_str()?,
+                    _ => raw.survey_kind = c.opt_str()?,
                 }
             }
             c.ws();
@@ -332,6 +334,7 @@ mod tests {
         "team",
         "queues",
         "reason",
+        "kind",
         "extra",
         "Id",
     ];
