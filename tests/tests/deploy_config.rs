@@ -418,6 +418,38 @@ fn dashboard_queries(d: &Dashboard) -> Vec<(String, String)> {
     out
 }
 
+/// The datasource of every panel, target and query variable: the dashboard's `datasource`
+/// variable, so that a dashboard imported into any Grafana queries the Prometheus chosen
+/// there (the default one unless another is picked), without editing.
+fn prometheus_variable() -> Json {
+    serde_json::json!({"type": "prometheus", "uid": "${datasource}"})
+}
+
+/// Every `datasource` value of a JSON tree, with its path (`panels[3].targets[0]`).
+fn datasource_refs<'a>(node: &'a Json, path: &str, out: &mut Vec<(String, &'a Json)>) {
+    match node {
+        Json::Object(map) => {
+            for (k, v) in map {
+                let here = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if k == "datasource" {
+                    out.push((here.clone(), v));
+                }
+                datasource_refs(v, &here, out);
+            }
+        }
+        Json::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                datasource_refs(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn has_window_variable(d: &Json) -> bool {
     d["templating"]["list"]
         .as_array()
@@ -958,7 +990,12 @@ fn dashboards_parse_and_every_panel_has_a_query() {
             let title = p["title"].as_str().unwrap_or("");
             assert!(!title.is_empty(), "{}: a panel has no title", d.file);
             assert!(ids.insert(p["id"].as_u64().unwrap()), "{}: duplicate panel id", d.file);
-            assert_eq!(p["datasource"]["uid"], "prometheus", "{}: {title}: datasource", d.file);
+            assert_eq!(
+                p["datasource"],
+                prometheus_variable(),
+                "{}: {title}: datasource",
+                d.file
+            );
             let targets = p["targets"]
                 .as_array()
                 .unwrap_or_else(|| panic!("{}: {title}: no targets", d.file));
@@ -971,7 +1008,8 @@ fn dashboards_parse_and_every_panel_has_a_query() {
             );
             for t in targets {
                 assert_eq!(
-                    t["datasource"]["uid"], "prometheus",
+                    t["datasource"],
+                    prometheus_variable(),
                     "{}: {title}: target datasource",
                     d.file
                 );
@@ -1054,6 +1092,72 @@ fn dashboards_parse_and_every_panel_has_a_query() {
     ] {
         assert!(exprs.contains(needle), "health dashboard does not use {needle}");
     }
+}
+
+/// Every dashboard picks its Prometheus with a `datasource` variable (type `datasource`,
+/// query `prometheus`, the default datasource unless another is chosen), and every
+/// datasource reference in it (panels, targets, query variables) is that variable; only
+/// Grafana's built-in annotations name another. Importing a dashboard needs no editing.
+#[test]
+fn dashboards_query_the_prometheus_of_their_datasource_variable() {
+    let ds = dashboards();
+    assert_eq!(ds.len(), DASHBOARDS.len());
+    for d in &ds {
+        let vars = d.json["templating"]["list"].as_array().unwrap();
+        let var = vars
+            .iter()
+            .find(|v| v["name"] == "datasource")
+            .unwrap_or_else(|| panic!("{}: no `datasource` variable", d.file));
+        assert_eq!(var["type"], "datasource", "{}", d.file);
+        assert_eq!(var["query"], "prometheus", "{}: a Prometheus datasource", d.file);
+        assert_eq!(
+            vars[0]["name"], "datasource",
+            "{}: first, before the query variables that use it",
+            d.file
+        );
+        assert!(var["multi"] != true && var["includeAll"] != true, "{}", d.file);
+        let current = &var["current"]["value"];
+        assert!(
+            current.is_null() || current == "default",
+            "{}: the variable must not pin a datasource uid: {current}",
+            d.file
+        );
+
+        let mut refs = Vec::new();
+        datasource_refs(&d.json, "", &mut refs);
+        let mut to_variable = 0;
+        for (path, r) in &refs {
+            if **r == prometheus_variable() {
+                to_variable += 1;
+                continue;
+            }
+            let builtin = path.starts_with("annotations.") && r["type"] == "grafana" && r["uid"] == "-- Grafana --";
+            assert!(builtin, "{}: {path} is {r}, not the `datasource` variable", d.file);
+        }
+        let all = panels(&d.json);
+        let targets: usize = all.iter().map(|p| p["targets"].as_array().map_or(0, Vec::len)).sum();
+        let query_vars = vars.iter().filter(|v| v["type"] == "query").count();
+        assert_eq!(
+            to_variable,
+            all.len() + targets + query_vars,
+            "{}: every panel, target and query variable names the `datasource` variable",
+            d.file
+        );
+        assert!(
+            !d.json.to_string().contains(r#""uid":"prometheus""#),
+            "{}: a hard-coded uid `prometheus` is left",
+            d.file
+        );
+    }
+    // The variable falls on the provisioned datasource: the one default Prometheus.
+    let prov = yaml("deploy/grafana/provisioning/datasources/prometheus.yml");
+    let defaults = prov["datasources"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|d| d["type"] == "prometheus" && d["isDefault"] == true)
+        .count();
+    assert_eq!(defaults, 1, "one default Prometheus datasource is provisioned");
 }
 
 #[test]
