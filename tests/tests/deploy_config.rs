@@ -450,6 +450,43 @@ fn datasource_refs<'a>(node: &'a Json, path: &str, out: &mut Vec<(String, &'a Js
     }
 }
 
+fn dashboard(file: &str) -> Dashboard {
+    dashboards()
+        .into_iter()
+        .find(|d| d.file == file)
+        .unwrap_or_else(|| panic!("no dashboard {file}"))
+}
+
+fn panel_titled<'a>(d: &'a Dashboard, title: &str) -> &'a Json {
+    let found: Vec<&Json> = panels(&d.json).into_iter().filter(|p| p["title"] == title).collect();
+    assert_eq!(found.len(), 1, "{}: panels titled {title:?}", d.file);
+    found[0]
+}
+
+/// Threshold steps as (colour, from); the base step has no `from`.
+fn steps(thresholds: &Json) -> Vec<(String, Option<f64>)> {
+    assert_eq!(thresholds["mode"], "absolute", "thresholds {thresholds}");
+    thresholds["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["color"].as_str().unwrap().to_owned(), s["value"].as_f64()))
+        .collect()
+}
+
+/// The threshold steps a panel applies to the series named `name`: those of its `byName`
+/// override for it, else its defaults.
+fn thresholds_for(panel: &Json, name: &str) -> Vec<(String, Option<f64>)> {
+    let overridden = panel["fieldConfig"]["overrides"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["matcher"]["id"] == "byName" && o["matcher"]["options"] == name)
+        .flat_map(|o| o["properties"].as_array().unwrap())
+        .find(|p| p["id"] == "thresholds");
+    steps(overridden.map_or(&panel["fieldConfig"]["defaults"]["thresholds"], |p| &p["value"]))
+}
+
 fn has_window_variable(d: &Json) -> bool {
     d["templating"]["list"]
         .as_array()
@@ -1158,6 +1195,48 @@ fn dashboards_query_the_prometheus_of_their_datasource_variable() {
         .filter(|d| d["type"] == "prometheus" && d["isDefault"] == true)
         .count();
     assert_eq!(defaults, 1, "one default Prometheus datasource is provisioned");
+}
+
+/// The wallboard's waiting, oldest wait and abandon rate tiles judge each channel by its
+/// own thresholds, the defaults of `[wallboard]` that the ccpulse wallboard page uses, so
+/// that both boards agree; `all` (every channel together) is not judged, as on the page.
+#[test]
+fn wallboard_judges_each_channel_by_the_thresholds_of_the_wallboard_page() {
+    let wall = dashboard("wallboard.json");
+    let page = ccpulse_http::wallboard::WallboardSettings::default().channels;
+    let step = |c: &str, v: Option<f64>| (c.to_owned(), v);
+    for (channel, th) in [("voice", page.voice), ("chat", page.chat), ("email", page.email)] {
+        for (title, amber, red) in [
+            ("Waiting now", f64::from(th.waiting_amber), f64::from(th.waiting_red)),
+            ("Oldest wait", th.oldest_wait_amber_seconds, th.oldest_wait_red_seconds),
+            ("Abandon rate", th.abandon_rate_amber, th.abandon_rate_red),
+        ] {
+            let p = panel_titled(&wall, title);
+            assert_eq!(
+                thresholds_for(p, channel),
+                [step("green", None), step("orange", Some(amber)), step("red", Some(red))],
+                "{title}: {channel}"
+            );
+        }
+    }
+    for title in ["Waiting now", "Oldest wait", "Abandon rate"] {
+        let p = panel_titled(&wall, title);
+        // The series are named by channel, which is what the overrides match.
+        for t in p["targets"].as_array().unwrap() {
+            assert_eq!(t["legendFormat"], "{{channel}}", "{title}");
+            assert!(t["expr"].as_str().unwrap().contains("by (channel)"), "{title}");
+        }
+        assert_ne!(
+            thresholds_for(p, "voice"),
+            thresholds_for(p, "email"),
+            "{title}: voice and email are judged alike"
+        );
+        let all = thresholds_for(p, "all");
+        assert!(
+            all.len() == 1 && !["red", "orange", "green"].contains(&all[0].0.as_str()),
+            "{title}: `all` is not judged: {all:?}"
+        );
+    }
 }
 
 #[test]
