@@ -221,6 +221,61 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Runs `promtool test rules` on generated `promql_expr_test` cases: `series` as
+/// (series, values) of `input_series`, each case an expression (Grafana's `$window` as
+/// `15m`) and the samples it must return at time 0, as (labels, value): exactly those.
+fn promtool_expr_tests(name: &str, series: &[(String, String)], cases: &[(String, Vec<(String, f64)>)]) {
+    let q = |s: &str| serde_json::to_string(s).unwrap();
+    let mut yaml =
+        String::from("rule_files: []\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n");
+    for (s, values) in series {
+        yaml.push_str(&format!("      - series: {}\n        values: {}\n", q(s), q(values)));
+    }
+    yaml.push_str("    promql_expr_test:\n");
+    for (expr, samples) in cases {
+        let expr = expr.replace("$window", "15m");
+        assert!(!expr.contains('$'), "unknown variable in `{expr}`");
+        yaml.push_str(&format!(
+            "      - expr: {}\n        eval_time: 0m\n        exp_samples:{}\n",
+            q(&expr),
+            if samples.is_empty() { " []" } else { "" }
+        ));
+        for (labels, value) in samples {
+            yaml.push_str(&format!(
+                "          - labels: {}\n            value: {value:?}\n",
+                q(labels)
+            ));
+        }
+    }
+    let dir = temp_dir(name);
+    let file = dir.join(format!("{name}.test.yml"));
+    fs::write(&file, &yaml).unwrap();
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool (deploy/check.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{name}: the dashboard queries do not give the expected samples:\n{}{}\n{yaml}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// The expression of the target `ref_id` of a panel.
+fn expr_of(panel: &Json, ref_id: &str) -> String {
+    panel["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["refId"] == ref_id)
+        .and_then(|t| t["expr"].as_str())
+        .unwrap_or_else(|| panic!("{:?}: no target {ref_id}", panel["title"]))
+        .to_owned()
+}
+
 /// `ccpulse_[a-z_]+` tokens with their byte offset (the end of the name).
 fn metric_tokens(text: &str) -> Vec<(String, usize)> {
     let bytes = text.as_bytes();
@@ -1092,7 +1147,8 @@ fn dashboards_parse_and_every_panel_has_a_query() {
         "ccpulse_wait_seconds_sum{",
         "ccpulse_contacts_abandoned{",
         "ccpulse_handle_seconds_sum{",
-        "ccpulse_channel_sla_numerator{",
+        "ccpulse_channel_sla_policy_met{",
+        "ccpulse_channel_sla_target_ratio{",
         "ccpulse_channel_contacts_waiting",
         "ccpulse_channel_fcr_contacts{",
         "ccpulse_channel_csat_ratio{",
@@ -1237,6 +1293,172 @@ fn wallboard_judges_each_channel_by_the_thresholds_of_the_wallboard_page() {
             "{title}: `all` is not judged: {all:?}"
         );
     }
+}
+
+/// The wallboard's service level is coloured against each (channel, policy)'s own target,
+/// as on the ccpulse wallboard page: green at or above target, amber below it by at most
+/// `amber_margin` (the page's default), red further below or while breached. Each of three
+/// queries returns the groups of one colour, with the service level recomputed from the
+/// parts summed over instances; promtool evaluates them on series of two instances.
+#[test]
+fn wallboard_colours_service_level_against_each_groups_target() {
+    let wall = dashboard("wallboard.json");
+    let p = panel_titled(&wall, "Service level against target");
+    let mut colour_of = BTreeMap::new();
+    for o in p["fieldConfig"]["overrides"].as_array().unwrap() {
+        assert_eq!(o["matcher"]["id"], "byFrameRefID", "colours by query");
+        let colour = o["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == "color" && p["value"]["mode"] == "fixed")
+            .map(|p| p["value"]["fixedColor"].as_str().unwrap().to_owned())
+            .expect("a fixed colour");
+        colour_of.insert(colour, o["matcher"]["options"].as_str().unwrap().to_owned());
+    }
+    let colours: Vec<&str> = colour_of.keys().map(String::as_str).collect();
+    assert_eq!(colours, ["green", "orange", "red"], "three colours, one query each");
+    let refs: BTreeSet<String> = p["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["refId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        refs,
+        colour_of.values().cloned().collect(),
+        "every query has its colour"
+    );
+
+    let margin = ccpulse_http::wallboard::WallboardSettings::default().amber_margin;
+    // A service level exactly `margin` below a 54 % target, in hundredths: 49. Amber, as on
+    // the page, although 0.54 - 0.05 is 0.49000000000000005 in floating point.
+    #[allow(clippy::cast_possible_truncation)]
+    let edge = ((0.54 - margin) * 100.0).round() as u32;
+    // (channel, policy, target, [(met, denominator)] per instance, breached, colour)
+    type Group = (
+        &'static str,
+        &'static str,
+        f64,
+        Vec<(u32, u32)>,
+        u8,
+        Option<&'static str>,
+    );
+    let groups: Vec<Group> = vec![
+        ("voice", "at-target", 0.8, vec![(40, 50), (40, 50)], 0, Some("green")),
+        ("chat", "margin-below", 0.54, vec![(edge, 100)], 0, Some("orange")),
+        ("email", "past-margin", 0.54, vec![(edge - 1, 100)], 0, Some("red")),
+        ("voice", "just-below", 0.8, vec![(79, 100)], 0, Some("orange")),
+        // Breached, and back above target but not yet above target + hysteresis.
+        ("chat", "breached", 0.8, vec![(41, 50), (40, 50)], 1, Some("red")),
+        // Sums, not means of the instances' ratios (those would make 86.7 %, green).
+        (
+            "voice",
+            "two-instances",
+            0.8,
+            vec![(10, 10), (66, 90)],
+            0,
+            Some("orange"),
+        ),
+        ("email", "nobody-judged", 0.9, vec![(0, 0)], 0, None),
+        // The `all` roll-up repeats the channels' policies: not shown twice.
+        ("all", "at-target", 0.8, vec![(80, 100)], 0, None),
+    ];
+    let mut series = Vec::new();
+    let mut expected: BTreeMap<&str, Vec<(String, f64)>> = colours.iter().map(|c| (*c, Vec::new())).collect();
+    for (channel, policy, target, parts, breached, colour) in &groups {
+        for (i, (met, den)) in parts.iter().enumerate() {
+            let labels =
+                format!("channel=\"{channel}\", policy=\"{policy}\", window=\"15m\", instance=\"ccpulse-{i}\"");
+            for (metric, value) in [
+                ("ccpulse_channel_sla_policy_met", f64::from(*met)),
+                ("ccpulse_channel_sla_policy_denominator", f64::from(*den)),
+                ("ccpulse_channel_sla_target_ratio", *target),
+                ("ccpulse_channel_sla_breached", f64::from(*breached)),
+            ] {
+                series.push((format!("{metric}{{{labels}}}"), value.to_string()));
+            }
+        }
+        if let Some(colour) = colour {
+            let met: u32 = parts.iter().map(|p| p.0).sum();
+            let den: u32 = parts.iter().map(|p| p.1).sum();
+            expected.get_mut(colour).unwrap().push((
+                format!("{{channel=\"{channel}\", policy=\"{policy}\"}}"),
+                f64::from(met) / f64::from(den),
+            ));
+        }
+    }
+    let cases: Vec<(String, Vec<(String, f64)>)> = expected
+        .into_iter()
+        .map(|(colour, samples)| (expr_of(p, &colour_of[colour]), samples))
+        .collect();
+    promtool_expr_tests("service-level-colours", &series, &cases);
+
+    // The queues table: service level minus target in points, of the group's policy
+    // furthest below its target, coloured with the same margin.
+    let table = panel_titled(&wall, "Queues");
+    let vs = table["fieldConfig"]["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["matcher"]["options"] == "vs target")
+        .expect("a `vs target` column");
+    let th = vs["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "thresholds")
+        .unwrap();
+    let step = |c: &str, v: Option<f64>| (c.to_owned(), v);
+    assert_eq!(
+        steps(&th["value"]),
+        [
+            step("red", None),
+            step("orange", Some(-margin * 100.0)),
+            step("green", Some(0.0))
+        ]
+    );
+    let expr = table["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["expr"].as_str().unwrap().contains("ccpulse_sla_policy_met"))
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .expect("the `vs target` query");
+    let mut series = Vec::new();
+    // billing voice: policy std +5 points, policy vip −2 points; sales chat over two instances.
+    for (queue, channel, policy, target, instance, met, den) in [
+        ("billing", "voice", "std", 0.8, 0, 85, 100),
+        ("billing", "voice", "vip", 0.9, 0, 44, 50),
+        ("billing", "voice", "vip", 0.9, 1, 44, 50),
+        ("sales", "chat", "std", 0.8, 0, 10, 10),
+        ("sales", "chat", "std", 0.8, 1, 66, 90),
+    ] {
+        let labels = format!(
+            "queue=\"{queue}\", channel=\"{channel}\", policy=\"{policy}\", window=\"15m\", instance=\"ccpulse-{instance}\""
+        );
+        series.push((format!("ccpulse_sla_policy_met{{{labels}}}"), met.to_string()));
+        series.push((format!("ccpulse_sla_policy_denominator{{{labels}}}"), den.to_string()));
+        series.push((format!("ccpulse_sla_target_ratio{{{labels}}}"), target.to_string()));
+    }
+    let points = |met: f64, den: f64, target: f64| (met / den - target + 1e-9) * 100.0;
+    promtool_expr_tests(
+        "service-level-vs-target",
+        &series,
+        &[(
+            expr,
+            vec![
+                (
+                    r#"{queue="billing", channel="voice"}"#.to_owned(),
+                    points(88.0, 100.0, 0.9),
+                ),
+                (
+                    r#"{queue="sales", channel="chat"}"#.to_owned(),
+                    points(76.0, 100.0, 0.8),
+                ),
+            ],
+        )],
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //!
 //! Needs `prometheus` and `promtool` (Debian package `prometheus`; `tests/run` installs it).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -44,15 +44,7 @@ struct Exception {
     reason: &'static str,
 }
 
-const EXCEPTIONS: [Exception; 6] = [
-    // Red only while breached: in a healthy demo no channel's SLA is breached.
-    Exception {
-        place: "wallboard.json: Service level by channel (red: SLA breached)",
-        contains: "and on (channel)",
-        required_when: r#"max by (channel) (ccpulse_channel_sla_breached{window="$window"}) == 1"#,
-        may_be_absent: &[],
-        reason: "shows only channels whose SLA is breached",
-    },
+const EXCEPTIONS: [Exception; 5] = [
     // AHT vs team needs another agent of the team with handled contacts in the window.
     // In quiet hours the demo staffs two agents per team and routing gives the first one
     // every contact, so no agent has a peer to compare with.
@@ -97,6 +89,19 @@ const EXCEPTIONS: [Exception; 6] = [
         reason: "no contact of this group today yet",
     },
 ];
+
+/// Panels whose queries split the groups of one figure between them, a query per colour
+/// (green, amber, red): any of them may be empty, but together, at every window that
+/// must give data, they return each group of `whole` exactly once, with its value.
+struct Split {
+    place: &'static str,
+    whole: &'static str,
+}
+
+const SPLITS: [Split; 1] = [Split {
+    place: "wallboard.json: Service level against target",
+    whole: r#"sum by (channel, policy) (ccpulse_channel_sla_policy_met{channel!="all", window="$window"}) / (sum by (channel, policy) (ccpulse_channel_sla_policy_denominator{channel!="all", window="$window"}) > 0)"#,
+}];
 
 // ---------------------------------------------------------------------------- HTTP
 
@@ -519,6 +524,13 @@ fn check_dashboard_expr(
         }
         return;
     }
+    if SPLITS.iter().any(|s| s.place == q.place) {
+        // One colour's share: checked with the others by `check_split`.
+        if a.series() == 0 {
+            report.notes.push(format!("{tag}: no group of this colour: `{expr}`"));
+        }
+        return check_selectors(p, report, &tag, &expr, &[]);
+    }
     // An exception applies while its condition returns nothing.
     let active = exception_for(&q.place, &q.expr).and_then(|ex| {
         let cond = prom::substitute(ex.required_when, &variables(window, instance)).unwrap();
@@ -537,6 +549,63 @@ fn check_dashboard_expr(
         _ => {}
     }
     check_selectors(p, report, &tag, &expr, active.map_or(&[], |ex| ex.may_be_absent));
+}
+
+/// Whether the queries of a window must return data (see [`WINDOWS`]).
+fn must_give_data(window: &str, today_covers_15m: bool) -> bool {
+    match window {
+        "5m" => false,
+        "today" => today_covers_15m,
+        _ => true,
+    }
+}
+
+/// The groups of an answer by their labels, with their values.
+fn samples(a: &Answer) -> BTreeMap<String, f64> {
+    a.json["data"]["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let value = s["value"][1].as_str().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+            (s["metric"].to_string(), value)
+        })
+        .collect()
+}
+
+/// A split panel at one window: its queries together return every group of the whole
+/// once, with its value, and nothing else.
+fn check_split(p: &mut Prometheus, report: &mut Report, split: &Split, queries: &[Query], window: &str) {
+    let tag = format!("{} [window {window}]", split.place);
+    let vars = variables(window, ".*");
+    let whole = p.query(&prom::substitute(split.whole, &vars).unwrap());
+    report.checked += 1;
+    if !whole.has_data() {
+        return report.fail(format!(
+            "{tag}: `{}` returns no group → {}",
+            split.whole,
+            whole.describe()
+        ));
+    }
+    let whole = samples(&whole);
+    let mut seen: BTreeMap<String, f64> = BTreeMap::new();
+    let parts: Vec<&Query> = queries.iter().filter(|q| q.place == split.place).collect();
+    if parts.len() < 2 {
+        return report.fail(format!("{tag}: {} queries, not a split", parts.len()));
+    }
+    for q in parts {
+        let a = p.query(&prom::substitute(&q.expr, &vars).unwrap());
+        for (group, value) in samples(&a) {
+            if seen.insert(group.clone(), value).is_some() {
+                report.fail(format!("{tag}: {group} is returned by two of its queries"));
+            }
+        }
+    }
+    if seen.len() != whole.len() || seen.iter().any(|(g, v)| whole.get(g) != Some(v)) {
+        report.fail(format!(
+            "{tag}: its queries return {seen:?}, not every group once: {whole:?}"
+        ));
+    }
 }
 
 /// The dashboards: variable queries, then every target at every window.
@@ -575,12 +644,12 @@ fn check_dashboards(p: &mut Prometheus, report: &mut Report, instance_addr: &str
     for q in &queries {
         let windows: &[&str] = if q.expr.contains("$window") { &WINDOWS } else { &["15m"] };
         for &w in windows {
-            let strict = match w {
-                "5m" => false,
-                "today" => today_covers_15m,
-                _ => true,
-            };
-            check_dashboard_expr(p, report, q, w, &instance, strict);
+            check_dashboard_expr(p, report, q, w, &instance, must_give_data(w, today_covers_15m));
+        }
+    }
+    for split in &SPLITS {
+        for w in WINDOWS.into_iter().filter(|w| must_give_data(w, today_covers_15m)) {
+            check_split(p, report, split, &queries, w);
         }
     }
     queries.len()
