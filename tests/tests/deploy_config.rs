@@ -1461,6 +1461,125 @@ fn wallboard_colours_service_level_against_each_groups_target() {
     );
 }
 
+/// The wallboard fits a 1920×1080 screen in Grafana's kiosk mode without scrolling: a grid
+/// row is 30 px high plus an 8 px margin, so 27 rows (≈ 1,026 px) at most, 24 columns,
+/// and no panel over another.
+#[test]
+fn wallboard_fits_a_1080p_screen_in_kiosk_mode() {
+    const ROWS: u64 = 27;
+    let wall = dashboard("wallboard.json");
+    let mut boxes: Vec<(String, [u64; 4])> = Vec::new();
+    for p in panels(&wall.json) {
+        let title = p["title"].as_str().unwrap().to_owned();
+        let g = &p["gridPos"];
+        let [x, y, w, h] = ["x", "y", "w", "h"].map(|k| g[k].as_u64().unwrap());
+        assert!(y + h <= ROWS, "{title}: ends at row {}, past {ROWS}", y + h);
+        assert!(x + w <= 24, "{title}: ends at column {}", x + w);
+        assert!(w >= 3 && h >= 4, "{title}: {w}×{h} is too small to read on a TV");
+        for (other, [ox, oy, ow, oh]) in &boxes {
+            let overlap = x < ox + ow && *ox < x + w && y < oy + oh && *oy < y + h;
+            assert!(!overlap, "{title} and {other} overlap");
+        }
+        boxes.push((title, [x, y, w, h]));
+    }
+    let bottom = boxes.iter().map(|(_, [_, y, _, h])| y + h).max().unwrap();
+    assert_eq!(bottom, ROWS, "the wallboard uses the screen");
+    assert!(boxes.len() >= 15, "{} panels", boxes.len());
+}
+
+/// The wallboard shows agents by state (each of the four states, summed over teams: an
+/// agent once) and the answer rate recomputed from the counts summed over instances;
+/// promtool evaluates both on series of two instances.
+#[test]
+fn wallboard_shows_agents_by_state_and_the_answer_rate() {
+    let wall = dashboard("wallboard.json");
+    let agents = panel_titled(&wall, "Agents by state");
+    let exprs: Vec<String> = agents["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .collect();
+    let mut states = Vec::new();
+    for e in &exprs {
+        let names: Vec<String> = metric_tokens(e).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["ccpulse_agents"], "{e}");
+        assert!(!e.contains("team"), "summed over teams: {e}");
+        let state = e
+            .split("state=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("one state per query: {e}"));
+        states.push(state.to_owned());
+    }
+    assert_eq!(states, ["available", "busy", "acw", "away"], "in this order");
+    // Two instances, two teams: each state's agents of every team and instance.
+    let mut series = Vec::new();
+    let counts = [
+        ("available", [3, 1]),
+        ("busy", [4, 2]),
+        ("acw", [1, 0]),
+        ("away", [0, 2]),
+    ];
+    for (state, per_instance) in counts {
+        for (i, n) in per_instance.iter().enumerate() {
+            for team in ["aurora", "boreal"] {
+                series.push((
+                    format!("ccpulse_agents{{team=\"{team}\", state=\"{state}\", instance=\"ccpulse-{i}\"}}"),
+                    n.to_string(),
+                ));
+            }
+        }
+    }
+    let cases: Vec<(String, Vec<(String, f64)>)> = exprs
+        .iter()
+        .zip(counts)
+        .map(|(e, (_, n))| (e.clone(), vec![("{}".to_owned(), f64::from(2 * (n[0] + n[1])))]))
+        .collect();
+    promtool_expr_tests("agents-by-state", &series, &cases);
+
+    let answer = panel_titled(&wall, "Answer rate");
+    let targets = answer["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 1);
+    let expr = targets[0]["expr"].as_str().unwrap().to_owned();
+    assert!(
+        !expr.contains("_ratio"),
+        "recomputed from the counts, not a ratio: {expr}"
+    );
+    assert_eq!(targets[0]["legendFormat"], "{{channel}}");
+    assert_eq!(answer["fieldConfig"]["defaults"]["unit"], "percentunit");
+    // voice: 9 answered of 9 on one instance, 1 of 10 on the other: 10/19 (the mean of the
+    // two ratios would be 55 %). email: nothing answered or abandoned: no sample.
+    let mut series = Vec::new();
+    for (channel, instance, answered, abandoned) in [
+        ("voice", 0, 9, 0),
+        ("voice", 1, 1, 9),
+        ("chat", 0, 3, 1),
+        ("email", 0, 0, 0),
+    ] {
+        let labels = format!("channel=\"{channel}\", window=\"15m\", instance=\"ccpulse-{instance}\"");
+        series.push((
+            format!("ccpulse_channel_contacts_answered{{{labels}}}"),
+            answered.to_string(),
+        ));
+        series.push((
+            format!("ccpulse_channel_contacts_abandoned{{{labels}}}"),
+            abandoned.to_string(),
+        ));
+    }
+    promtool_expr_tests(
+        "answer-rate",
+        &series,
+        &[(
+            expr,
+            vec![
+                (r#"{channel="voice"}"#.to_owned(), 10.0 / 19.0),
+                (r#"{channel="chat"}"#.to_owned(), 3.0 / 4.0),
+            ],
+        )],
+    );
+}
+
 #[test]
 fn windowed_metrics_always_select_a_window() {
     let docs = documented_metrics();

@@ -339,6 +339,11 @@ fn promtool_check_metrics(body: &str) -> Result<(), String> {
 struct Query {
     place: String,
     expr: String,
+    /// Grafana's name for each series: `{{label}}` replaced by the series' label values.
+    legend: Option<String>,
+    /// The series names that the panel's `byName` field overrides apply to (table panels,
+    /// whose overrides name columns, have none here).
+    named_overrides: Vec<String>,
 }
 
 /// Every panel target of every dashboard (rows' nested panels included), and the
@@ -364,11 +369,24 @@ fn dashboard_queries() -> (Vec<Query>, Vec<(String, String, String)>) {
         }
         for p in panels {
             let title = p["title"].as_str().unwrap_or("(untitled)");
+            let named_overrides: Vec<String> = if p["type"] == "table" {
+                Vec::new()
+            } else {
+                p["fieldConfig"]["overrides"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|o| o["matcher"]["id"] == "byName")
+                    .filter_map(|o| o["matcher"]["options"].as_str().map(str::to_owned))
+                    .collect()
+            };
             for t in p["targets"].as_array().into_iter().flatten() {
                 if let Some(expr) = t["expr"].as_str() {
                     queries.push(Query {
                         place: format!("{file}: {title}"),
                         expr: expr.to_owned(),
+                        legend: t["legendFormat"].as_str().map(str::to_owned),
+                        named_overrides: named_overrides.clone(),
                     });
                 }
             }
@@ -608,6 +626,140 @@ fn check_split(p: &mut Prometheus, report: &mut Report, split: &Split, queries: 
     }
 }
 
+/// A series' name as Grafana shows it: the legend with `{{label}}` replaced.
+fn legend_name(legend: &str, metric: &Json) -> String {
+    let mut out = String::new();
+    let mut rest = legend;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        out.push_str(metric[after[..close].trim()].as_str().unwrap_or(""));
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The `byName` overrides of a panel with a series per channel (the per-channel
+/// thresholds) must name the series it shows: at the windows that give data, every series
+/// it shows is overridden but the `all` roll-up (left to the defaults on purpose), and
+/// some override matches. An override may match nothing while its channel has no data
+/// (email's abandon rate early in the demo): a note.
+fn check_override_names(p: &mut Prometheus, report: &mut Report, queries: &[Query], today_covers_15m: bool) {
+    let mut places: Vec<&str> = queries
+        .iter()
+        .filter(|q| !q.named_overrides.is_empty() && q.legend.as_deref() == Some("{{channel}}"))
+        .map(|q| q.place.as_str())
+        .collect();
+    places.dedup();
+    for place in places {
+        let mut shown = BTreeSet::new();
+        let mut wanted = BTreeSet::new();
+        for q in queries.iter().filter(|q| q.place == place) {
+            wanted.extend(q.named_overrides.iter().cloned());
+            let Some(legend) = &q.legend else { continue };
+            for w in WINDOWS.into_iter().filter(|w| must_give_data(w, today_covers_15m)) {
+                let a = p.query(&prom::substitute(&q.expr, &variables(w, ".*")).unwrap());
+                for s in a.json["data"]["result"].as_array().into_iter().flatten() {
+                    shown.insert(legend_name(legend, &s["metric"]));
+                }
+            }
+        }
+        report.checked += 1;
+        let unmatched: Vec<&String> = wanted.difference(&shown).collect();
+        let defaulted: Vec<&String> = shown.difference(&wanted).filter(|n| *n != "all").collect();
+        if !defaulted.is_empty() || unmatched.len() == wanted.len() {
+            report.fail(format!(
+                "{place}: the series {defaulted:?} have no field override; the overrides {wanted:?} match {:?}",
+                wanted.intersection(&shown).collect::<Vec<_>>()
+            ));
+        } else if !unmatched.is_empty() {
+            report.notes.push(format!(
+                "{place}: no series for the overrides {unmatched:?} now (shown: {shown:?})"
+            ));
+        }
+    }
+}
+
+/// Values of one query as (series name, value), `$window` set.
+fn values_of(p: &mut Prometheus, q: &Query, window: &str) -> Vec<(String, f64)> {
+    let a = p.query(&prom::substitute(&q.expr, &variables(window, ".*")).unwrap());
+    let legend = q.legend.as_deref().unwrap_or("");
+    a.json["data"]["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let v = s["value"][1].as_str().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+            (legend_name(legend, &s["metric"]), v)
+        })
+        .collect()
+}
+
+/// The wallboard's figures make sense on the demo: agents by state gives the four states,
+/// which add up to every agent; the answer rate is a ratio, and the complement of the
+/// abandon rate, channel by channel.
+fn check_wallboard_figures(p: &mut Prometheus, report: &mut Report, queries: &[Query], today_covers_15m: bool) {
+    let of = |title: &str| -> Vec<&Query> {
+        queries
+            .iter()
+            .filter(|q| q.place == format!("wallboard.json: {title}"))
+            .collect()
+    };
+    let agents = of("Agents by state");
+    let mut states = Vec::new();
+    let mut total = 0.0;
+    for q in &agents {
+        let v = values_of(p, q, "15m");
+        report.checked += 1;
+        match v.as_slice() {
+            [(name, n)] if *n >= 0.0 => {
+                states.push(name.clone());
+                total += n;
+            }
+            other => report.fail(format!("Agents by state: `{}` gives {other:?}, not one count", q.expr)),
+        }
+    }
+    if states != ["Available", "Busy", "ACW", "Away"] {
+        report.fail(format!("Agents by state shows {states:?}"));
+    }
+    let all = p.query("sum(ccpulse_agents)");
+    let every_agent: f64 = all.json["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN);
+    if total != every_agent || total < 1.0 {
+        report.fail(format!(
+            "Agents by state adds up to {total}, sum(ccpulse_agents) is {every_agent}"
+        ));
+    }
+
+    let (answer, abandon) = (of("Answer rate"), of("Abandon rate"));
+    assert!(answer.len() == 1 && abandon.len() == 1, "one query each");
+    for w in WINDOWS.into_iter().filter(|w| must_give_data(w, today_covers_15m)) {
+        let answered = values_of(p, answer[0], w);
+        let abandoned: BTreeMap<String, f64> = values_of(p, abandon[0], w).into_iter().collect();
+        report.checked += 1;
+        if answered.is_empty() {
+            report.fail(format!("Answer rate [window {w}]: no channel"));
+        }
+        for (channel, rate) in answered {
+            let complement = abandoned.get(&channel).map(|a| 1.0 - a);
+            let agrees = complement.is_some_and(|c| (c - rate).abs() < 1e-9);
+            if !(0.0..=1.0).contains(&rate) || !agrees {
+                report.fail(format!(
+                    "Answer rate [window {w}]: {channel} {rate}, abandon rate {:?}",
+                    abandoned.get(&channel)
+                ));
+            }
+        }
+    }
+}
+
 /// The dashboards: variable queries, then every target at every window.
 fn check_dashboards(p: &mut Prometheus, report: &mut Report, instance_addr: &str, today_covers_15m: bool) -> usize {
     let (queries, vars) = dashboard_queries();
@@ -652,6 +804,8 @@ fn check_dashboards(p: &mut Prometheus, report: &mut Report, instance_addr: &str
             check_split(p, report, split, &queries, w);
         }
     }
+    check_override_names(p, report, &queries, today_covers_15m);
+    check_wallboard_figures(p, report, &queries, today_covers_15m);
     queries.len()
 }
 
