@@ -4,7 +4,11 @@
 //! the alert rules loaded. Every PromQL query of every Grafana panel must parse and return
 //! data, every metric selector of every alert rule must return series, the rules must
 //! evaluate without error, and `promtool check metrics` must accept `/metrics`. A metric
-//! renamed in the service, or misspelt in a dashboard or rule, fails here.
+//! renamed in the service, or misspelt in a dashboard or rule, fails here. Some figures are
+//! checked for sense too: the service level's colour queries return each group once,
+//! agents by state adds up to every agent, the answer rate is the complement of the
+//! abandon rate, the per-channel field overrides name the series shown, and a panel
+//! sampled at a step of its own (today by 15 minutes) runs as a range query at that step.
 //!
 //! Needs `prometheus` and `promtool` (Debian package `prometheus`; `tests/run` installs it).
 
