@@ -222,6 +222,61 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Runs `promtool test rules` on generated `promql_expr_test` cases: `series` as
+/// (series, values) of `input_series`, each case an expression (Grafana's `$window` as
+/// `15m`) and the samples it must return at time 0, as (labels, value): exactly those.
+fn promtool_expr_tests(name: &str, series: &[(String, String)], cases: &[(String, Vec<(String, f64)>)]) {
+    let q = |s: &str| serde_json::to_string(s).unwrap();
+    let mut yaml =
+        String::from("rule_files: []\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n");
+    for (s, values) in series {
+        yaml.push_str(&format!("      - series: {}\n        values: {}\n", q(s), q(values)));
+    }
+    yaml.push_str("    promql_expr_test:\n");
+    for (expr, samples) in cases {
+        let expr = expr.replace("$window", "15m");
+        assert!(!expr.contains('$'), "unknown variable in `{expr}`");
+        yaml.push_str(&format!(
+            "      - expr: {}\n        eval_time: 0m\n        exp_samples:{}\n",
+            q(&expr),
+            if samples.is_empty() { " []" } else { "" }
+        ));
+        for (labels, value) in samples {
+            yaml.push_str(&format!(
+                "          - labels: {}\n            value: {value:?}\n",
+                q(labels)
+            ));
+        }
+    }
+    let dir = temp_dir(name);
+    let file = dir.join(format!("{name}.test.yml"));
+    fs::write(&file, &yaml).unwrap();
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool (deploy/check.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{name}: the dashboard queries do not give the expected samples:\n{}{}\n{yaml}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// The expression of the target `ref_id` of a panel.
+fn expr_of(panel: &Json, ref_id: &str) -> String {
+    panel["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["refId"] == ref_id)
+        .and_then(|t| t["expr"].as_str())
+        .unwrap_or_else(|| panic!("{:?}: no target {ref_id}", panel["title"]))
+        .to_owned()
+}
+
 /// `ccpulse_[a-z_]+` tokens with their byte offset (the end of the name).
 fn metric_tokens(text: &str) -> Vec<(String, usize)> {
     let bytes = text.as_bytes();
@@ -417,6 +472,86 @@ fn dashboard_queries(d: &Dashboard) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// The window a panel is sampled at, when its `interval` (Grafana's minimum step) is one of
+/// the sliding windows: `place` as [`dashboard_queries`] names it.
+fn sampled_window(d: &Dashboard, place: &str) -> Option<String> {
+    panels(&d.json)
+        .into_iter()
+        .find(|p| format!("{} panel {:?}", d.file, p["title"]) == place)
+        .and_then(|p| p["interval"].as_str())
+        .filter(|w| WINDOWS.contains(w) && *w != "today")
+        .map(str::to_owned)
+}
+
+/// The datasource of every panel, target and query variable: the dashboard's `datasource`
+/// variable, so that a dashboard imported into any Grafana queries the Prometheus chosen
+/// there (the default one unless another is picked), without editing.
+fn prometheus_variable() -> Json {
+    serde_json::json!({"type": "prometheus", "uid": "${datasource}"})
+}
+
+/// Every `datasource` value of a JSON tree, with its path (`panels[3].targets[0]`).
+fn datasource_refs<'a>(node: &'a Json, path: &str, out: &mut Vec<(String, &'a Json)>) {
+    match node {
+        Json::Object(map) => {
+            for (k, v) in map {
+                let here = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if k == "datasource" {
+                    out.push((here.clone(), v));
+                }
+                datasource_refs(v, &here, out);
+            }
+        }
+        Json::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                datasource_refs(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn dashboard(file: &str) -> Dashboard {
+    dashboards()
+        .into_iter()
+        .find(|d| d.file == file)
+        .unwrap_or_else(|| panic!("no dashboard {file}"))
+}
+
+fn panel_titled<'a>(d: &'a Dashboard, title: &str) -> &'a Json {
+    let found: Vec<&Json> = panels(&d.json).into_iter().filter(|p| p["title"] == title).collect();
+    assert_eq!(found.len(), 1, "{}: panels titled {title:?}", d.file);
+    found[0]
+}
+
+/// Threshold steps as (colour, from); the base step has no `from`.
+fn steps(thresholds: &Json) -> Vec<(String, Option<f64>)> {
+    assert_eq!(thresholds["mode"], "absolute", "thresholds {thresholds}");
+    thresholds["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["color"].as_str().unwrap().to_owned(), s["value"].as_f64()))
+        .collect()
+}
+
+/// The threshold steps a panel applies to the series named `name`: those of its `byName`
+/// override for it, else its defaults.
+fn thresholds_for(panel: &Json, name: &str) -> Vec<(String, Option<f64>)> {
+    let overridden = panel["fieldConfig"]["overrides"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["matcher"]["id"] == "byName" && o["matcher"]["options"] == name)
+        .flat_map(|o| o["properties"].as_array().unwrap())
+        .find(|p| p["id"] == "thresholds");
+    steps(overridden.map_or(&panel["fieldConfig"]["defaults"]["thresholds"], |p| &p["value"]))
 }
 
 fn has_window_variable(d: &Json) -> bool {
@@ -959,7 +1094,12 @@ fn dashboards_parse_and_every_panel_has_a_query() {
             let title = p["title"].as_str().unwrap_or("");
             assert!(!title.is_empty(), "{}: a panel has no title", d.file);
             assert!(ids.insert(p["id"].as_u64().unwrap()), "{}: duplicate panel id", d.file);
-            assert_eq!(p["datasource"]["uid"], "prometheus", "{}: {title}: datasource", d.file);
+            assert_eq!(
+                p["datasource"],
+                prometheus_variable(),
+                "{}: {title}: datasource",
+                d.file
+            );
             let targets = p["targets"]
                 .as_array()
                 .unwrap_or_else(|| panic!("{}: {title}: no targets", d.file));
@@ -972,7 +1112,8 @@ fn dashboards_parse_and_every_panel_has_a_query() {
             );
             for t in targets {
                 assert_eq!(
-                    t["datasource"]["uid"], "prometheus",
+                    t["datasource"],
+                    prometheus_variable(),
                     "{}: {title}: target datasource",
                     d.file
                 );
@@ -1018,14 +1159,12 @@ fn dashboards_parse_and_every_panel_has_a_query() {
         "ccpulse_wait_seconds_sum{",
         "ccpulse_contacts_abandoned{",
         "ccpulse_handle_seconds_sum{",
-        "ccpulse_channel_sla_numerator{",
+        "ccpulse_channel_sla_policy_met{",
+        "ccpulse_channel_sla_target_ratio{",
         "ccpulse_channel_contacts_waiting",
         "ccpulse_channel_fcr_contacts{",
         "ccpulse_channel_csat_ratio{",
         "ccpulse_channel_nps_score{",
-        "ccpulse_agents_required",
-        "ccpulse_agents_staffed",
-        "ccpulse_staffing_gap",
     ] {
         assert!(exprs.contains(metric), "wallboard does not use {metric}");
     }
@@ -1044,6 +1183,9 @@ fn dashboards_parse_and_every_panel_has_a_query() {
         "ccpulse_agent_sl_outlier",
         "ccpulse_agents",
         "ccpulse_queue_agents",
+        "ccpulse_agents_required",
+        "ccpulse_agents_staffed",
+        "ccpulse_staffing_gap",
     ] {
         assert!(exprs.contains(metric), "supervisor does not use {metric}");
     }
@@ -1060,6 +1202,444 @@ fn dashboards_parse_and_every_panel_has_a_query() {
     ] {
         assert!(exprs.contains(needle), "health dashboard does not use {needle}");
     }
+}
+
+/// Every dashboard picks its Prometheus with a `datasource` variable (type `datasource`,
+/// query `prometheus`, the default datasource unless another is chosen), and every
+/// datasource reference in it (panels, targets, query variables) is that variable; only
+/// Grafana's built-in annotations name another. Importing a dashboard needs no editing.
+#[test]
+fn dashboards_query_the_prometheus_of_their_datasource_variable() {
+    let ds = dashboards();
+    assert_eq!(ds.len(), DASHBOARDS.len());
+    for d in &ds {
+        let vars = d.json["templating"]["list"].as_array().unwrap();
+        let var = vars
+            .iter()
+            .find(|v| v["name"] == "datasource")
+            .unwrap_or_else(|| panic!("{}: no `datasource` variable", d.file));
+        assert_eq!(var["type"], "datasource", "{}", d.file);
+        assert_eq!(var["query"], "prometheus", "{}: a Prometheus datasource", d.file);
+        assert_eq!(
+            vars[0]["name"], "datasource",
+            "{}: first, before the query variables that use it",
+            d.file
+        );
+        assert!(var["multi"] != true && var["includeAll"] != true, "{}", d.file);
+        let current = &var["current"]["value"];
+        assert!(
+            current.is_null() || current == "default",
+            "{}: the variable must not pin a datasource uid: {current}",
+            d.file
+        );
+
+        let mut refs = Vec::new();
+        datasource_refs(&d.json, "", &mut refs);
+        let mut to_variable = 0;
+        for (path, r) in &refs {
+            if **r == prometheus_variable() {
+                to_variable += 1;
+                continue;
+            }
+            let builtin = path.starts_with("annotations.") && r["type"] == "grafana" && r["uid"] == "-- Grafana --";
+            assert!(builtin, "{}: {path} is {r}, not the `datasource` variable", d.file);
+        }
+        let all = panels(&d.json);
+        let targets: usize = all.iter().map(|p| p["targets"].as_array().map_or(0, Vec::len)).sum();
+        let query_vars = vars.iter().filter(|v| v["type"] == "query").count();
+        assert_eq!(
+            to_variable,
+            all.len() + targets + query_vars,
+            "{}: every panel, target and query variable names the `datasource` variable",
+            d.file
+        );
+        assert!(
+            !d.json.to_string().contains(r#""uid":"prometheus""#),
+            "{}: a hard-coded uid `prometheus` is left",
+            d.file
+        );
+    }
+    // The variable falls on the provisioned datasource: the one default Prometheus.
+    let prov = yaml("deploy/grafana/provisioning/datasources/prometheus.yml");
+    let defaults = prov["datasources"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|d| d["type"] == "prometheus" && d["isDefault"] == true)
+        .count();
+    assert_eq!(defaults, 1, "one default Prometheus datasource is provisioned");
+}
+
+/// The wallboard's waiting, oldest wait and abandon rate tiles judge each channel by its
+/// own thresholds, the defaults of `[wallboard]` that the ccpulse wallboard page uses, so
+/// that both boards agree; `all` (every channel together) is not judged, as on the page.
+#[test]
+fn wallboard_judges_each_channel_by_the_thresholds_of_the_wallboard_page() {
+    let wall = dashboard("wallboard.json");
+    let page = ccpulse_http::wallboard::WallboardSettings::default().channels;
+    let step = |c: &str, v: Option<f64>| (c.to_owned(), v);
+    for (channel, th) in [("voice", page.voice), ("chat", page.chat), ("email", page.email)] {
+        for (title, amber, red) in [
+            ("Waiting now", f64::from(th.waiting_amber), f64::from(th.waiting_red)),
+            ("Oldest wait", th.oldest_wait_amber_seconds, th.oldest_wait_red_seconds),
+            ("Abandon rate", th.abandon_rate_amber, th.abandon_rate_red),
+        ] {
+            let p = panel_titled(&wall, title);
+            assert_eq!(
+                thresholds_for(p, channel),
+                [step("green", None), step("orange", Some(amber)), step("red", Some(red))],
+                "{title}: {channel}"
+            );
+        }
+    }
+    for title in ["Waiting now", "Oldest wait", "Abandon rate"] {
+        let p = panel_titled(&wall, title);
+        // The series are named by channel, which is what the overrides match.
+        for t in p["targets"].as_array().unwrap() {
+            assert_eq!(t["legendFormat"], "{{channel}}", "{title}");
+            assert!(t["expr"].as_str().unwrap().contains("by (channel)"), "{title}");
+        }
+        assert_ne!(
+            thresholds_for(p, "voice"),
+            thresholds_for(p, "email"),
+            "{title}: voice and email are judged alike"
+        );
+        let all = thresholds_for(p, "all");
+        assert!(
+            all.len() == 1 && !["red", "orange", "green"].contains(&all[0].0.as_str()),
+            "{title}: `all` is not judged: {all:?}"
+        );
+    }
+}
+
+/// The wallboard's service level is coloured against each (channel, policy)'s own target,
+/// as on the ccpulse wallboard page: green at or above target, amber below it by at most
+/// `amber_margin` (the page's default), red further below or while breached. Each of three
+/// queries returns the groups of one colour, with the service level recomputed from the
+/// parts summed over instances; promtool evaluates them on series of two instances.
+#[test]
+fn wallboard_colours_service_level_against_each_groups_target() {
+    let wall = dashboard("wallboard.json");
+    let p = panel_titled(&wall, "Service level against target");
+    let mut colour_of = BTreeMap::new();
+    for o in p["fieldConfig"]["overrides"].as_array().unwrap() {
+        assert_eq!(o["matcher"]["id"], "byFrameRefID", "colours by query");
+        let colour = o["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == "color" && p["value"]["mode"] == "fixed")
+            .map(|p| p["value"]["fixedColor"].as_str().unwrap().to_owned())
+            .expect("a fixed colour");
+        colour_of.insert(colour, o["matcher"]["options"].as_str().unwrap().to_owned());
+    }
+    let colours: Vec<&str> = colour_of.keys().map(String::as_str).collect();
+    assert_eq!(colours, ["green", "orange", "red"], "three colours, one query each");
+    let refs: BTreeSet<String> = p["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["refId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        refs,
+        colour_of.values().cloned().collect(),
+        "every query has its colour"
+    );
+
+    let margin = ccpulse_http::wallboard::WallboardSettings::default().amber_margin;
+    // A service level exactly `margin` below a 54 % target, in hundredths: 49. Amber, as on
+    // the page, although 0.54 - 0.05 is 0.49000000000000005 in floating point.
+    #[allow(clippy::cast_possible_truncation)]
+    let edge = ((0.54 - margin) * 100.0).round() as u32;
+    // (channel, policy, target, [(met, denominator)] per instance, breached, colour)
+    type Group = (
+        &'static str,
+        &'static str,
+        f64,
+        Vec<(u32, u32)>,
+        u8,
+        Option<&'static str>,
+    );
+    let groups: Vec<Group> = vec![
+        ("voice", "at-target", 0.8, vec![(40, 50), (40, 50)], 0, Some("green")),
+        ("chat", "margin-below", 0.54, vec![(edge, 100)], 0, Some("orange")),
+        ("email", "past-margin", 0.54, vec![(edge - 1, 100)], 0, Some("red")),
+        ("voice", "just-below", 0.8, vec![(79, 100)], 0, Some("orange")),
+        // Breached, and back above target but not yet above target + hysteresis.
+        ("chat", "breached", 0.8, vec![(41, 50), (40, 50)], 1, Some("red")),
+        // Sums, not means of the instances' ratios (those would make 86.7 %, green).
+        (
+            "voice",
+            "two-instances",
+            0.8,
+            vec![(10, 10), (66, 90)],
+            0,
+            Some("orange"),
+        ),
+        ("email", "nobody-judged", 0.9, vec![(0, 0)], 0, None),
+        // The `all` roll-up repeats the channels' policies: not shown twice.
+        ("all", "at-target", 0.8, vec![(80, 100)], 0, None),
+    ];
+    let mut series = Vec::new();
+    let mut expected: BTreeMap<&str, Vec<(String, f64)>> = colours.iter().map(|c| (*c, Vec::new())).collect();
+    for (channel, policy, target, parts, breached, colour) in &groups {
+        for (i, (met, den)) in parts.iter().enumerate() {
+            let labels =
+                format!("channel=\"{channel}\", policy=\"{policy}\", window=\"15m\", instance=\"ccpulse-{i}\"");
+            for (metric, value) in [
+                ("ccpulse_channel_sla_policy_met", f64::from(*met)),
+                ("ccpulse_channel_sla_policy_denominator", f64::from(*den)),
+                ("ccpulse_channel_sla_target_ratio", *target),
+                ("ccpulse_channel_sla_breached", f64::from(*breached)),
+            ] {
+                series.push((format!("{metric}{{{labels}}}"), value.to_string()));
+            }
+        }
+        if let Some(colour) = colour {
+            let met: u32 = parts.iter().map(|p| p.0).sum();
+            let den: u32 = parts.iter().map(|p| p.1).sum();
+            expected.get_mut(colour).unwrap().push((
+                format!("{{channel=\"{channel}\", policy=\"{policy}\"}}"),
+                f64::from(met) / f64::from(den),
+            ));
+        }
+    }
+    let cases: Vec<(String, Vec<(String, f64)>)> = expected
+        .into_iter()
+        .map(|(colour, samples)| (expr_of(p, &colour_of[colour]), samples))
+        .collect();
+    promtool_expr_tests("service-level-colours", &series, &cases);
+
+    // The queues table: service level minus target in points, of the group's policy
+    // furthest below its target, coloured with the same margin.
+    let table = panel_titled(&wall, "Queues");
+    let vs = table["fieldConfig"]["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["matcher"]["options"] == "vs target")
+        .expect("a `vs target` column");
+    let th = vs["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "thresholds")
+        .unwrap();
+    let step = |c: &str, v: Option<f64>| (c.to_owned(), v);
+    assert_eq!(
+        steps(&th["value"]),
+        [
+            step("red", None),
+            step("orange", Some(-margin * 100.0)),
+            step("green", Some(0.0))
+        ]
+    );
+    let expr = table["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["expr"].as_str().unwrap().contains("ccpulse_sla_policy_met"))
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .expect("the `vs target` query");
+    let mut series = Vec::new();
+    // billing voice: policy std +5 points, policy vip −2 points; sales chat over two instances.
+    for (queue, channel, policy, target, instance, met, den) in [
+        ("billing", "voice", "std", 0.8, 0, 85, 100),
+        ("billing", "voice", "vip", 0.9, 0, 44, 50),
+        ("billing", "voice", "vip", 0.9, 1, 44, 50),
+        ("sales", "chat", "std", 0.8, 0, 10, 10),
+        ("sales", "chat", "std", 0.8, 1, 66, 90),
+    ] {
+        let labels = format!(
+            "queue=\"{queue}\", channel=\"{channel}\", policy=\"{policy}\", window=\"15m\", instance=\"ccpulse-{instance}\""
+        );
+        series.push((format!("ccpulse_sla_policy_met{{{labels}}}"), met.to_string()));
+        series.push((format!("ccpulse_sla_policy_denominator{{{labels}}}"), den.to_string()));
+        series.push((format!("ccpulse_sla_target_ratio{{{labels}}}"), target.to_string()));
+    }
+    let points = |met: f64, den: f64, target: f64| (met / den - target + 1e-9) * 100.0;
+    promtool_expr_tests(
+        "service-level-vs-target",
+        &series,
+        &[(
+            expr,
+            vec![
+                (
+                    r#"{queue="billing", channel="voice"}"#.to_owned(),
+                    points(88.0, 100.0, 0.9),
+                ),
+                (
+                    r#"{queue="sales", channel="chat"}"#.to_owned(),
+                    points(76.0, 100.0, 0.8),
+                ),
+            ],
+        )],
+    );
+}
+
+/// The wallboard fits a 1920×1080 screen in Grafana's kiosk mode without scrolling: a grid
+/// row is 30 px high plus an 8 px margin, so 27 rows (≈ 1,026 px) at most, 24 columns,
+/// and no panel over another.
+#[test]
+fn wallboard_fits_a_1080p_screen_in_kiosk_mode() {
+    const ROWS: u64 = 27;
+    let wall = dashboard("wallboard.json");
+    let mut boxes: Vec<(String, [u64; 4])> = Vec::new();
+    for p in panels(&wall.json) {
+        let title = p["title"].as_str().unwrap().to_owned();
+        let g = &p["gridPos"];
+        let [x, y, w, h] = ["x", "y", "w", "h"].map(|k| g[k].as_u64().unwrap());
+        assert!(y + h <= ROWS, "{title}: ends at row {}, past {ROWS}", y + h);
+        assert!(x + w <= 24, "{title}: ends at column {}", x + w);
+        assert!(w >= 3 && h >= 4, "{title}: {w}×{h} is too small to read on a TV");
+        for (other, [ox, oy, ow, oh]) in &boxes {
+            let overlap = x < ox + ow && *ox < x + w && y < oy + oh && *oy < y + h;
+            assert!(!overlap, "{title} and {other} overlap");
+        }
+        boxes.push((title, [x, y, w, h]));
+    }
+    let bottom = boxes.iter().map(|(_, [_, y, _, h])| y + h).max().unwrap();
+    assert_eq!(bottom, ROWS, "the wallboard uses the screen");
+    assert!(boxes.len() >= 15, "{} panels", boxes.len());
+}
+
+/// The wallboard shows agents by state (each of the four states, summed over teams: an
+/// agent once) and the answer rate recomputed from the counts summed over instances;
+/// promtool evaluates both on series of two instances.
+#[test]
+fn wallboard_shows_agents_by_state_and_the_answer_rate() {
+    let wall = dashboard("wallboard.json");
+    let agents = panel_titled(&wall, "Agents by state");
+    let exprs: Vec<String> = agents["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .collect();
+    let mut states = Vec::new();
+    for e in &exprs {
+        let names: Vec<String> = metric_tokens(e).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["ccpulse_agents"], "{e}");
+        assert!(!e.contains("team"), "summed over teams: {e}");
+        let state = e
+            .split("state=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("one state per query: {e}"));
+        states.push(state.to_owned());
+    }
+    assert_eq!(states, ["available", "busy", "acw", "away"], "in this order");
+    // Two instances, two teams: each state's agents of every team and instance.
+    let mut series = Vec::new();
+    let counts = [
+        ("available", [3, 1]),
+        ("busy", [4, 2]),
+        ("acw", [1, 0]),
+        ("away", [0, 2]),
+    ];
+    for (state, per_instance) in counts {
+        for (i, n) in per_instance.iter().enumerate() {
+            for team in ["aurora", "boreal"] {
+                series.push((
+                    format!("ccpulse_agents{{team=\"{team}\", state=\"{state}\", instance=\"ccpulse-{i}\"}}"),
+                    n.to_string(),
+                ));
+            }
+        }
+    }
+    let cases: Vec<(String, Vec<(String, f64)>)> = exprs
+        .iter()
+        .zip(counts)
+        .map(|(e, (_, n))| (e.clone(), vec![("{}".to_owned(), f64::from(2 * (n[0] + n[1])))]))
+        .collect();
+    promtool_expr_tests("agents-by-state", &series, &cases);
+
+    let answer = panel_titled(&wall, "Answer rate");
+    let targets = answer["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 1);
+    let expr = targets[0]["expr"].as_str().unwrap().to_owned();
+    assert!(
+        !expr.contains("_ratio"),
+        "recomputed from the counts, not a ratio: {expr}"
+    );
+    assert_eq!(targets[0]["legendFormat"], "{{channel}}");
+    assert_eq!(answer["fieldConfig"]["defaults"]["unit"], "percentunit");
+    // voice: 9 answered of 9 on one instance, 1 of 10 on the other: 10/19 (the mean of the
+    // two ratios would be 55 %). email: nothing answered or abandoned: no sample.
+    let mut series = Vec::new();
+    for (channel, instance, answered, abandoned) in [
+        ("voice", 0, 9, 0),
+        ("voice", 1, 1, 9),
+        ("chat", 0, 3, 1),
+        ("email", 0, 0, 0),
+    ] {
+        let labels = format!("channel=\"{channel}\", window=\"15m\", instance=\"ccpulse-{instance}\"");
+        series.push((
+            format!("ccpulse_channel_contacts_answered{{{labels}}}"),
+            answered.to_string(),
+        ));
+        series.push((
+            format!("ccpulse_channel_contacts_abandoned{{{labels}}}"),
+            abandoned.to_string(),
+        ));
+    }
+    promtool_expr_tests(
+        "answer-rate",
+        &series,
+        &[(
+            expr,
+            vec![
+                (r#"{channel="voice"}"#.to_owned(), 10.0 / 19.0),
+                (r#"{channel="chat"}"#.to_owned(), 3.0 / 4.0),
+            ],
+        )],
+    );
+}
+
+/// The supervisor dashboard has today by 15-minute intervals: a bar chart over today so far
+/// of offered, answered, abandoned and service level, each the `window="15m"` gauge sampled
+/// every 15 minutes all day long, and a description that sends to the exact report of the
+/// API and says how far off a bar can be. Not on the wallboard, which must fit one screen.
+#[test]
+fn supervisor_shows_today_by_15_minutes() {
+    let sup = dashboard("supervisor.json");
+    let p = panel_titled(&sup, "Today by 15 minutes");
+    assert_eq!(p["type"], "barchart");
+    assert_eq!(p["timeFrom"], "now/d", "today so far, whatever the dashboard's range");
+    assert_eq!(p["interval"], "15m", "the minimum step: one bar per 15 minutes");
+    // Grafana's step is max(interval, range / max data points): 15 minutes as long as the
+    // points allow a whole day of them, 25 hours on the day DST ends.
+    let points = p["maxDataPoints"].as_u64().expect("maxDataPoints");
+    assert!(points * 15 >= 25 * 60, "{points} data points make a step over 15m");
+    let mut legends = Vec::new();
+    for t in p["targets"].as_array().unwrap() {
+        let expr = t["expr"].as_str().unwrap();
+        assert!(t["range"] == true && t["instant"] != true, "a range query: {expr}");
+        for (name, end) in metric_tokens(expr) {
+            assert!(name.starts_with("ccpulse_channel_"), "the roll-ups: {name}");
+            let sel = selector_after(expr, end).unwrap();
+            assert!(
+                sel.contains("window=\"15m\"") && sel.contains("channel=\"all\""),
+                "{name}{{{sel}}}: the 15m window of every channel together"
+            );
+        }
+        legends.push(t["legendFormat"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(legends, ["offered", "answered", "abandoned", "service level"]);
+    let text = p["description"].as_str().unwrap();
+    for needle in [
+        "GET /api/v1/intervals?size=15m",
+        "format=csv",
+        "one scrape interval at each boundary",
+    ] {
+        assert!(text.contains(needle), "the description lacks `{needle}`: {text}");
+    }
+    let wall = dashboard("wallboard.json");
+    assert!(
+        panels(&wall.json).iter().all(|p| p["interval"].is_null()),
+        "the wallboard stays live"
+    );
 }
 
 #[test]
@@ -1083,6 +1663,13 @@ fn windowed_metrics_always_select_a_window() {
                 }
                 let sel = selector_after(&expr, end)
                     .unwrap_or_else(|| panic!("{place}: {name} without a selector in `{expr}`"));
+                // A panel sampled every W (its `interval`) may read the W window itself.
+                if let Some(w) = sampled_window(&d, &place) {
+                    if sel.contains(&format!("window=\"{w}\"")) {
+                        checked += 1;
+                        continue;
+                    }
+                }
                 assert!(
                     with_var,
                     "{place}: windowed {name} on a dashboard without `window` variable"
