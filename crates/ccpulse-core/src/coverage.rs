@@ -95,8 +95,10 @@ pub struct View {
 
 impl Book {
     /// Takes this tick's reports, and merges the figures of every partition known into
-    /// `base` (an empty partial for now). `held` are the partitions this instance
-    /// holds; `partitions` is the partition count of the event topics; `stale_after`
+    /// `base` (an empty partial for now). `reports` are this instance's own reports
+    /// first, then the other instances' newest records. `held` are the partitions this
+    /// instance holds (its own reports' partitions; another instance's record of one of
+    /// them is ignored); `partitions` is the partition count of the event topics; `stale_after`
     /// the staleness threshold; `now_wall` the wall clock.
     pub fn view<'r>(
         &mut self,
@@ -109,6 +111,14 @@ impl Book {
     ) -> View {
         let mut notes: BTreeMap<u32, &Report> = BTreeMap::new();
         for r in reports {
+            // A partition this instance holds is described by its own report, which
+            // comes first; another instance's record of it is older news, written
+            // before the partition moved here (a "replaying" note from a member that
+            // held it during a takeover would otherwise stand for ever: nobody else
+            // writes that partition again).
+            if held.contains(&r.partition) && notes.contains_key(&r.partition) {
+                continue;
+            }
             notes.insert(r.partition, r);
             let (Some(partial), Some(fresh_at)) = (&r.partial, r.fresh_at) else {
                 continue;
@@ -319,6 +329,25 @@ mod tests {
         );
         assert_eq!((v.coverage.covered, waiting(&v)), (2, 4));
         assert_eq!(v.coverage.waiting_for, ["partition 2: held by no instance"]);
+    }
+
+    #[test]
+    fn a_held_partition_is_described_by_its_own_report() {
+        // Partition 1 was held by another instance while it replayed; its last record
+        // says so, and it never writes that partition again. This instance holds it
+        // now and has its figures.
+        let mut book = Book::default();
+        let reports = [
+            report(0, Some(3), Some(1_000), None),
+            report(1, Some(4), Some(1_000), None),
+            report(1, None, Some(500), Some(Note::Replaying)),
+        ];
+        let v = book.view(Partial::empty(0, &[]), &reports, &[0, 1], 2, 1_000, STALE);
+        assert!(v.coverage.is_whole(), "{:?}", v.coverage);
+        assert_eq!(waiting(&v), 7);
+        // A partition held elsewhere takes the other instance's record.
+        let v = book.view(Partial::empty(0, &[]), &reports, &[0], 2, 1_000, STALE);
+        assert_eq!(v.coverage.waiting_for, ["partition 1 replaying"]);
     }
 
     #[test]
