@@ -92,7 +92,12 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
         .set("fetch.wait.max.ms", "100")
         // A crashed instance's partitions move to the others after this long (the
         // librdkafka default, 45 s, is a long time for a wallboard to be frozen).
-        .set("session.timeout.ms", "10000");
+        .set("session.timeout.ms", "10000")
+        // A member learns that the group is rebalancing from a heartbeat's answer. Every
+        // second rather than every 3 s: survivors rejoin sooner after a member leaves,
+        // and brokers that close a join round early (Tansu 0.6.0 does, after 3 s) do not
+        // exclude a member that heard late, which would start the round again.
+        .set("heartbeat.interval.ms", "1000");
     if let Some(id) = &settings.instance_id {
         c.set("group.instance.id", id);
     }
