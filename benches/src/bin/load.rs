@@ -9,6 +9,20 @@
 //! - `api`: Q queues of traffic, then `GET /api/v1/queues?window=15m` at a fixed rate;
 //!   latency percentiles measured by the client.
 //!
+//! - `takeover`: D days of simulated history (about M messages a day) in 6 partitions,
+//!   three `ccpulse serve` instances in one group (wall clock, the default recovery
+//!   horizon); one stops with SIGTERM, and the time until the other two cover every
+//!   partition again (`/readyz` 200 on both, all partitions held) is printed, with the
+//!   events they read again. Parked engines are kept 20 s, and the leaver stops after
+//!   that, so that its partitions are replayed, not resumed from the time the survivors
+//!   held them while the group formed. Not part of `all`: it produces millions of
+//!   messages.
+//!
+//! `CCPULSE_LOAD_LOG` sets the instances' `RUST_LOG` (default `warn`; their logs go to
+//! stderr). For `takeover`, `CCPULSE_LOAD_SESSION_MS` sets the session timeout (default
+//! 6000) and `CCPULSE_LOAD_KAFKA_DEBUG` librdkafka's `debug` (e.g. `cgrp`, to see the
+//! group's rebalances).
+//!
 //! `cargo build --release -p ccpulse -p ccpulse-benches && target/release/ccpulse-load all`
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -82,6 +96,11 @@ fn ccpulse_bin() -> PathBuf {
 }
 
 fn serve(brokers: &str, clock: &str, extra: &[&str]) -> Result<(Proc, u16)> {
+    serve_in(brokers, clock, &format!("load-{}", now_ms()), extra)
+}
+
+/// [`serve`] in the consumer group `group`.
+fn serve_in(brokers: &str, clock: &str, group: &str, extra: &[&str]) -> Result<(Proc, u16)> {
     let port = free_port();
     let child = Command::new(ccpulse_bin())
         .args([
@@ -93,9 +112,12 @@ fn serve(brokers: &str, clock: &str, extra: &[&str]) -> Result<(Proc, u16)> {
             "--clock",
             clock,
         ])
-        .args(["--group-id", &format!("load-{}", now_ms())])
+        .args(["--group-id", group])
         .args(extra)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("CCPULSE_LOAD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -355,6 +377,141 @@ fn api(queues: u32, rate: u64, secs: u64, gzip: bool) -> Result<()> {
     Ok(())
 }
 
+/// `/readyz` is 200 and the instance holds partitions; the number it holds.
+fn held_when_ready(port: u16) -> Option<f64> {
+    let mut c = connect(port).ok()?;
+    let (status, _) = get(&mut c, "/readyz").ok()?;
+    let (_, m) = get(&mut c, "/metrics").ok()?;
+    (status == 200).then(|| metric(&String::from_utf8_lossy(&m), "ccpulse_partitions_assigned"))
+}
+
+/// Waits until every instance of `ports` is ready and together they hold `partitions`
+/// partitions, each some, and stay so for 3 s (a group settles in several rebalances);
+/// the time from the start to the beginning of that steady state.
+fn wait_covered(ports: &[u16], partitions: f64, limit: Duration) -> Result<Duration> {
+    let t = Instant::now();
+    let mut since: Option<Duration> = None;
+    loop {
+        let held: Vec<Option<f64>> = ports.iter().map(|&p| held_when_ready(p)).collect();
+        let covered =
+            held.iter().all(|h| h.is_some_and(|h| h > 0.0)) && held.iter().flatten().sum::<f64>() == partitions;
+        since = if covered { since.or(Some(t.elapsed())) } else { None };
+        if let Some(s) = since.filter(|&s| t.elapsed() - s >= Duration::from_secs(3)) {
+            return Ok(s);
+        }
+        if t.elapsed() > limit {
+            let why: Vec<String> = ports
+                .iter()
+                .map(|&p| {
+                    connect(p)
+                        .and_then(|mut c| get(&mut c, "/readyz"))
+                        .map(|(_, b)| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_else(|e| e)
+                })
+                .collect();
+            return Err(format!("not covered within {limit:?}: held {held:?}; /readyz {why:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn takeover(days: i64, per_day: f64) -> Result<()> {
+    const PARTITIONS: u32 = 6;
+    let (_broker, brokers, dir) = tansu(PARTITIONS);
+    let t = Instant::now();
+    let now = now_ms();
+    // Peak contacts per hour so that a day holds about `per_day` messages: the
+    // simulator's day averages about 0.4 of its peak (measured: 7 days at 0.55 gave 1.03 M a day for 1.4 M asked).
+    let mut cfg = ccpulse_sim::SimConfig::for_rate(7, per_day / 24.0 / ccpulse_sim::MESSAGES_PER_CONTACT / 0.405);
+    cfg.start_ms = now - days * 86_400_000;
+    let mut sim = ccpulse_sim::Simulator::new(cfg);
+    let messages = sim.advance_to(now - 60_000);
+    let gen = t.elapsed();
+    let p = producer(&brokers)?;
+    let t = Instant::now();
+    for m in &messages {
+        send(&p, m.topic, &m.key, &m.payload);
+    }
+    p.flush(Duration::from_secs(300)).map_err(|e| e.to_string())?;
+    println!(
+        "takeover: generated {} messages over {days} days ({:.0} a day) in {:.1} s, produced in {:.1} s",
+        messages.len(),
+        messages.len() as f64 / days as f64,
+        gen.as_secs_f64(),
+        t.elapsed().as_secs_f64()
+    );
+    drop(messages);
+    // A short session timeout, as in the end-to-end test: a member that leaves cleanly
+    // is gone at once anyway; one that dies is noticed after it.
+    let cfg = dir.join("takeover.toml");
+    // Parked engines are kept for 20 s (default 10 min): long enough for the survivors'
+    // own partitions to come back from the rebalance and resume, while the copies of the
+    // leaver's partitions that they parked as the group formed are gone by the time it
+    // leaves. That is a takeover after a while in service: the leaver's partitions are
+    // replayed.
+    const GRACE: Duration = Duration::from_secs(20);
+    std::fs::write(
+        &cfg,
+        format!(
+            "[kafka]\npark_grace = \"{}s\"\n[kafka.properties]\n\"session.timeout.ms\" = \"{}\"\n{}",
+            GRACE.as_secs(),
+            std::env::var("CCPULSE_LOAD_SESSION_MS").unwrap_or_else(|_| "6000".into()),
+            std::env::var("CCPULSE_LOAD_KAFKA_DEBUG")
+                .map(|d| format!("debug = \"{d}\"\n"))
+                .unwrap_or_default()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let group = format!("takeover-{}", now_ms());
+    let extra = ["--config", cfg.to_str().unwrap_or_default()];
+    let t = Instant::now();
+    let mut members: Vec<(Proc, u16)> = (0..3)
+        .map(|_| serve_in(&brokers, "wall", &group, &extra))
+        .collect::<Result<_>>()?;
+    let ports: Vec<u16> = members.iter().map(|m| m.1).collect();
+    wait_covered(&ports, f64::from(PARTITIONS), Duration::from_secs(900))?;
+    let replayed = t.elapsed();
+    let held: Vec<f64> = ports.iter().filter_map(|&p| held_when_ready(p)).collect();
+    let rss = |port: u16| metric(&scrape(port), "process_resident_memory_bytes") / 1e6;
+    println!(
+        "takeover: three instances replayed the history and cover every partition after {:.1} s (partitions held {held:?}; RSS {:.0}, {:.0}, {:.0} MB)",
+        replayed.as_secs_f64(),
+        rss(ports[0]),
+        rss(ports[1]),
+        rss(ports[2])
+    );
+    std::thread::sleep(GRACE + Duration::from_secs(5));
+    let resumed = |ports: &[u16]| -> f64 {
+        ports
+            .iter()
+            .map(|&p| metric(&scrape(p), "ccpulse_partitions_resumed_total"))
+            .sum()
+    };
+    let resumed_before = resumed(&ports[..2]);
+    let (leaving, port) = members.pop().ok_or("no member")?;
+    let ingested = |ports: &[u16]| -> f64 {
+        ports
+            .iter()
+            .map(|&p| metric(&scrape(p), "ccpulse_events_ingested_total"))
+            .sum()
+    };
+    let before = ingested(&ports[..2]);
+    let held_by_leaver = held_when_ready(port).unwrap_or(0.0);
+    Command::new("kill")
+        .args(["-TERM", &leaving.0.id().to_string()])
+        .status()
+        .map_err(|e| e.to_string())?;
+    let covered = wait_covered(&ports[..2], f64::from(PARTITIONS), Duration::from_secs(600))?;
+    println!(
+        "takeover: one instance (holding {held_by_leaver} partitions) stopped with SIGTERM; the other two cover every partition again after {:.1} s, reading {:.0} events again and resuming {:.0} parked partitions",
+        covered.as_secs_f64(),
+        ingested(&ports[..2]) - before,
+        resumed(&ports[..2]) - resumed_before
+    );
+    drop(leaving);
+    Ok(())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map_or("all", String::as_str);
@@ -363,12 +520,18 @@ fn main() {
     let result = match what {
         "ingest" => ingest(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(2_000_000)),
         "freshness" => freshness(20_000, 30),
+        "takeover" => takeover(
+            args.get(2).and_then(|n| n.parse().ok()).unwrap_or(7),
+            args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1_400_000.0),
+        ),
         "api" => api(1000, 1000, 20, true).and_then(|()| api(1000, 1000, 20, false)),
         "all" => ingest(2_000_000)
             .and_then(|()| freshness(20_000, 30))
             .and_then(|()| api(1000, 1000, 20, true))
             .and_then(|()| api(1000, 1000, 20, false)),
-        other => Err(format!("unknown scenario {other:?}: ingest [N], freshness, api, all")),
+        other => Err(format!(
+            "unknown scenario {other:?}: ingest [N], freshness, api, all, takeover [DAYS] [MESSAGES_PER_DAY]"
+        )),
     };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("loadavg after: {}", load.trim());
