@@ -252,13 +252,16 @@ struct Tile {
     name: String,
     fields: BTreeMap<String, String>,
     border: String,
+    /// The colour level of the "Staffed" figure alone.
+    staffing_level: u8,
 }
 
 const READ_TILES: &str = r#"[...document.querySelectorAll('#tiles .tile')].map(t => ({
     queue: t.dataset.queue, channel: t.dataset.channel, level: Number(t.dataset.level),
     name: t.querySelector('.name').textContent,
     fields: Object.fromEntries([...t.querySelectorAll('[data-field]')].map(e => [e.dataset.field, e.textContent])),
-    border: getComputedStyle(t).borderLeftColor }))"#;
+    border: getComputedStyle(t).borderLeftColor,
+    staffing_level: Number(t.querySelector('[data-field=staffing]').closest('.fig').className.match(/lvl(\d)/)[1]) }))"#;
 
 fn tiles(page: &mut Browser) -> Vec<Tile> {
     let v = page.eval(READ_TILES);
@@ -272,6 +275,7 @@ fn tiles(page: &mut Browser) -> Vec<Tile> {
             name: t["name"].as_str().unwrap().to_owned(),
             fields: serde_json::from_value(t["fields"].clone()).unwrap(),
             border: t["border"].as_str().unwrap().to_owned(),
+            staffing_level: t["staffing_level"].as_u64().unwrap() as u8,
         })
         .collect()
 }
@@ -403,6 +407,22 @@ fn rgb(hex: &str) -> String {
 }
 
 /// What a queue tile must show for group `g`.
+/// The "Staffed" figure's level: amber when short of agents, red when short by 2 or
+/// more or by a fifth of the requirement (the CcpulseUnderstaffed rule); none when closed.
+fn staffing_level(g: &Value) -> u8 {
+    match (g["staffing_gap"].as_i64(), g["agents_required"].as_f64()) {
+        (Some(gap), Some(required)) if gap < 0 && g["open"] != false => {
+            let short = -gap;
+            if short >= 2 || short as f64 >= 0.2 * required {
+                2
+            } else {
+                1
+            }
+        }
+        _ => 0,
+    }
+}
+
 fn expected_fields(g: &Value, states: &Value) -> BTreeMap<String, String> {
     let mut f = BTreeMap::new();
     for k in ["service_level", "sla_target", "answer_rate", "abandon_rate"] {
@@ -416,9 +436,15 @@ fn expected_fields(g: &Value, states: &Value) -> BTreeMap<String, String> {
     ] {
         f.insert(k.to_owned(), mss(&g[k]));
     }
-    for k in ["waiting", "at_risk", "offered", "handled"] {
+    for k in ["waiting", "at_risk", "offered"] {
         f.insert(k.to_owned(), count(&g[k]));
     }
+    let staffing = if g["agents_required"].is_null() {
+        "–".to_owned()
+    } else {
+        format!("{}/{}", count(&g["agents_staffed"]), count(&g["agents_required"]))
+    };
+    f.insert("staffing".to_owned(), staffing);
     let agents = states["queues"]
         .as_array()
         .unwrap()
@@ -654,6 +680,7 @@ fn known_traffic() -> (Traffic, &'static str) {
     t.agent(a3, "South", "available", &all[3..], end - 20 * SECOND);
     t.agent("agent-4", "South", "away", &["Tech"], end - 10 * SECOND);
     t.agent("agent-5", "South", "available", &["Claims", "Escalations"], end);
+    // A shrinkage of 0.5 doubles the agents required: some tiles are short of agents.
     const CONFIG: &str = "[wallboard]\namber_margin = 0.1\npage_seconds = 2\n\
         [wallboard.voice]\nwaiting_amber = 3\nwaiting_red = 6\noldest_wait_amber = \"2m\"\noldest_wait_red = \"5m\"\n\
         abandon_rate_amber = 0.1\nabandon_rate_red = 0.3\n\
@@ -661,7 +688,8 @@ fn known_traffic() -> (Traffic, &'static str) {
         abandon_rate_amber = 0.1\nabandon_rate_red = 0.3\n\
         [[calendars]]\nname = \"never\"\ntime_zone = \"UTC\"\n\
         [[sla.policies]]\nname = \"complaints-email\"\nqueue = \"Complaints\"\nchannel = \"email\"\n\
-        threshold = \"1h\"\ntarget = 0.9\ncalendar = \"never\"\n";
+        threshold = \"1h\"\ntarget = 0.9\ncalendar = \"never\"\n\
+        [staffing]\nshrinkage = 0.5\n";
     (t, CONFIG)
 }
 
@@ -696,6 +724,11 @@ fn twelve_tiles_fit_each_screen_with_the_figures_and_colours_of_the_api() {
         .filter(|g| g["channel"] != "email")
         .collect();
     assert_eq!(groups.len(), 12, "{queues}");
+    let short: Vec<u8> = groups.iter().map(|g| staffing_level(g)).collect();
+    assert!(
+        short.contains(&0) && short.iter().any(|&l| l > 0),
+        "the traffic has tiles with enough agents and tiles short of agents: {short:?}"
+    );
     let levels: Vec<u8> = groups.iter().map(|g| expected_level(g, &settings)).collect();
     for level in 0..=2 {
         assert!(
@@ -733,6 +766,7 @@ fn twelve_tiles_fit_each_screen_with_the_figures_and_colours_of_the_api() {
             assert_eq!(tile.fields, expected, "{w}x{h}: {q}/{c} shows (left) the API's (right)");
             assert_eq!(tile.level, level, "{w}x{h}: level of {q}/{c}: {g}");
             assert_eq!(tile.border, palette[usize::from(level)], "{w}x{h}: colour of {q}/{c}");
+            assert_eq!(tile.staffing_level, staffing_level(g), "{w}x{h}: staffing of {q}/{c}: {g}");
         }
 
         // Channel totals, agents and breaches.

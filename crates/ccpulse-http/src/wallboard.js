@@ -196,6 +196,21 @@
     return { lv, level: Math.max(...judged) };
   }
 
+  // Agents serving the queue now against the agents Erlang C asks for the window's load
+  // ("6/8"); a dash where Erlang C does not apply (email, `resolve` policies, no load).
+  function staffing(g) {
+    return missing(g.agents_required) ? DASH : count(g.agents_staffed) + "/" + count(g.agents_required);
+  }
+
+  // Short of agents: amber; short by 2 or more, or by a fifth of the requirement or more
+  // (the CcpulseUnderstaffed alert's rule): red. Not while the queue is closed. The
+  // figure's own colour only: the tile's colour stays that of its service and waits.
+  function staffingLevel(g) {
+    if (missing(g.staffing_gap) || g.staffing_gap >= 0 || g.open === false) return 0;
+    const short = -g.staffing_gap;
+    return short >= 2 || short >= 0.2 * g.agents_required ? 2 : 1;
+  }
+
   function statusWord(level, g) {
     if (level === 2) return MARK[2] + " " + (g.breached ? "BREACH" : "ALERT");
     if (level === 1) return MARK[1] + " WARNING";
@@ -270,7 +285,7 @@
       fig("Abandoned", "abandon_rate", pct(g.abandon_rate), lv.abandon_rate),
       fig("AHT", "aht_seconds", mss(g.aht_seconds), 0),
       fig("Offered", "offered", count(g.offered), 0),
-      fig("Handled", "handled", count(g.handled), 0),
+      fig("Staffed", "staffing", staffing(g), staffingLevel(g)),
     );
     const a = agentsByQueue.get(g.queue);
     const n = (field) => value("agents_" + field, a ? count(a[field]) : DASH, "n");
