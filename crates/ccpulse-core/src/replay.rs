@@ -1,13 +1,17 @@
 //! Replay of an event file: the lines `kcat -K'\t'` writes (`key<TAB>json`) or bare
-//! JSON lines, fed through one engine. Pure: the caller reads the file.
+//! JSON lines, fed through one engine, or split over several engines on as many threads
+//! with the same figures ([`replay_bytes`]; how is in [`crate::shard`]). Pure: the
+//! caller reads the file.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::breach::BreachTracker;
 use crate::config::EngineConfig;
 use crate::coverage::Coverage;
 use crate::engine::{Applied, Engine};
-use crate::event::parse_event;
+use crate::event::{parse_event_str, Event};
+use crate::partial::Partial;
 use crate::snapshot::Snapshot;
 use crate::time::Millis;
 
@@ -66,18 +70,21 @@ impl Replay {
         if line.trim().is_empty() {
             return;
         }
-        match parse_event(json_of(line).as_bytes(), self.now_wall) {
+        match parse_event_str(json_of(line), self.now_wall) {
             Err(e) => self.invalid.push(LineError {
                 line: n,
                 reason: e.to_string(),
             }),
-            Ok(ev) => {
-                if self.as_of.is_some_and(|t| ev.ts >= t) {
-                    self.after_as_of += 1;
-                } else if self.engine.apply(&ev) == Applied::Duplicate {
-                    self.duplicates += 1;
-                }
-            }
+            Ok(ev) => self.event(&ev),
+        }
+    }
+
+    /// Feeds a valid event.
+    fn event(&mut self, ev: &Event<'_>) {
+        if self.as_of.is_some_and(|t| ev.ts >= t) {
+            self.after_as_of += 1;
+        } else if self.engine.apply(ev) == Applied::Duplicate {
+            self.duplicates += 1;
         }
     }
 
@@ -86,18 +93,23 @@ impl Replay {
     pub fn finish(mut self) -> Snapshot {
         let now = self.as_of.or(self.engine.watermark()).unwrap_or(self.now_wall);
         let cfg = self.engine.config().clone();
-        let mut snap = Snapshot::build(&self.engine.partial(now), &cfg);
-        BreachTracker::default().evaluate(&mut snap, &cfg.policies);
-        // A file is one whole, complete source.
-        snap.coverage = Coverage {
-            partitions: 1,
-            covered: 1,
-            stale: Vec::new(),
-            data_age_seconds: Some(0.0),
-            waiting_for: Vec::new(),
-        };
-        snap
+        snapshot_of(&self.engine.partial(now), &cfg)
     }
+}
+
+/// The snapshot of a replay's partial: breaches evaluated once, and the coverage of one
+/// whole, complete source.
+fn snapshot_of(partial: &Partial, cfg: &EngineConfig) -> Snapshot {
+    let mut snap = Snapshot::build(partial, cfg);
+    BreachTracker::default().evaluate(&mut snap, &cfg.policies);
+    snap.coverage = Coverage {
+        partitions: 1,
+        covered: 1,
+        stale: Vec::new(),
+        data_age_seconds: Some(0.0),
+        waiting_for: Vec::new(),
+    };
+    snap
 }
 
 /// Replays `text` whole: the snapshot and the invalid lines.
@@ -113,6 +125,108 @@ pub fn replay_text(
     }
     let invalid = std::mem::take(&mut r.invalid);
     (r.finish(), invalid)
+}
+
+/// What a replay of a file found.
+#[derive(Debug)]
+pub struct ReplayOutcome {
+    /// The snapshot at `--as-of`, or at the newest event time.
+    pub snapshot: Snapshot,
+    /// The invalid lines, in line order.
+    pub invalid: Vec<LineError>,
+    /// Lines read (blank lines included).
+    pub lines: usize,
+    /// Duplicates dropped.
+    pub duplicates: u64,
+    /// Valid events not applied because `ts ≥ as_of`.
+    pub after_as_of: u64,
+    /// Engines that replayed it: the threads asked for, or 1 when the engines' counts
+    /// could have reached `contacts.max_open` or `contacts.max_remembered` (then it was
+    /// replayed again with one engine; see [`crate::shard`]).
+    pub engines: usize,
+}
+
+/// The lines of a file as `ccpulse replay` reads them: split at `\n`, the last one
+/// without it when the file does not end with one. Each range includes its `\n`.
+fn line_ranges(bytes: &[u8], range: Range<usize>) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut at = range.start;
+    std::iter::from_fn(move || {
+        if at >= range.end {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', &bytes[at..range.end]).map_or(range.end, |i| at + i + 1);
+        let line = at..end;
+        at = end;
+        Some(line)
+    })
+}
+
+mod parallel;
+
+/// Reads one line (with its `\n`), as [`Replay::line`] does.
+fn read_line<'a>(line: Result<&'a str, std::str::Utf8Error>, now_wall: Millis) -> Result<Option<Event<'a>>, String> {
+    let line = line.map_err(|e| format!("invalid UTF-8: {e}"))?;
+    let line = line.trim_end_matches(['\n', '\r']);
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    parse_event_str(json_of(line), now_wall)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// The lines of `range`: one UTF-8 check for all of them, and one per line only when
+/// that fails (so that an invalid line is reported as [`Replay`] reports it).
+fn for_each_line<'a>(bytes: &'a [u8], range: Range<usize>, mut f: impl FnMut(Result<&'a str, std::str::Utf8Error>)) {
+    match std::str::from_utf8(&bytes[range.clone()]) {
+        Ok(text) => {
+            let base = range.start;
+            for r in line_ranges(bytes, range) {
+                f(Ok(&text[r.start - base..r.end - base]));
+            }
+        }
+        Err(_) => {
+            for r in line_ranges(bytes, range) {
+                f(std::str::from_utf8(&bytes[r]));
+            }
+        }
+    }
+}
+
+/// Replays a whole file, as `ccpulse replay` reads it, with `threads` engines on as many
+/// threads (1: one engine, line by line). The figures are the same for any number.
+pub fn replay_bytes(
+    bytes: &[u8],
+    cfg: Arc<EngineConfig>,
+    as_of: Option<Millis>,
+    now_wall: Millis,
+    threads: usize,
+) -> ReplayOutcome {
+    if threads > 1 {
+        if let Some(done) = parallel::replay(bytes, cfg.clone(), as_of, now_wall, threads) {
+            return done;
+        }
+    }
+    let mut r = Replay::new(cfg, as_of, now_wall);
+    let mut n = 0;
+    for_each_line(bytes, 0..bytes.len(), |line| {
+        n += 1;
+        match read_line(line, now_wall) {
+            Ok(None) => {}
+            Ok(Some(ev)) => r.event(&ev),
+            Err(reason) => r.invalid.push(LineError { line: n, reason }),
+        }
+    });
+    let invalid = std::mem::take(&mut r.invalid);
+    let (duplicates, after_as_of) = (r.duplicates, r.after_as_of);
+    ReplayOutcome {
+        snapshot: r.finish(),
+        invalid,
+        lines: n,
+        duplicates,
+        after_as_of,
+        engines: 1,
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! `ccpulse replay`: an event file through the engine, the queues answer on stdout.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::io::Write;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ccpulse_core::replay::Replay;
+use ccpulse_core::replay::replay_bytes;
 use ccpulse_core::time::parse_rfc3339;
 
 use crate::config_file;
@@ -24,6 +25,10 @@ pub struct ReplayArgs {
     /// Configuration file (TOML).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Engines, each on a thread of its own (default: the cores available). The
+    /// figures are the same for any number.
+    #[arg(long)]
+    pub threads: Option<NonZeroUsize>,
 }
 
 /// A replay that cannot run (exit code 2).
@@ -76,41 +81,30 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
         path: args.input.display().to_string(),
         source,
     };
-    let file = std::fs::File::open(&args.input).map_err(input_err)?;
+    let threads = args
+        .threads
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, NonZeroUsize::get);
+    // The whole file is read at once: a parallel replay reads it twice (the first time
+    // for the customers of contacts), and lines are cut and checked in large blocks.
+    let bytes = read_whole(&args.input, threads).map_err(input_err)?;
     let now_wall = jiff::Timestamp::now().as_millisecond();
-    let mut replay = Replay::new(cfg, as_of, now_wall);
-    let mut reader = BufReader::new(file);
-    let mut buf = Vec::new();
-    let mut n = 0;
-    loop {
-        buf.clear();
-        let read = reader.read_until(b'\n', &mut buf).map_err(input_err)?;
-        if read == 0 {
-            break;
-        }
-        n += 1;
-        match std::str::from_utf8(&buf) {
-            Ok(line) => replay.line(n, line.trim_end_matches(['\n', '\r'])),
-            Err(e) => replay.invalid.push(ccpulse_core::replay::LineError {
-                line: n,
-                reason: format!("invalid UTF-8: {e}"),
-            }),
-        }
-    }
+    let done = replay_bytes(&bytes, cfg, as_of, now_wall, threads);
+    drop(bytes);
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
-    for e in &replay.invalid {
+    for e in &done.invalid {
         let _ = writeln!(err, "line {}: {}", e.line, e.reason);
     }
     let _ = writeln!(
         err,
         "{} lines, {} invalid, {} duplicates, {} at or after --as-of",
-        n,
-        replay.invalid.len(),
-        replay.duplicates,
-        replay.after_as_of
+        done.lines,
+        done.invalid.len(),
+        done.duplicates,
+        done.after_as_of
     );
-    let snap = replay.finish();
+    let snap = done.snapshot;
     let window = snap.window(&args.window).ok_or_else(|| ReplayError::Window {
         given: args.window.clone(),
         known: known.join(", "),
@@ -121,4 +115,44 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
     let mut out = stdout.lock();
     writeln!(out, "{json}").map_err(|e| ReplayError::Output(e.to_string()))?;
     Ok(())
+}
+
+/// Reads a whole file, a part per thread when it is large: copying a file into fresh
+/// memory costs a page fault per page, and the threads take them side by side.
+fn read_whole(path: &Path, threads: usize) -> std::io::Result<Vec<u8>> {
+    const PARALLEL_FROM: u64 = 16 << 20;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::File::open(path)?;
+        let meta = file.metadata()?;
+        if threads > 1 && meta.is_file() && meta.len() >= PARALLEL_FROM {
+            let len = usize::try_from(meta.len()).map_err(std::io::Error::other)?;
+            // Zeroed by the allocator's fresh pages, not written: the reads fault them in.
+            let mut buf = vec![0u8; len];
+            let part = len.div_ceil(threads);
+            let read: std::io::Result<()> = std::thread::scope(|s| {
+                let handles: Vec<_> = buf
+                    .chunks_mut(part)
+                    .enumerate()
+                    .map(|(i, piece)| {
+                        let file = &file;
+                        s.spawn(move || file.read_exact_at(piece, (i * part) as u64))
+                    })
+                    .collect();
+                handles.into_iter().try_for_each(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(std::io::Error::other("reader thread failed")))
+                })
+            });
+            match read {
+                Ok(()) => return Ok(buf),
+                // The file shrank while it was read: read it again, as it is now.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let _ = threads;
+    std::fs::read(path)
 }
