@@ -193,8 +193,141 @@ fn for_each_line<'a>(bytes: &'a [u8], range: Range<usize>, mut f: impl FnMut(Res
     }
 }
 
-/// Replays a whole file, as `ccpulse replay` reads it, with `threads` engines on as many
-/// threads (1: one engine, line by line). The figures are the same for any number.
+/// A replay of a file fed in segments of whole lines, as `ccpulse replay` reads it,
+/// with one engine or split over several (the figures are the same).
+///
+/// With several engines the file is read twice: every segment to
+/// [`FileReplay::note_offers`] first (which customer each contact's offers name, to
+/// split the file by customer), then every segment to [`FileReplay::feed`]. A segment
+/// ends with a `\n`, but the last one of the file may not.
+#[derive(Debug)]
+pub struct FileReplay {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    One(Box<OneEngine>),
+    Split(Box<parallel::Split>),
+}
+
+/// A split replay could not keep one engine's figures: the engines' counts could have
+/// added up to `contacts.max_open` or `contacts.max_remembered` (see [`crate::shard`]).
+/// Replay the file again with one engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OneEngineNeeded;
+
+impl FileReplay {
+    /// A replay with `threads` engines on as many threads (1: one engine, line by line).
+    pub fn new(cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis, threads: usize) -> Self {
+        FileReplay {
+            inner: if threads > 1 {
+                Inner::Split(Box::new(parallel::Split::new(cfg, as_of, now_wall, threads)))
+            } else {
+                Inner::One(Box::new(OneEngine::new(cfg, as_of, now_wall)))
+            },
+        }
+    }
+
+    /// Whether it reads the file twice: all of it to [`FileReplay::note_offers`] first.
+    pub fn reads_twice(&self) -> bool {
+        matches!(self.inner, Inner::Split(_))
+    }
+
+    /// The first reading: notes the offers of a segment.
+    pub fn note_offers(&mut self, segment: &[u8]) {
+        if let Inner::Split(split) = &mut self.inner {
+            split.note_offers(segment);
+        }
+    }
+
+    /// Replays a segment.
+    pub fn feed(&mut self, segment: &[u8]) {
+        match &mut self.inner {
+            Inner::One(one) => one.feed(segment),
+            Inner::Split(split) => split.feed(segment),
+        }
+    }
+
+    /// Whether a split replay has already found that it cannot keep one engine's
+    /// figures: feeding it more is useless, [`FileReplay::finish`] will say so.
+    pub fn gave_up(&self) -> bool {
+        matches!(&self.inner, Inner::Split(split) if split.gave_up())
+    }
+
+    /// The outcome: the snapshot at `as_of`, or at the newest event time.
+    pub fn finish(self) -> Result<ReplayOutcome, OneEngineNeeded> {
+        match self.inner {
+            Inner::One(one) => Ok(one.finish()),
+            Inner::Split(split) => split.finish().ok_or(OneEngineNeeded),
+        }
+    }
+}
+
+/// A file through one engine, line by line.
+#[derive(Debug)]
+struct OneEngine {
+    replay: Replay,
+    lines: usize,
+}
+
+impl OneEngine {
+    fn new(cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis) -> Self {
+        OneEngine {
+            replay: Replay::new(cfg, as_of, now_wall),
+            lines: 0,
+        }
+    }
+
+    fn feed(&mut self, segment: &[u8]) {
+        let (replay, lines) = (&mut self.replay, &mut self.lines);
+        for chunk in chunks(segment) {
+            for_each_line(segment, chunk, |line| {
+                *lines += 1;
+                match read_line(line, replay.now_wall) {
+                    Ok(None) => {}
+                    Ok(Some(ev)) => replay.event(&ev),
+                    Err(reason) => replay.invalid.push(LineError { line: *lines, reason }),
+                }
+            });
+        }
+    }
+
+    fn finish(mut self) -> ReplayOutcome {
+        let invalid = std::mem::take(&mut self.replay.invalid);
+        let (duplicates, after_as_of) = (self.replay.duplicates, self.replay.after_as_of);
+        ReplayOutcome {
+            snapshot: self.replay.finish(),
+            invalid,
+            lines: self.lines,
+            duplicates,
+            after_as_of,
+            engines: 1,
+        }
+    }
+}
+
+/// Bytes of lines read at once: a chunk's lines are checked for UTF-8 together, and a
+/// split replay's threads take a chunk at a time (about 300 lines of a realistic day).
+const CHUNK: usize = 64 << 10;
+
+/// `bytes` cut into chunks of about [`CHUNK`] bytes, at line ends.
+fn chunks(bytes: &[u8]) -> Vec<Range<usize>> {
+    let mut out = Vec::with_capacity(bytes.len() / CHUNK + 1);
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = match bytes.get(start + CHUNK..) {
+            None => bytes.len(),
+            Some(rest) => memchr::memchr(b'\n', rest).map_or(bytes.len(), |i| start + CHUNK + i + 1),
+        };
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+/// Replays a whole file in memory, as `ccpulse replay` reads it, with `threads` engines
+/// on as many threads (1: one engine). The figures are the same for any number.
 pub fn replay_bytes(
     bytes: &[u8],
     cfg: Arc<EngineConfig>,
@@ -202,31 +335,32 @@ pub fn replay_bytes(
     now_wall: Millis,
     threads: usize,
 ) -> ReplayOutcome {
-    if threads > 1 {
-        if let Some(done) = parallel::replay(bytes, cfg.clone(), as_of, now_wall, threads) {
-            return done;
-        }
+    replay_segments(&[bytes], cfg, as_of, now_wall, threads)
+}
+
+/// [`replay_bytes`] of a file given as segments of whole lines (see [`FileReplay`]).
+pub fn replay_segments(
+    segments: &[&[u8]],
+    cfg: Arc<EngineConfig>,
+    as_of: Option<Millis>,
+    now_wall: Millis,
+    threads: usize,
+) -> ReplayOutcome {
+    let mut r = FileReplay::new(cfg.clone(), as_of, now_wall, threads);
+    if r.reads_twice() {
+        segments.iter().for_each(|s| r.note_offers(s));
     }
-    let mut r = Replay::new(cfg, as_of, now_wall);
-    let mut n = 0;
-    for_each_line(bytes, 0..bytes.len(), |line| {
-        n += 1;
-        match read_line(line, now_wall) {
-            Ok(None) => {}
-            Ok(Some(ev)) => r.event(&ev),
-            Err(reason) => r.invalid.push(LineError { line: n, reason }),
+    for s in segments {
+        if r.gave_up() {
+            break;
         }
-    });
-    let invalid = std::mem::take(&mut r.invalid);
-    let (duplicates, after_as_of) = (r.duplicates, r.after_as_of);
-    ReplayOutcome {
-        snapshot: r.finish(),
-        invalid,
-        lines: n,
-        duplicates,
-        after_as_of,
-        engines: 1,
+        r.feed(s);
     }
+    r.finish().unwrap_or_else(|OneEngineNeeded| {
+        let mut one = OneEngine::new(cfg, as_of, now_wall);
+        segments.iter().for_each(|s| one.feed(s));
+        one.finish()
+    })
 }
 
 #[cfg(test)]
@@ -238,5 +372,22 @@ mod tests {
         assert_eq!(json_of("k42\t{\"a\":1}"), "{\"a\":1}");
         assert_eq!(json_of("{\"a\":\"x\ty\"}"), "{\"a\":\"x\ty\"}");
         assert_eq!(json_of("garbage"), "garbage");
+    }
+
+    #[test]
+    fn chunks_end_at_line_ends() {
+        let mut text = Vec::new();
+        for i in 0..20_000 {
+            text.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        text.extend_from_slice(b"last");
+        let c = chunks(&text);
+        assert!(c.len() > 1);
+        assert_eq!(c.first().map(|r| r.start), Some(0));
+        assert_eq!(c.last().map(|r| r.end), Some(text.len()));
+        for w in c.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+            assert_eq!(text[w[0].end - 1], b'\n');
+        }
     }
 }

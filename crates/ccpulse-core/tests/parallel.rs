@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ccpulse_core::replay::{replay_bytes, ReplayOutcome};
+use ccpulse_core::replay::{replay_bytes, replay_segments, ReplayOutcome};
 use ccpulse_core::time::{format_rfc3339, parse_rfc3339, MINUTE, SECOND};
 use ccpulse_core::EngineConfig;
 use proptest::prelude::*;
@@ -50,7 +50,32 @@ fn same_with_any_split(text: &[u8], cfg: EngineConfig, as_of: Option<i64>) -> Re
             two = Some(split);
         }
     }
+    // Fed in segments of a few lines, as the binary reads a large file.
+    for lines in [1, 4] {
+        let segments = segments(text, lines);
+        for threads in [1, 2] {
+            let fed = replay_segments(&segments, cfg.clone(), as_of, wall(), threads);
+            assert_eq!(said(&fed), expected, "{threads} engines fed {lines} lines at a time");
+        }
+    }
     two.unwrap()
+}
+
+/// `text` cut after every `lines` lines.
+fn segments(text: &[u8], lines: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let (mut start, mut seen) = (0, 0);
+    for (i, &b) in text.iter().enumerate() {
+        if b == b'\n' {
+            seen += 1;
+            if seen % lines == 0 {
+                out.push(&text[start..=i]);
+                start = i + 1;
+            }
+        }
+    }
+    out.push(&text[start..]);
+    out
 }
 
 fn golden(name: &str) -> Vec<u8> {

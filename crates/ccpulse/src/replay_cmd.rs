@@ -1,11 +1,12 @@
 //! `ccpulse replay`: an event file through the engine, the queues answer on stdout.
 
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ccpulse_core::replay::replay_bytes;
+use ccpulse_core::config::EngineConfig;
+use ccpulse_core::replay::{replay_bytes, FileReplay, OneEngineNeeded, ReplayOutcome};
 use ccpulse_core::time::parse_rfc3339;
 
 use crate::config_file;
@@ -85,12 +86,8 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
         .threads
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, NonZeroUsize::get);
-    // The whole file is read at once: a parallel replay reads it twice (the first time
-    // for the customers of contacts), and lines are cut and checked in large blocks.
-    let bytes = read_whole(&args.input, threads).map_err(input_err)?;
     let now_wall = jiff::Timestamp::now().as_millisecond();
-    let done = replay_bytes(&bytes, cfg, as_of, now_wall, threads);
-    drop(bytes);
+    let done = replay_file(&args.input, cfg, as_of, now_wall, threads).map_err(input_err)?;
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
     for e in &done.invalid {
@@ -117,42 +114,148 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
     Ok(())
 }
 
-/// Reads a whole file, a part per thread when it is large: copying a file into fresh
-/// memory costs a page fault per page, and the threads take them side by side.
-fn read_whole(path: &Path, threads: usize) -> std::io::Result<Vec<u8>> {
-    const PARALLEL_FROM: u64 = 16 << 20;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        let file = std::fs::File::open(path)?;
-        let meta = file.metadata()?;
-        if threads > 1 && meta.is_file() && meta.len() >= PARALLEL_FROM {
-            let len = usize::try_from(meta.len()).map_err(std::io::Error::other)?;
-            // Zeroed by the allocator's fresh pages, not written: the reads fault them in.
-            let mut buf = vec![0u8; len];
-            let part = len.div_ceil(threads);
-            let read: std::io::Result<()> = std::thread::scope(|s| {
-                let handles: Vec<_> = buf
-                    .chunks_mut(part)
-                    .enumerate()
-                    .map(|(i, piece)| {
-                        let file = &file;
-                        s.spawn(move || file.read_exact_at(piece, (i * part) as u64))
-                    })
-                    .collect();
-                handles.into_iter().try_for_each(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(std::io::Error::other("reader thread failed")))
-                })
-            });
-            match read {
-                Ok(()) => return Ok(buf),
-                // The file shrank while it was read: read it again, as it is now.
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
-                Err(e) => return Err(e),
-            }
+/// Replays a file: a regular file is read in segments, twice when the replay is split
+/// over several engines; anything else (a pipe) is read whole first.
+fn replay_file(
+    path: &Path,
+    cfg: Arc<EngineConfig>,
+    as_of: Option<i64>,
+    now_wall: i64,
+    threads: usize,
+) -> std::io::Result<ReplayOutcome> {
+    let mut file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        return Ok(replay_bytes(&bytes, cfg, as_of, now_wall, threads));
+    }
+    let mut bufs = [Vec::new(), Vec::new()];
+    let mut replay = FileReplay::new(cfg.clone(), as_of, now_wall, threads);
+    if replay.reads_twice() {
+        for_each_segment(&mut file, &mut bufs, SEGMENT, |segment| {
+            replay.note_offers(segment);
+            true
+        })?;
+        file.seek(SeekFrom::Start(0))?;
+    }
+    for_each_segment(&mut file, &mut bufs, SEGMENT, |segment| {
+        replay.feed(segment);
+        !replay.gave_up()
+    })?;
+    match replay.finish() {
+        Ok(done) => Ok(done),
+        Err(OneEngineNeeded) => {
+            // The engines' counts could have reached a cap: one engine, from the start.
+            file.seek(SeekFrom::Start(0))?;
+            let mut one = FileReplay::new(cfg, as_of, now_wall, 1);
+            for_each_segment(&mut file, &mut bufs, SEGMENT, |segment| {
+                one.feed(segment);
+                true
+            })?;
+            one.finish()
+                .map_err(|_| std::io::Error::other("a replay with one engine always finishes"))
         }
     }
-    let _ = threads;
-    std::fs::read(path)
+}
+
+/// About how many bytes of lines a segment holds.
+const SEGMENT: usize = 32 << 20;
+
+/// Reads `file` to its end in segments of whole lines (the last may lack its `\n`),
+/// into two buffers in turn: the next segment is read while `f` takes the current one.
+/// Stops early when `f` returns `false`. Memory: two segments, whatever the file's size.
+fn for_each_segment(
+    file: &mut std::fs::File,
+    bufs: &mut [Vec<u8>; 2],
+    segment: usize,
+    mut f: impl FnMut(&[u8]) -> bool,
+) -> std::io::Result<()> {
+    // Appends to `buf` until it holds a segment; says whether the file ended.
+    let fill = |file: &mut std::fs::File, buf: &mut Vec<u8>| -> std::io::Result<bool> {
+        let want = segment.saturating_sub(buf.len()).max(segment / 4 + 1);
+        let read = file.take(want as u64).read_to_end(buf)?;
+        Ok(read < want)
+    };
+    let [a, b] = bufs;
+    let (mut cur, mut next) = (a, b);
+    cur.clear();
+    let mut ended = fill(file, cur)?;
+    loop {
+        let cut = if ended {
+            cur.len()
+        } else {
+            cur.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+        };
+        let (lines, tail) = cur.split_at(cut);
+        let (more, next_ended) = std::thread::scope(|s| {
+            let reader = (!ended).then(|| {
+                let next = &mut *next;
+                let file = &mut *file;
+                s.spawn(move || {
+                    next.clear();
+                    next.extend_from_slice(tail);
+                    fill(file, next)
+                })
+            });
+            let more = f(lines);
+            let read = match reader {
+                None => Ok(true),
+                Some(h) => h
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("reader thread failed"))),
+            };
+            (more, read)
+        });
+        if ended || !more {
+            return Ok(());
+        }
+        ended = next_ended?;
+        std::mem::swap(&mut cur, &mut next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_whole_lines_and_the_whole_file() {
+        let dir = std::env::temp_dir().join(format!("ccpulse-segments-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let path = dir.join("lines");
+        let mut text = Vec::new();
+        for i in 0..300 {
+            text.extend(std::iter::repeat_n(b'x', i % 17));
+            if i == 150 {
+                text.extend(std::iter::repeat_n(b'y', 200));
+            }
+            text.push(b'\n');
+        }
+        text.extend_from_slice(b"no newline at the end");
+        std::fs::write(&path, &text).expect("a temporary file");
+        for segment in [1, 2, 5, 16, 64, 1000, 1 << 20] {
+            for stop_after in [usize::MAX, 3] {
+                let mut file = std::fs::File::open(&path).expect("the file");
+                let mut bufs = [Vec::new(), Vec::new()];
+                let mut got: Vec<u8> = Vec::new();
+                let mut calls = 0;
+                for_each_segment(&mut file, &mut bufs, segment, |s| {
+                    calls += 1;
+                    got.extend_from_slice(s);
+                    assert!(
+                        s.is_empty() || s.ends_with(b"\n") || got.len() == text.len(),
+                        "{segment}"
+                    );
+                    calls < stop_after
+                })
+                .expect("read");
+                if stop_after == usize::MAX {
+                    assert_eq!(got, text, "segments of {segment}");
+                } else {
+                    assert!(calls <= 3 && text.starts_with(&got), "stops when asked");
+                }
+            }
+        }
+        std::fs::remove_dir_all(&dir).expect("cleaned up");
+    }
 }

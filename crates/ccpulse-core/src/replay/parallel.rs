@@ -1,9 +1,9 @@
 //! A replay over several engines on as many threads, with the figures of one engine
 //! (why they are the same: [`crate::shard`]).
 //!
-//! First pass: which customer each contact's offers name ([`partitioner`]). Then the
-//! file goes through three kinds of task, taken by whichever thread is free, in
-//! blocks of [`BLOCK_CHUNKS`] chunks of about [`CHUNK`] bytes:
+//! First reading: which customer each contact's offers name ([`Split::note_offers`]).
+//! Then each segment goes through three kinds of task, taken by whichever thread is
+//! free, in blocks of [`BLOCK_CHUNKS`] chunks of about [`CHUNK`](super::CHUNK) bytes:
 //!
 //! - **read** a chunk: its lines parsed, each event's id hashed and its engine named;
 //! - **route** a block (one at a time, in order): the [`Router`]'s part of each event,
@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use memchr::memmem::Finder;
 
-use super::{for_each_line, read_line, snapshot_of, LineError, ReplayOutcome};
+use super::{chunks, for_each_line, read_line, snapshot_of, LineError, ReplayOutcome};
 use crate::config::EngineConfig;
 use crate::contact::key64;
 use crate::dedupe::Dedupe;
@@ -28,27 +28,10 @@ use crate::partial::Partial;
 use crate::shard::{contact_key, Partitioner, PartitionerBuilder, Routed, Router};
 use crate::time::Millis;
 
-/// Bytes of lines one read task takes (about 300 lines of a realistic day).
-const CHUNK: usize = 64 << 10;
 /// Chunks of a block: the unit of routing and applying.
 const BLOCK_CHUNKS: usize = 16;
 /// Blocks in flight: read, being routed, routed and waiting for their engines.
 const SLOTS: usize = 8;
-
-/// `bytes` cut into chunks of about [`CHUNK`] bytes, at line ends.
-fn chunks(bytes: &[u8]) -> Vec<Range<usize>> {
-    let mut out = Vec::with_capacity(bytes.len() / CHUNK + 1);
-    let mut start = 0;
-    while start < bytes.len() {
-        let end = match bytes.get(start + CHUNK..) {
-            None => bytes.len(),
-            Some(rest) => memchr::memchr(b'\n', rest).map_or(bytes.len(), |i| start + CHUNK + i + 1),
-        };
-        out.push(start..end);
-        start = end;
-    }
-    out
-}
 
 /// The string values of every member named `key` (with its quotes) in a line without
 /// backslashes: there a quote always ends a string, so a `"key"` followed by a colon
@@ -108,30 +91,54 @@ fn note_offer(b: &mut PartitionerBuilder, keys: &OfferKeys, line: &[u8], now_wal
     }
 }
 
-/// The first pass: which customers contacts' offers name. Only lines that can hold a
-/// valid `contact.offered` are looked at: those with `offered` in their bytes, or with
-/// a backslash (an escape could spell it).
-fn partitioner(bytes: &[u8], chunks: &[Range<usize>], now_wall: Millis, threads: usize) -> Partitioner {
+/// The `type` of an event written in the common shape, `{"id":"…","type":"…"` first
+/// with no backslash in either value (bare, or after a key and a tab); `None` for a
+/// line of any other shape. A line of that shape is a valid `contact.offered` only if
+/// this says so: a valid event names its type once, and without an escape the bytes
+/// are the value.
+fn common_type(line: &[u8]) -> Option<&[u8]> {
+    // As `json_of` reads a line: all of it when it starts with `{`, else what follows
+    // the first tab (when it starts with neither whitespace nor a non-ASCII character,
+    // which `json_of` would trim first).
+    let json = match line.first()? {
+        b'{' => line,
+        &b if b.is_ascii_graphic() => &line[memchr::memchr(b'\t', line)? + 1..],
+        _ => return None,
+    };
+    let rest = json.strip_prefix(b"{\"id\":\"")?;
+    let id = memchr::memchr2(b'"', b'\\', rest)?;
+    let rest = rest[id..].strip_prefix(b"\",\"type\":\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    (rest[end] == b'"').then_some(&rest[..end])
+}
+
+/// The first reading of a segment: which customers contacts' offers name. Only lines
+/// that can be a valid `contact.offered` are read: by their type when they are written
+/// in the common shape ([`common_type`]), else when they have `offered` in their bytes
+/// or a backslash (an escape could spell it).
+fn note_offers(bytes: &[u8], chunks: &[Range<usize>], now_wall: Millis, threads: usize) -> PartitionerBuilder {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let work = || {
         let keys = OfferKeys::new();
         let mut b = PartitionerBuilder::default();
-        let mut starts: Vec<usize> = Vec::new();
         while let Some(range) = chunks.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-            let text = &bytes[range.clone()];
-            starts.clear();
-            let hits = keys.offered.find_iter(text).chain(memchr::memchr_iter(b'\\', text));
-            starts.extend(hits.map(|hit| memchr::memrchr(b'\n', &text[..hit]).map_or(0, |i| i + 1)));
-            starts.sort_unstable();
-            starts.dedup();
-            for &start in &starts {
-                let end = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1);
-                note_offer(&mut b, &keys, &text[start..end], now_wall);
+            let mut text = &bytes[range.clone()];
+            while !text.is_empty() {
+                let end = memchr::memchr(b'\n', text).map_or(text.len(), |i| i + 1);
+                let line = &text[..end];
+                text = &text[end..];
+                let maybe = match common_type(line) {
+                    Some(kind) => kind == b"contact.offered",
+                    None => keys.offered.find(line).is_some() || memchr::memchr(b'\\', line).is_some(),
+                };
+                if maybe {
+                    note_offer(&mut b, &keys, line, now_wall);
+                }
             }
         }
         b
     };
-    let all = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
         let mut all = work();
         for h in others {
@@ -140,8 +147,7 @@ fn partitioner(bytes: &[u8], chunks: &[Range<usize>], now_wall: Millis, threads:
             }
         }
         all
-    });
-    all.build(threads)
+    })
 }
 
 /// One line, read.
@@ -268,17 +274,124 @@ impl Drop for FailOnPanic<'_> {
     }
 }
 
-/// Replays with `threads` engines; `None` when their counts could have reached a cap
-/// (see [`crate::shard`]) or a thread failed: then the caller replays with one engine.
-pub(super) fn replay(
-    bytes: &[u8],
+/// A replay split over engines, fed segment by segment.
+#[derive(Debug)]
+pub(super) struct Split {
     cfg: Arc<EngineConfig>,
     as_of: Option<Millis>,
     now_wall: Millis,
     threads: usize,
-) -> Option<ReplayOutcome> {
+    /// The first reading's offers, until the second reading starts.
+    offers: PartitionerBuilder,
+    part: Option<Partitioner>,
+    /// Each engine, with bounds on its open and remembered contacts (for the caps).
+    engines: Vec<(Engine, (usize, usize))>,
+    routing: Routing,
+    /// A task failed.
+    failed: bool,
+}
+
+impl Split {
+    pub(super) fn new(cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis, threads: usize) -> Self {
+        Split {
+            engines: (0..threads).map(|_| (Engine::new(cfg.clone()), (0, 0))).collect(),
+            routing: Routing {
+                router: Router::new(&cfg),
+                invalid: Vec::new(),
+                lines: 0,
+                after_as_of: 0,
+            },
+            cfg,
+            as_of,
+            now_wall,
+            threads,
+            offers: PartitionerBuilder::default(),
+            part: None,
+            failed: false,
+        }
+    }
+
+    pub(super) fn note_offers(&mut self, segment: &[u8]) {
+        let found = note_offers(segment, &chunks(segment), self.now_wall, self.threads);
+        self.offers.extend(found);
+    }
+
+    /// Whether the engines' counts could have added up to a cap, or a task failed.
+    pub(super) fn gave_up(&self) -> bool {
+        let (open, remembered) = self.engines.iter().fold((0usize, 0usize), |(o, r), (_, (bo, br))| {
+            (o.saturating_add(*bo), r.saturating_add(*br))
+        });
+        self.failed || open > self.cfg.max_open_contacts || remembered > self.cfg.max_remembered_contacts
+    }
+
+    pub(super) fn feed(&mut self, segment: &[u8]) {
+        let threads = self.threads;
+        let part = self
+            .part
+            .get_or_insert_with(|| std::mem::take(&mut self.offers).build(threads));
+        let ok = pipeline(
+            segment,
+            part,
+            &mut self.engines,
+            &mut self.routing,
+            self.as_of,
+            self.now_wall,
+        );
+        self.failed |= ok.is_none();
+    }
+
+    /// The outcome; `None` when the split could not keep one engine's figures.
+    pub(super) fn finish(self) -> Option<ReplayOutcome> {
+        if self.gave_up() {
+            return None;
+        }
+        let Routing {
+            router,
+            invalid,
+            lines,
+            after_as_of,
+        } = self.routing;
+        let now = self.as_of.or(router.watermark()).unwrap_or(self.now_wall);
+        // Each engine's share, and its memory freed, on a thread of its own.
+        let partials: Vec<Partial> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .engines
+                .into_iter()
+                .map(|(mut e, _)| s.spawn(move || e.partial(now)))
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        if partials.len() != self.threads {
+            return None;
+        }
+        let mut merged = Partial::empty(now, &window_bounds(&self.cfg, now));
+        for p in &partials {
+            merged.merge(p);
+        }
+        merged.stats.duplicates += router.duplicates();
+        merged.stats.dedupe_ids = router.dedupe_ids() as u64;
+        Some(ReplayOutcome {
+            snapshot: snapshot_of(&merged, &self.cfg),
+            invalid,
+            lines,
+            duplicates: router.duplicates(),
+            after_as_of,
+            engines: self.threads,
+        })
+    }
+}
+
+/// Replays one segment over the engines; `None` when a task failed.
+fn pipeline(
+    bytes: &[u8],
+    part: &Partitioner,
+    engines: &mut [(Engine, (usize, usize))],
+    routing: &mut Routing,
+    as_of: Option<Millis>,
+    now_wall: Millis,
+) -> Option<()> {
+    let threads = engines.len();
     let chunks = chunks(bytes);
-    let part = partitioner(bytes, &chunks, now_wall, threads);
     let blocks: Vec<&[Range<usize>]> = chunks.chunks(BLOCK_CHUNKS).collect();
     let slots: Vec<Vec<RwLock<Vec<Parsed<'_>>>>> = (0..SLOTS)
         .map(|_| (0..BLOCK_CHUNKS).map(|_| RwLock::new(Vec::new())).collect())
@@ -286,15 +399,8 @@ pub(super) fn replay(
     let work: Vec<Vec<Mutex<Vec<Work>>>> = (0..threads)
         .map(|_| (0..SLOTS).map(|_| Mutex::new(Vec::new())).collect())
         .collect();
-    let engines: Vec<Mutex<(Engine, (usize, usize))>> = (0..threads)
-        .map(|_| Mutex::new((Engine::new(cfg.clone()), (0, 0))))
-        .collect();
-    let routing = Mutex::new(Routing {
-        router: Router::new(&cfg),
-        invalid: Vec::new(),
-        lines: 0,
-        after_as_of: 0,
-    });
+    let engines: Vec<Mutex<&mut (Engine, (usize, usize))>> = engines.iter_mut().map(Mutex::new).collect();
+    let routing = Mutex::new(routing);
     let sched = Mutex::new(Sched {
         sizes: blocks.iter().map(|b| b.len()).collect(),
         read: (0, 0),
@@ -325,7 +431,7 @@ pub(super) fn replay(
     };
     let route = |block: usize| -> Option<()> {
         let mut guard = routing.lock().ok()?;
-        let r = &mut *guard;
+        let r = &mut **guard;
         let mut lists: Vec<MutexGuard<'_, Vec<Work>>> = work
             .iter()
             .map(|w| w[block % SLOTS].lock().ok())
@@ -364,7 +470,7 @@ pub(super) fn replay(
     // remembered contacts while it did (for the caps).
     let apply = |k: usize, block: usize| -> Option<()> {
         let mut guard = engines[k].lock().ok()?;
-        let (engine, bounds) = &mut *guard;
+        let (engine, bounds) = &mut **guard;
         let list = work[k][block % SLOTS].lock().ok()?;
         let lines: Vec<_> = slots[block % SLOTS]
             .iter()
@@ -422,50 +528,34 @@ pub(super) fn replay(
         }
         worker(0);
     });
-    if sched.lock().ok()?.failed {
-        return None;
-    }
-
-    let engines: Vec<(Engine, (usize, usize))> = engines.into_iter().filter_map(|e| e.into_inner().ok()).collect();
-    let Routing {
-        router,
-        invalid,
-        lines,
-        after_as_of,
-    } = routing.into_inner().ok()?;
-    let (open, remembered) = engines.iter().fold((0usize, 0usize), |(o, r), (_, (bo, br))| {
-        (o.saturating_add(*bo), r.saturating_add(*br))
-    });
-    if engines.len() != threads || open > cfg.max_open_contacts || remembered > cfg.max_remembered_contacts {
-        return None;
-    }
-    let now = as_of.or(router.watermark()).unwrap_or(now_wall);
-    let partials: Vec<Partial> = std::thread::scope(|s| {
-        let handles: Vec<_> = engines
-            .into_iter()
-            .map(|(mut e, _)| s.spawn(move || e.partial(now)))
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    let mut merged = Partial::empty(now, &window_bounds(&cfg, now));
-    for p in &partials {
-        merged.merge(p);
-    }
-    merged.stats.duplicates += router.duplicates();
-    merged.stats.dedupe_ids = router.dedupe_ids() as u64;
-    Some(ReplayOutcome {
-        snapshot: snapshot_of(&merged, &cfg),
-        invalid,
-        lines,
-        duplicates: router.duplicates(),
-        after_as_of,
-        engines: threads,
-    })
+    let failed = sched.lock().map_or(true, |s| s.failed);
+    (!failed).then_some(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_type_of_a_line_of_the_common_shape() {
+        let offer = br#"{"id":"e1","type":"contact.offered","ts":1}"#;
+        assert_eq!(common_type(offer), Some(&b"contact.offered"[..]));
+        assert_eq!(
+            common_type(br#"k1	{"id":"e1","type":"agent.state"}"#),
+            Some(&b"agent.state"[..])
+        );
+        for other in [
+            &br#" {"id":"e1","type":"contact.offered"}"#[..],
+            br#"{"type":"contact.offered","id":"e1"}"#,
+            br#"{"id":"e\"1","type":"contact.offered"}"#,
+            br#"{"id":"e1","type":"contact.offere\u0064"}"#,
+            br#"{"id":"e1", "type":"contact.offered"}"#,
+            br#"{"id":"e1","type":"contact.offered"#,
+            br#"k1 {"id":"e1","type":"contact.offered"}"#,
+        ] {
+            assert_eq!(common_type(other), None, "{}", String::from_utf8_lossy(other));
+        }
+    }
 
     #[test]
     fn string_members_finds_every_member_of_that_name() {
@@ -475,22 +565,5 @@ mod tests {
         let found: Vec<&[u8]> = string_members(line, &keys.contact).collect();
         assert_eq!(found, vec![&b"c1"[..], b"c2"]);
         assert_eq!(string_members(line, &keys.customer).count(), 1);
-    }
-
-    #[test]
-    fn chunks_end_at_line_ends() {
-        let mut text = Vec::new();
-        for i in 0..20_000 {
-            text.extend_from_slice(format!("line {i}\n").as_bytes());
-        }
-        text.extend_from_slice(b"last");
-        let c = chunks(&text);
-        assert!(c.len() > 1);
-        assert_eq!(c.first().map(|r| r.start), Some(0));
-        assert_eq!(c.last().map(|r| r.end), Some(text.len()));
-        for w in c.windows(2) {
-            assert_eq!(w[0].end, w[1].start);
-            assert_eq!(text[w[0].end - 1], b'\n');
-        }
     }
 }
