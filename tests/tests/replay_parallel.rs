@@ -3,7 +3,8 @@
 //! stream with invalid messages, and through the real binary (`ccpulse replay
 //! --threads`, windows and interval reports, with business hours too). Everything is
 //! compared: the snapshot (staffing, agents' service level, surveys sent and response
-//! rates included) and the interval reports of today and of the day before.
+//! rates included), its drill-down lists, and the interval reports of today and of the
+//! day before.
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
@@ -37,6 +38,8 @@ fn said(o: &ReplayOutcome) -> Value {
     json!({
         "intervals": intervals,
         "snapshot": serde_json::to_value(&o.snapshot).unwrap(),
+        // The drill-down lists (not serialized in the snapshot).
+        "listed": format!("{:?}", o.snapshot.listed),
         "invalid": o.invalid.iter().map(|e| json!([e.line, e.reason])).collect::<Vec<_>>(),
         "counts": [o.lines as u64, o.duplicates, o.after_as_of],
         "stats": [s.applied, s.duplicates, s.too_old, s.late, s.after_close, s.evicted_open, s.evicted_cap,
