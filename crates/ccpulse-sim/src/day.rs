@@ -22,7 +22,7 @@
 //!   to that much later than their `ts` in the file. A trickle of relationship NPS
 //!   answers (no contact).
 //! - Agents on shifts that follow the curve: logging in, breaks, lunch and logging out
-//!   are their only `agent.state` events (about 1 % of the lines).
+//!   are their only `agent.state` events (about 2 % of the lines: 18 009 of 915 648).
 //! - Producers' jitter: a line is written up to 1.5 s after its `ts`, so events close in
 //!   time come in either order; 1 in 1 000 contact events is delivered twice.
 //! - Ids are UUIDs (events and contacts), `cust-0000042` (customers), `agent-0042`.
