@@ -197,6 +197,7 @@ pub struct ReplayOutcome {
     held: Vec<Engine>,
     /// The time the figures are computed at.
     now: Millis,
+    /// The engines' configuration.
     cfg: Arc<EngineConfig>,
 }
 
