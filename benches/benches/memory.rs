@@ -1,13 +1,13 @@
 //! Engine memory, counted by an instrumented allocator: per open contact, per group
-//! (a queue with traffic in every slice of the longest window), and after a
-//! realistic stream.
+//! (a queue with traffic in every slice of the longest window), after a realistic
+//! stream, and after a realistic day (`ccpulse_sim::day`).
 //!
 //! `cargo bench -p ccpulse-benches --bench memory`
 
 use std::alloc::System;
 use std::sync::Arc;
 
-use ccpulse_benches::stream;
+use ccpulse_benches::{day, lines, stream};
 use ccpulse_core::time::{format_rfc3339, parse_rfc3339, HOUR, SECOND};
 use ccpulse_core::{parse_event, Engine, EngineConfig};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -136,6 +136,30 @@ fn main() {
         messages.len(),
         stats.open_contacts,
         stats.closed_contacts,
+        stats.leaves,
+        stats.agents,
+        stats.dedupe_ids
+    );
+
+    // A realistic day: what one engine holds after it (everything a day's replay keeps).
+    let (text, wall) = day();
+    let day_lines = lines(&text);
+    let cfg = Arc::new(EngineConfig::default());
+    let region = Region::new(GLOBAL);
+    let mut engine = Engine::new(cfg);
+    for l in &day_lines {
+        if let Ok(ev) = parse_event(l, wall) {
+            engine.apply(&ev);
+        }
+    }
+    let stats = engine.stats();
+    println!(
+        "memory/day: {:.1} MiB after a realistic day of {} lines ({} open contacts, {} remembered, {} customer offers, {} groups, {} agents, {} dedupe ids)",
+        live_bytes(&region) as f64 / (1 << 20) as f64,
+        day_lines.len(),
+        stats.open_contacts,
+        stats.closed_contacts,
+        stats.customer_offers,
         stats.leaves,
         stats.agents,
         stats.dedupe_ids

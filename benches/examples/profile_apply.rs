@@ -3,11 +3,13 @@
 //! `perf record --call-graph dwarf target/release/examples/profile_apply 20`
 //! (add `apply-only` after the rounds for the engine alone, events parsed beforehand;
 //! `parse-only` for parsing alone; `warm` for an engine that has seen the stream's first half).
+//! With `STREAM=day`, the stream is the realistic day (`ccpulse_benches::day`, 915 648
+//! lines) instead of the simulator's 200 000 messages (not with `warm`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use ccpulse_benches::stream;
+use ccpulse_benches::{day, lines, stream};
 
 use ccpulse_core::{parse_event, Engine, EngineConfig};
 
@@ -44,15 +46,23 @@ fn main() {
         );
         return;
     }
-    let (messages, wall) = stream(200_000);
+    let (day_text, (sim, wall)) = if std::env::var("STREAM").is_ok_and(|s| s == "day") {
+        let (text, wall) = day();
+        (text, (Vec::new(), wall))
+    } else {
+        (Vec::new(), stream(200_000))
+    };
+    let day_lines = lines(&day_text);
+    let messages: Vec<&[u8]> = if sim.is_empty() {
+        day_lines
+    } else {
+        sim.iter().map(|m| m.payload.as_slice()).collect()
+    };
     if mode == "parse-only" {
         let started = Instant::now();
         let mut ok = 0;
         for _ in 0..rounds {
-            ok += messages
-                .iter()
-                .filter(|m| parse_event(&m.payload, wall).is_ok())
-                .count();
+            ok += messages.iter().filter(|m| parse_event(m, wall).is_ok()).count();
         }
         let secs = started.elapsed().as_secs_f64();
         println!(
@@ -67,7 +77,7 @@ fn main() {
         let skip = std::env::var("SKIP").unwrap_or_default();
         let events: Vec<_> = messages
             .iter()
-            .filter_map(|m| parse_event(&m.payload, wall).ok())
+            .filter_map(|m| parse_event(m, wall).ok())
             .filter(|e| skip.is_empty() || !e.type_name().starts_with(skip.as_str()))
             .collect();
         let mut best = f64::MAX;
@@ -94,7 +104,7 @@ fn main() {
         let mut engine = Engine::new(cfg.clone());
         let started = Instant::now();
         for m in &messages {
-            if let Ok(ev) = parse_event(&m.payload, wall) {
+            if let Ok(ev) = parse_event(m, wall) {
                 engine.apply(&ev);
             }
         }

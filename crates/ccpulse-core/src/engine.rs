@@ -24,6 +24,7 @@ use crate::interval::{quarter_of, QuarterChange, Quarters, QUARTER};
 use crate::partial::{AgentLive, AgentWindow, EngineStats, GroupKey, Listed, LiveLeaf, Partial, MAX_LISTED};
 use crate::policy::{self, Policy};
 use crate::schedule::Schedule;
+use crate::shard::Routed;
 use crate::time::{Millis, DAY, HOUR, MINUTE};
 use crate::window::{DayClock, Days, Ring, SlicePool};
 
@@ -305,8 +306,52 @@ impl Engine {
         let ts = ev.ts;
         let wm = self.watermark.map_or(ts, |w| w.max(ts));
         self.seq += 1;
-        let tiebreak = self.seq;
-        match self.dedupe.check(Dedupe::key(&ev.id), ts, wm) {
+        let seen = self.dedupe.check(Dedupe::key(&ev.id), ts, wm);
+        let outcome = self.apply_checked(ev, self.seq, wm, seen);
+        if seen == Seen::New {
+            self.maintain(wm);
+        }
+        outcome
+    }
+
+    /// Applies one valid event that a [`Router`](crate::shard::Router) checked and routed here: its dedupe
+    /// verdict, its place in the whole stream (`seq`, the tie-break of equal times) and
+    /// the stream's watermark with it are the router's, and maintenance runs only when
+    /// the router says ([`Engine::maintain_at`]). An engine fed this way holds exactly
+    /// what one engine fed the whole stream would hold for the keys routed to it (see
+    /// [`crate::replay`]).
+    pub fn apply_routed(&mut self, ev: &Event<'_>, at: Routed) -> Applied {
+        // One engine's floors are the stream's watermark's, whatever the event (a
+        // too-old event that closes a contact adds its facts above them).
+        if self.watermark != Some(at.watermark) {
+            self.advance_watermark(at.watermark);
+        }
+        self.apply_checked(ev, at.seq, at.watermark, at.seen)
+    }
+
+    /// The maintenance the router ran at `clock` for the whole stream (the watermark
+    /// then): the watermark moves to it, and what is due before it is evicted.
+    pub fn maintain_at(&mut self, clock: Millis) {
+        if self.watermark.is_none_or(|w| w < clock) {
+            self.advance_watermark(clock);
+        }
+        self.maintain(clock);
+    }
+
+    /// Open contacts held now (a cheap [`Engine::stats`] field).
+    pub fn open_contacts(&self) -> usize {
+        self.contacts.len()
+    }
+
+    /// Finished contacts remembered now (a cheap [`Engine::stats`] field).
+    pub fn remembered_contacts(&self) -> usize {
+        self.closed.len()
+    }
+
+    /// [`Engine::apply`] after the dedupe check: `wm` is the watermark with this event.
+    fn apply_checked(&mut self, ev: &Event<'_>, tiebreak: u64, wm: Millis, seen: Seen) -> Applied {
+        let ts = ev.ts;
+        match seen {
             Seen::Duplicate => {
                 self.stats.duplicates += 1;
                 return Applied::Duplicate;
@@ -337,7 +382,6 @@ impl Engine {
         if self.contacts.len() > self.cfg.max_open_contacts {
             self.evict_over_cap();
         }
-        self.maintain(wm);
         outcome
     }
 

@@ -487,13 +487,27 @@ pub fn parse_event(bytes: &[u8], now_wall: Millis) -> Result<Event<'_>, EventErr
     }
     // One UTF-8 check of the whole message is cheaper than serde_json's per string.
     let text = std::str::from_utf8(bytes).map_err(|e| EventError::Json(format!("invalid UTF-8: {e}")))?;
+    parse_checked(text, now_wall)
+}
+
+/// [`parse_event`] of a message already known to be UTF-8: the same result, without
+/// checking the bytes again (a replay checks a whole file at once).
+pub fn parse_event_str(text: &str, now_wall: Millis) -> Result<Event<'_>, EventError> {
+    if text.bytes().find(|b| !b.is_ascii_whitespace()) != Some(b'{') {
+        return parse_event(text.as_bytes(), now_wall);
+    }
+    parse_checked(text, now_wall)
+}
+
+/// Parses a message that starts with `{` and is UTF-8.
+fn parse_checked(text: &str, now_wall: Millis) -> Result<Event<'_>, EventError> {
     // The fast path reads the common shape of a message; serde_json reads the rest.
     // Read in place: the raw event is large, and moving it cost three copies.
     let mut raw = RawEvent::default();
     if scan::scan(text, &mut raw).is_none() {
         raw = match serde_json::from_str(text) {
             Ok(raw) => raw,
-            Err(e) => return Err(describe_json_error(bytes, e)),
+            Err(e) => return Err(describe_json_error(text.as_bytes(), e)),
         };
     }
     validate(&mut raw, now_wall)

@@ -28,6 +28,7 @@ pub mod partial;
 pub mod policy;
 pub mod replay;
 pub mod schedule;
+pub mod shard;
 pub mod snapshot;
 pub mod sorted;
 pub mod time;

@@ -1,14 +1,18 @@
 //! Replay of an event file: the lines `kcat -K'\t'` writes (`key<TAB>json`) or bare
-//! JSON lines, fed through one engine. Pure: the caller reads the file.
+//! JSON lines, fed through one engine, or split over several engines on as many threads
+//! with the same figures ([`replay_bytes`]; how is in [`crate::shard`]). Pure: the
+//! caller reads the file.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::breach::BreachTracker;
 use crate::config::EngineConfig;
 use crate::coverage::Coverage;
 use crate::engine::{Applied, Engine};
-use crate::event::parse_event;
+use crate::event::{parse_event_str, Event};
 use crate::interval::{interval_bounds, resolve_day, DayError, IntervalReport, Size};
+use crate::partial::Partial;
 use crate::snapshot::Snapshot;
 use crate::time::Millis;
 
@@ -67,18 +71,21 @@ impl Replay {
         if line.trim().is_empty() {
             return;
         }
-        match parse_event(json_of(line).as_bytes(), self.now_wall) {
+        match parse_event_str(json_of(line), self.now_wall) {
             Err(e) => self.invalid.push(LineError {
                 line: n,
                 reason: e.to_string(),
             }),
-            Ok(ev) => {
-                if self.as_of.is_some_and(|t| ev.ts >= t) {
-                    self.after_as_of += 1;
-                } else if self.engine.apply(&ev) == Applied::Duplicate {
-                    self.duplicates += 1;
-                }
-            }
+            Ok(ev) => self.event(&ev),
+        }
+    }
+
+    /// Feeds a valid event.
+    fn event(&mut self, ev: &Event<'_>) {
+        if self.as_of.is_some_and(|t| ev.ts >= t) {
+            self.after_as_of += 1;
+        } else if self.engine.apply(ev) == Applied::Duplicate {
+            self.duplicates += 1;
         }
     }
 
@@ -91,13 +98,13 @@ impl Replay {
     /// The interval report of `date` (today at [`Replay::now`] when `None`) by
     /// intervals of `size`, as the service would answer it for this file.
     pub fn intervals(&self, size: Size, date: Option<&str>) -> Result<IntervalReport, DayError> {
-        let now = self.now();
-        let cfg = self.engine.config();
-        let day = resolve_day(cfg, date, now, Millis::MIN)?;
-        let to = now.div_euclid(cfg.slice) * cfg.slice;
-        let bounds = interval_bounds(day.start, day.end, size, to);
-        let partial = self.engine.intervals(&bounds, now);
-        Ok(IntervalReport::build(&partial, cfg, size, day.date, whole_file()))
+        interval_report(
+            self.engine.config(),
+            std::slice::from_ref(&self.engine),
+            self.now(),
+            size,
+            date,
+        )
     }
 
     /// The snapshot at `as_of`, or at the newest event time (the wall clock when no
@@ -111,11 +118,36 @@ impl Replay {
     pub fn snapshot(&mut self) -> Snapshot {
         let now = self.now();
         let cfg = self.engine.config().clone();
-        let mut snap = Snapshot::build(&self.engine.partial(now), &cfg);
-        BreachTracker::default().evaluate(&mut snap, &cfg.policies);
-        snap.coverage = whole_file();
-        snap
+        snapshot_of(&self.engine.partial(now), &cfg)
     }
+}
+
+/// The snapshot of a replay's partial: breaches evaluated once, and the coverage of one
+/// whole, complete source.
+fn snapshot_of(partial: &Partial, cfg: &EngineConfig) -> Snapshot {
+    let mut snap = Snapshot::build(partial, cfg);
+    BreachTracker::default().evaluate(&mut snap, &cfg.policies);
+    snap.coverage = whole_file();
+    snap
+}
+
+/// The interval report of `date` (today at `now` when `None`) by intervals of `size`:
+/// the sum of the engines' shares, as the service sums its partitions'.
+fn interval_report(
+    cfg: &EngineConfig,
+    engines: &[Engine],
+    now: Millis,
+    size: Size,
+    date: Option<&str>,
+) -> Result<IntervalReport, DayError> {
+    let day = resolve_day(cfg, date, now, Millis::MIN)?;
+    let to = now.div_euclid(cfg.slice) * cfg.slice;
+    let bounds = interval_bounds(day.start, day.end, size, to);
+    let mut merged = Partial::empty(now, &bounds);
+    for e in engines {
+        merged.merge(&e.intervals(&bounds, now));
+    }
+    Ok(IntervalReport::build(&merged, cfg, size, day.date, whole_file()))
 }
 
 /// A file is one whole, complete source.
@@ -144,6 +176,261 @@ pub fn replay_text(
     (r.finish(), invalid)
 }
 
+/// What a replay of a file found.
+#[derive(Debug)]
+pub struct ReplayOutcome {
+    /// The snapshot at `--as-of`, or at the newest event time.
+    pub snapshot: Snapshot,
+    /// The invalid lines, in line order.
+    pub invalid: Vec<LineError>,
+    /// Lines read (blank lines included).
+    pub lines: usize,
+    /// Duplicates dropped.
+    pub duplicates: u64,
+    /// Valid events not applied because `ts ≥ as_of`.
+    pub after_as_of: u64,
+    /// Engines that replayed it: the threads asked for, or 1 when the engines' counts
+    /// could have reached `contacts.max_open` or `contacts.max_remembered` (then it was
+    /// replayed again with one engine; see [`crate::shard`]).
+    pub engines: usize,
+    /// The engines, kept for [`ReplayOutcome::intervals`].
+    held: Vec<Engine>,
+    /// The time the figures are computed at.
+    now: Millis,
+    /// The engines' configuration.
+    cfg: Arc<EngineConfig>,
+}
+
+impl ReplayOutcome {
+    /// The interval report of `date` (today at the replay's now when `None`) by
+    /// intervals of `size`, as the service would answer it for this file: with one
+    /// engine or several, the same.
+    pub fn intervals(&self, size: Size, date: Option<&str>) -> Result<IntervalReport, DayError> {
+        interval_report(&self.cfg, &self.held, self.now, size, date)
+    }
+}
+
+/// The lines of a file as `ccpulse replay` reads them: split at `\n`, the last one
+/// without it when the file does not end with one. Each range includes its `\n`.
+fn line_ranges(bytes: &[u8], range: Range<usize>) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut at = range.start;
+    std::iter::from_fn(move || {
+        if at >= range.end {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', &bytes[at..range.end]).map_or(range.end, |i| at + i + 1);
+        let line = at..end;
+        at = end;
+        Some(line)
+    })
+}
+
+mod parallel;
+
+/// Reads one line (with its `\n`), as [`Replay::line`] does.
+fn read_line<'a>(line: Result<&'a str, std::str::Utf8Error>, now_wall: Millis) -> Result<Option<Event<'a>>, String> {
+    let line = line.map_err(|e| format!("invalid UTF-8: {e}"))?;
+    let line = line.trim_end_matches(['\n', '\r']);
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    parse_event_str(json_of(line), now_wall)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// The lines of `range`: one UTF-8 check for all of them, and one per line only when
+/// that fails (so that an invalid line is reported as [`Replay`] reports it).
+fn for_each_line<'a>(bytes: &'a [u8], range: Range<usize>, mut f: impl FnMut(Result<&'a str, std::str::Utf8Error>)) {
+    match std::str::from_utf8(&bytes[range.clone()]) {
+        Ok(text) => {
+            let base = range.start;
+            for r in line_ranges(bytes, range) {
+                f(Ok(&text[r.start - base..r.end - base]));
+            }
+        }
+        Err(_) => {
+            for r in line_ranges(bytes, range) {
+                f(std::str::from_utf8(&bytes[r]));
+            }
+        }
+    }
+}
+
+/// A replay of a file fed in segments of whole lines, as `ccpulse replay` reads it,
+/// with one engine or split over several (the figures are the same).
+///
+/// With several engines the file is read twice: every segment to
+/// [`FileReplay::note_offers`] first (which customer each contact's offers name, to
+/// split the file by customer), then every segment to [`FileReplay::feed`]. A segment
+/// ends with a `\n`, but the last one of the file may not.
+#[derive(Debug)]
+pub struct FileReplay {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    One(Box<OneEngine>),
+    Split(Box<parallel::Split>),
+}
+
+/// A split replay could not keep one engine's figures: the engines' counts could have
+/// added up to `contacts.max_open` or `contacts.max_remembered` (see [`crate::shard`]).
+/// Replay the file again with one engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OneEngineNeeded;
+
+impl FileReplay {
+    /// A replay with `threads` engines on as many threads (1: one engine, line by line).
+    pub fn new(cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis, threads: usize) -> Self {
+        FileReplay {
+            inner: if threads > 1 {
+                Inner::Split(Box::new(parallel::Split::new(cfg, as_of, now_wall, threads)))
+            } else {
+                Inner::One(Box::new(OneEngine::new(cfg, as_of, now_wall)))
+            },
+        }
+    }
+
+    /// Whether it reads the file twice: all of it to [`FileReplay::note_offers`] first.
+    pub fn reads_twice(&self) -> bool {
+        matches!(self.inner, Inner::Split(_))
+    }
+
+    /// The first reading: notes the offers of a segment.
+    pub fn note_offers(&mut self, segment: &[u8]) {
+        if let Inner::Split(split) = &mut self.inner {
+            split.note_offers(segment);
+        }
+    }
+
+    /// Replays a segment.
+    pub fn feed(&mut self, segment: &[u8]) {
+        match &mut self.inner {
+            Inner::One(one) => one.feed(segment),
+            Inner::Split(split) => split.feed(segment),
+        }
+    }
+
+    /// Whether a split replay has already found that it cannot keep one engine's
+    /// figures: feeding it more is useless, [`FileReplay::finish`] will say so.
+    pub fn gave_up(&self) -> bool {
+        matches!(&self.inner, Inner::Split(split) if split.gave_up())
+    }
+
+    /// The outcome: the snapshot at `as_of`, or at the newest event time.
+    pub fn finish(self) -> Result<ReplayOutcome, OneEngineNeeded> {
+        match self.inner {
+            Inner::One(one) => Ok(one.finish()),
+            Inner::Split(split) => split.finish().ok_or(OneEngineNeeded),
+        }
+    }
+}
+
+/// A file through one engine, line by line.
+#[derive(Debug)]
+struct OneEngine {
+    replay: Replay,
+    lines: usize,
+}
+
+impl OneEngine {
+    fn new(cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis) -> Self {
+        OneEngine {
+            replay: Replay::new(cfg, as_of, now_wall),
+            lines: 0,
+        }
+    }
+
+    fn feed(&mut self, segment: &[u8]) {
+        let (replay, lines) = (&mut self.replay, &mut self.lines);
+        for chunk in chunks(segment) {
+            for_each_line(segment, chunk, |line| {
+                *lines += 1;
+                match read_line(line, replay.now_wall) {
+                    Ok(None) => {}
+                    Ok(Some(ev)) => replay.event(&ev),
+                    Err(reason) => replay.invalid.push(LineError { line: *lines, reason }),
+                }
+            });
+        }
+    }
+
+    fn finish(mut self) -> ReplayOutcome {
+        let invalid = std::mem::take(&mut self.replay.invalid);
+        let (duplicates, after_as_of) = (self.replay.duplicates, self.replay.after_as_of);
+        let now = self.replay.now();
+        ReplayOutcome {
+            snapshot: self.replay.snapshot(),
+            invalid,
+            lines: self.lines,
+            duplicates,
+            after_as_of,
+            engines: 1,
+            cfg: self.replay.engine.config().clone(),
+            held: vec![self.replay.engine],
+            now,
+        }
+    }
+}
+
+/// Bytes of lines read at once: a chunk's lines are checked for UTF-8 together, and a
+/// split replay's threads take a chunk at a time (about 300 lines of a realistic day).
+const CHUNK: usize = 64 << 10;
+
+/// `bytes` cut into chunks of about [`CHUNK`] bytes, at line ends.
+fn chunks(bytes: &[u8]) -> Vec<Range<usize>> {
+    let mut out = Vec::with_capacity(bytes.len() / CHUNK + 1);
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = match bytes.get(start + CHUNK..) {
+            None => bytes.len(),
+            Some(rest) => memchr::memchr(b'\n', rest).map_or(bytes.len(), |i| start + CHUNK + i + 1),
+        };
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+/// Replays a whole file in memory, as `ccpulse replay` reads it, with `threads` engines
+/// on as many threads (1: one engine). The figures are the same for any number.
+pub fn replay_bytes(
+    bytes: &[u8],
+    cfg: Arc<EngineConfig>,
+    as_of: Option<Millis>,
+    now_wall: Millis,
+    threads: usize,
+) -> ReplayOutcome {
+    replay_segments(&[bytes], cfg, as_of, now_wall, threads)
+}
+
+/// [`replay_bytes`] of a file given as segments of whole lines (see [`FileReplay`]).
+pub fn replay_segments(
+    segments: &[&[u8]],
+    cfg: Arc<EngineConfig>,
+    as_of: Option<Millis>,
+    now_wall: Millis,
+    threads: usize,
+) -> ReplayOutcome {
+    let mut r = FileReplay::new(cfg.clone(), as_of, now_wall, threads);
+    if r.reads_twice() {
+        segments.iter().for_each(|s| r.note_offers(s));
+    }
+    for s in segments {
+        if r.gave_up() {
+            break;
+        }
+        r.feed(s);
+    }
+    r.finish().unwrap_or_else(|OneEngineNeeded| {
+        let mut one = OneEngine::new(cfg, as_of, now_wall);
+        segments.iter().for_each(|s| one.feed(s));
+        one.finish()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +440,22 @@ mod tests {
         assert_eq!(json_of("k42\t{\"a\":1}"), "{\"a\":1}");
         assert_eq!(json_of("{\"a\":\"x\ty\"}"), "{\"a\":\"x\ty\"}");
         assert_eq!(json_of("garbage"), "garbage");
+    }
+
+    #[test]
+    fn chunks_end_at_line_ends() {
+        let mut text = Vec::new();
+        for i in 0..20_000 {
+            text.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        text.extend_from_slice(b"last");
+        let c = chunks(&text);
+        assert!(c.len() > 1);
+        assert_eq!(c.first().map(|r| r.start), Some(0));
+        assert_eq!(c.last().map(|r| r.end), Some(text.len()));
+        for w in c.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+            assert_eq!(text[w[0].end - 1], b'\n');
+        }
     }
 }

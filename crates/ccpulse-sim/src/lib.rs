@@ -45,6 +45,7 @@
 //! - **Invalid messages** on request ([`SimConfig::invalid_per_thousand`]): bad JSON,
 //!   unknown type, score out of range, missing field; flagged by [`Message::invalid`].
 
+pub mod day;
 mod model;
 mod sim;
 mod wire;

@@ -1,12 +1,14 @@
 //! `ccpulse replay`: an event file through the engine, the queues answer (or an interval
 //! report) on stdout.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ccpulse_core::config::EngineConfig;
 use ccpulse_core::interval::Size;
-use ccpulse_core::replay::Replay;
+use ccpulse_core::replay::{replay_bytes, FileReplay, OneEngineNeeded, ReplayOutcome};
 use ccpulse_core::time::parse_rfc3339;
 
 use crate::config_file;
@@ -36,6 +38,10 @@ pub struct ReplayArgs {
     /// Output format: `json`, or `csv` with `--intervals`.
     #[arg(long, default_value = "json")]
     pub format: String,
+    /// Engines, each on a thread of its own (default: the cores available). The
+    /// figures are the same for any number.
+    #[arg(long)]
+    pub threads: Option<NonZeroUsize>,
 }
 
 /// A replay that cannot run (exit code 2).
@@ -104,42 +110,27 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
         path: args.input.display().to_string(),
         source,
     };
-    let file = std::fs::File::open(&args.input).map_err(input_err)?;
+    let threads = args
+        .threads
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, NonZeroUsize::get);
     let now_wall = jiff::Timestamp::now().as_millisecond();
-    let mut replay = Replay::new(cfg, as_of, now_wall);
-    let mut reader = BufReader::new(file);
-    let mut buf = Vec::new();
-    let mut n = 0;
-    loop {
-        buf.clear();
-        let read = reader.read_until(b'\n', &mut buf).map_err(input_err)?;
-        if read == 0 {
-            break;
-        }
-        n += 1;
-        match std::str::from_utf8(&buf) {
-            Ok(line) => replay.line(n, line.trim_end_matches(['\n', '\r'])),
-            Err(e) => replay.invalid.push(ccpulse_core::replay::LineError {
-                line: n,
-                reason: format!("invalid UTF-8: {e}"),
-            }),
-        }
-    }
+    let done = replay_file(&args.input, cfg, as_of, now_wall, threads).map_err(input_err)?;
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
-    for e in &replay.invalid {
+    for e in &done.invalid {
         let _ = writeln!(err, "line {}: {}", e.line, e.reason);
     }
     let _ = writeln!(
         err,
         "{} lines, {} invalid, {} duplicates, {} at or after --as-of",
-        n,
-        replay.invalid.len(),
-        replay.duplicates,
-        replay.after_as_of
+        done.lines,
+        done.invalid.len(),
+        done.duplicates,
+        done.after_as_of
     );
     if let Some(size) = size {
-        let report = replay
+        let report = done
             .intervals(size, args.date.as_deref())
             .map_err(|e| ReplayError::Intervals(format!("--date: {e}")))?;
         let text = if csv {
@@ -153,7 +144,7 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
             .write_all(text.as_bytes())
             .map_err(|e| ReplayError::Output(e.to_string()));
     }
-    let snap = replay.finish();
+    let snap = done.snapshot;
     let window = snap.window(&args.window).ok_or_else(|| ReplayError::Window {
         given: args.window.clone(),
         known: known.join(", "),
@@ -164,4 +155,150 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
     let mut out = stdout.lock();
     writeln!(out, "{json}").map_err(|e| ReplayError::Output(e.to_string()))?;
     Ok(())
+}
+
+/// Replays a file: a regular file is read in segments, twice when the replay is split
+/// over several engines; anything else (a pipe) is read whole first.
+fn replay_file(
+    path: &Path,
+    cfg: Arc<EngineConfig>,
+    as_of: Option<i64>,
+    now_wall: i64,
+    threads: usize,
+) -> std::io::Result<ReplayOutcome> {
+    let mut file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        return Ok(replay_bytes(&bytes, cfg, as_of, now_wall, threads));
+    }
+    let mut bufs = [Vec::new(), Vec::new()];
+    let mut replay = FileReplay::new(cfg.clone(), as_of, now_wall, threads);
+    if replay.reads_twice() {
+        for_each_segment(&mut file, &mut bufs, SEGMENT, |segment| {
+            replay.note_offers(segment);
+            true
+        })?;
+        file.seek(SeekFrom::Start(0))?;
+    }
+    for_each_segment(&mut file, &mut bufs, SEGMENT, |segment| {
+        replay.feed(segment);
+        !replay.gave_up()
+    })?;
+    match replay.finish() {
+        Ok(done) => Ok(done),
+        Err(OneEngineNeeded) => {
+            // The engines' counts could have reached a cap: one engine, from the start.
+            file.seek(SeekFrom::Start(0))?;
+            let mut one = FileReplay::new(cfg, as_of, now_wall, 1);
+            for_each_segment(&mut file, &mut bufs, SEGMENT, |segment| {
+                one.feed(segment);
+                true
+            })?;
+            one.finish()
+                .map_err(|_| std::io::Error::other("a replay with one engine always finishes"))
+        }
+    }
+}
+
+/// About how many bytes of lines a segment holds.
+const SEGMENT: usize = 32 << 20;
+
+/// Reads `file` to its end in segments of whole lines (the last may lack its `\n`),
+/// into two buffers in turn: the next segment is read while `f` takes the current one.
+/// Stops early when `f` returns `false`. Memory: two segments, whatever the file's size.
+fn for_each_segment(
+    file: &mut std::fs::File,
+    bufs: &mut [Vec<u8>; 2],
+    segment: usize,
+    mut f: impl FnMut(&[u8]) -> bool,
+) -> std::io::Result<()> {
+    // Appends to `buf` until it holds a segment; says whether the file ended.
+    let fill = |file: &mut std::fs::File, buf: &mut Vec<u8>| -> std::io::Result<bool> {
+        let want = segment.saturating_sub(buf.len()).max(segment / 4 + 1);
+        let read = file.take(want as u64).read_to_end(buf)?;
+        Ok(read < want)
+    };
+    let [a, b] = bufs;
+    let (mut cur, mut next) = (a, b);
+    cur.clear();
+    let mut ended = fill(file, cur)?;
+    loop {
+        let cut = if ended {
+            cur.len()
+        } else {
+            cur.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+        };
+        let (lines, tail) = cur.split_at(cut);
+        let (more, next_ended) = std::thread::scope(|s| {
+            let reader = (!ended).then(|| {
+                let next = &mut *next;
+                let file = &mut *file;
+                s.spawn(move || {
+                    next.clear();
+                    next.extend_from_slice(tail);
+                    fill(file, next)
+                })
+            });
+            let more = f(lines);
+            let read = match reader {
+                None => Ok(true),
+                Some(h) => h
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("reader thread failed"))),
+            };
+            (more, read)
+        });
+        if ended || !more {
+            return Ok(());
+        }
+        ended = next_ended?;
+        std::mem::swap(&mut cur, &mut next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_whole_lines_and_the_whole_file() {
+        let dir = std::env::temp_dir().join(format!("ccpulse-segments-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let path = dir.join("lines");
+        let mut text = Vec::new();
+        for i in 0..300 {
+            text.extend(std::iter::repeat_n(b'x', i % 17));
+            if i == 150 {
+                text.extend(std::iter::repeat_n(b'y', 200));
+            }
+            text.push(b'\n');
+        }
+        text.extend_from_slice(b"no newline at the end");
+        std::fs::write(&path, &text).expect("a temporary file");
+        for segment in [1, 2, 5, 16, 64, 1000, 1 << 20] {
+            for stop_after in [usize::MAX, 3] {
+                let mut file = std::fs::File::open(&path).expect("the file");
+                let mut bufs = [Vec::new(), Vec::new()];
+                let mut got: Vec<u8> = Vec::new();
+                let mut calls = 0;
+                for_each_segment(&mut file, &mut bufs, segment, |s| {
+                    calls += 1;
+                    got.extend_from_slice(s);
+                    assert!(
+                        s.is_empty() || s.ends_with(b"\n") || got.len() == text.len(),
+                        "{segment}"
+                    );
+                    calls < stop_after
+                })
+                .expect("read");
+                if stop_after == usize::MAX {
+                    assert_eq!(got, text, "segments of {segment}");
+                } else {
+                    assert!(calls <= 3 && text.starts_with(&got), "stops when asked");
+                }
+            }
+        }
+        std::fs::remove_dir_all(&dir).expect("cleaned up");
+    }
 }

@@ -346,6 +346,15 @@ mod tests {
         r#""contact.offered""#,
         r#""2026-11-22T09:00:00.120Z""#,
         r#""é€ 漢""#,
+        // A UUID, and a value long enough for a message of several hundred bytes.
+        r#""f8536748-8672-4ba1-a1aa-766ce255cec1""#,
+        concat!(
+            "\"",
+            "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz",
+            "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz",
+            "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz",
+            "\""
+        ),
         "0",
         "7",
         "-3",
@@ -480,6 +489,16 @@ mod tests {
         assert_eq!(raw.id.as_deref(), Some("e1"));
         assert_eq!(raw.ts, Some(RawTs::Millis(1_795_338_903_120)));
         assert_eq!(raw.queues.map(|q| q.len()), Some(2));
+        // Strings of every length up to 600 bytes, ending at every position of a word.
+        for pad in 0..600 {
+            let text = format!(
+                r#"{{"id":"{}","type":"x"}}"#,
+                "é".repeat(pad / 2) + &"a".repeat(pad % 2)
+            );
+            let raw = scan(&text).expect("common shape");
+            assert_eq!(raw.kind.as_deref(), Some("x"), "{} bytes", text.len());
+            assert_eq!(raw.id.map(|id| id.len()), Some(pad / 2 * 2 + pad % 2));
+        }
         for fallback in [
             r#"{"id":"e\"1"}"#,
             r#"{"id":"e1","id":"e2"}"#,

@@ -1,0 +1,580 @@
+//! A replay over several engines on as many threads, with the figures of one engine
+//! (why they are the same: [`crate::shard`]).
+//!
+//! First reading: which customer each contact's offers name ([`Split::note_offers`]).
+//! Then each segment goes through three kinds of task, taken by whichever thread is
+//! free, in blocks of [`BLOCK_CHUNKS`] chunks of about [`CHUNK`](super::CHUNK) bytes:
+//!
+//! - **read** a chunk: its lines parsed, each event's id hashed and its engine named;
+//! - **route** a block (one at a time, in order): the [`Router`]'s part of each event,
+//!   and each engine's list of work;
+//! - **apply** a block's work to one engine (each engine's blocks in order).
+//!
+//! Up to [`SLOTS`] blocks are in flight, so that a thread the machine holds up for a
+//! while delays the others only once they have run out of blocks to read.
+
+use std::ops::Range;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+
+use memchr::memmem::Finder;
+
+use super::{chunks, for_each_line, read_line, snapshot_of, LineError, ReplayOutcome};
+use crate::config::EngineConfig;
+use crate::contact::key64;
+use crate::dedupe::Dedupe;
+use crate::engine::{window_bounds, Engine};
+use crate::event::Event;
+use crate::partial::Partial;
+use crate::shard::{contact_key, Partitioner, PartitionerBuilder, Routed, Router};
+use crate::time::Millis;
+
+/// Chunks of a block: the unit of routing and applying.
+const BLOCK_CHUNKS: usize = 16;
+/// Blocks in flight: read, being routed, routed and waiting for their engines.
+const SLOTS: usize = 8;
+
+/// The string values of every member named `key` (with its quotes) in a line without
+/// backslashes: there a quote always ends a string, so a `"key"` followed by a colon
+/// is a member's name (at any depth) and its value, if a string, ends at the next quote.
+fn string_members<'a>(line: &'a [u8], key: &'a Finder<'static>) -> impl Iterator<Item = &'a [u8]> + 'a {
+    key.find_iter(line).filter_map(move |at| {
+        let key = key.needle();
+        let ws = |i: usize| {
+            line.get(i..)
+                .and_then(|r| r.iter().position(|b| !b" \t\r\n".contains(b)))
+                .map(|n| i + n)
+        };
+        let colon = ws(at + key.len())?;
+        (line[colon] == b':').then_some(())?;
+        let quote = ws(colon + 1)?;
+        (line[quote] == b'"').then_some(())?;
+        let len = memchr::memchr(b'"', &line[quote + 1..])?;
+        Some(&line[quote + 1..quote + 1 + len])
+    })
+}
+
+/// The searchers of the first pass, built once.
+struct OfferKeys {
+    offered: Finder<'static>,
+    contact: Finder<'static>,
+    customer: Finder<'static>,
+}
+
+impl OfferKeys {
+    fn new() -> Self {
+        OfferKeys {
+            offered: Finder::new(b"offered"),
+            contact: Finder::new(b"\"contact_id\""),
+            customer: Finder::new(b"\"customer_id\""),
+        }
+    }
+}
+
+/// Notes what one line that may be an offer tells: every pair of its `contact_id` and
+/// `customer_id` string values. A valid offer's own pair is among them; pairs of
+/// anything else only join customer groups that need not be joined, which changes
+/// which engine holds them, never the figures.
+fn note_offer(b: &mut PartitionerBuilder, keys: &OfferKeys, line: &[u8], now_wall: Millis) {
+    if memchr::memchr(b'\\', line).is_some() {
+        // Escapes: read it as the replay will.
+        if let Ok(Some(ev)) = read_line(std::str::from_utf8(line), now_wall) {
+            b.note(&ev);
+        }
+        return;
+    }
+    for contact in string_members(line, &keys.contact) {
+        for customer in string_members(line, &keys.customer) {
+            if let (Ok(contact), Ok(customer)) = (std::str::from_utf8(contact), std::str::from_utf8(customer)) {
+                b.note_pair(contact_key(contact), key64(customer).get());
+            }
+        }
+    }
+}
+
+/// The `type` of an event written in the common shape, `{"id":"…","type":"…"` first
+/// with no backslash in either value (bare, or after a key and a tab); `None` for a
+/// line of any other shape. A line of that shape is a valid `contact.offered` only if
+/// this says so: a valid event names its type once, and without an escape the bytes
+/// are the value.
+fn common_type(line: &[u8]) -> Option<&[u8]> {
+    // As `json_of` reads a line: all of it when it starts with `{`, else what follows
+    // the first tab (when it starts with neither whitespace nor a non-ASCII character,
+    // which `json_of` would trim first).
+    let json = match line.first()? {
+        b'{' => line,
+        &b if b.is_ascii_graphic() => &line[memchr::memchr(b'\t', line)? + 1..],
+        _ => return None,
+    };
+    let rest = json.strip_prefix(b"{\"id\":\"")?;
+    let id = memchr::memchr2(b'"', b'\\', rest)?;
+    let rest = rest[id..].strip_prefix(b"\",\"type\":\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    (rest[end] == b'"').then_some(&rest[..end])
+}
+
+/// The first reading of a segment: which customers contacts' offers name. Only lines
+/// that can be a valid `contact.offered` are read: by their type when they are written
+/// in the common shape ([`common_type`]), else when they have `offered` in their bytes
+/// or a backslash (an escape could spell it).
+fn note_offers(bytes: &[u8], chunks: &[Range<usize>], now_wall: Millis, threads: usize) -> PartitionerBuilder {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let keys = OfferKeys::new();
+        let mut b = PartitionerBuilder::default();
+        while let Some(range) = chunks.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+            let mut text = &bytes[range.clone()];
+            while !text.is_empty() {
+                let end = memchr::memchr(b'\n', text).map_or(text.len(), |i| i + 1);
+                let line = &text[..end];
+                text = &text[end..];
+                let maybe = match common_type(line) {
+                    Some(kind) => kind == b"contact.offered",
+                    None => keys.offered.find(line).is_some() || memchr::memchr(b'\\', line).is_some(),
+                };
+                if maybe {
+                    note_offer(&mut b, &keys, line, now_wall);
+                }
+            }
+        }
+        b
+    };
+    std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for h in others {
+            if let Ok(b) = h.join() {
+                all.extend(b);
+            }
+        }
+        all
+    })
+}
+
+/// One line, read.
+#[derive(Debug)]
+enum Parsed<'a> {
+    /// Blank: skipped (but counted).
+    Blank,
+    /// Invalid: why.
+    Invalid(String),
+    /// An event, the [`Dedupe::key`] of its id, and the engine it goes to.
+    Event(Event<'a>, u128, u32),
+}
+
+/// What an engine does next, in stream order.
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    /// Apply event `idx` of chunk `chunk` (of the block).
+    Apply { chunk: u32, idx: u32, at: Routed },
+    /// Run maintenance at this clock.
+    Maintain(Millis),
+}
+
+/// The router and its totals.
+#[derive(Debug)]
+struct Routing {
+    router: Router,
+    invalid: Vec<LineError>,
+    lines: usize,
+    after_as_of: u64,
+}
+
+/// A task.
+#[derive(Debug, Clone, Copy)]
+enum Task {
+    Read { block: usize, chunk: usize },
+    Route(usize),
+    Apply { engine: usize, block: usize },
+}
+
+/// Who does what: the state of the pipeline.
+#[derive(Debug)]
+struct Sched {
+    /// Chunks of each block.
+    sizes: Vec<usize>,
+    /// The next chunk to read.
+    read: (usize, usize),
+    /// Chunks read of the block in each slot.
+    read_done: [usize; SLOTS],
+    /// Blocks routed, and whether one is being routed.
+    routed: usize,
+    routing: bool,
+    /// Per engine: blocks applied, and whether one is being applied.
+    applied: Vec<usize>,
+    applying: Vec<bool>,
+    /// A task failed: everyone stops.
+    failed: bool,
+}
+
+impl Sched {
+    /// The next task for thread `me` (who prefers engine `me`), marked as taken.
+    fn take(&mut self, me: usize) -> Option<Task> {
+        let n = self.sizes.len();
+        let b = self.routed;
+        if !self.routing && b < n && (b < self.read.0) && self.read_done[b % SLOTS] == self.sizes[b] {
+            self.routing = true;
+            return Some(Task::Route(b));
+        }
+        let engines = self.applied.len();
+        for k in (0..engines).map(|i| (me + i) % engines) {
+            if !self.applying[k] && self.applied[k] < self.routed {
+                self.applying[k] = true;
+                return Some(Task::Apply {
+                    engine: k,
+                    block: self.applied[k],
+                });
+            }
+        }
+        let (block, chunk) = self.read;
+        let oldest = self.applied.iter().copied().min().unwrap_or(0);
+        if block < n && block < oldest + SLOTS {
+            if chunk == 0 {
+                self.read_done[block % SLOTS] = 0;
+            }
+            self.read = if chunk + 1 == self.sizes[block] {
+                (block + 1, 0)
+            } else {
+                (block, chunk + 1)
+            };
+            return Some(Task::Read { block, chunk });
+        }
+        None
+    }
+
+    fn done(&mut self, task: Task) {
+        match task {
+            Task::Read { block, .. } => self.read_done[block % SLOTS] += 1,
+            Task::Route(_) => {
+                self.routed += 1;
+                self.routing = false;
+            }
+            Task::Apply { engine, .. } => {
+                self.applied[engine] += 1;
+                self.applying[engine] = false;
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.applied.iter().all(|&a| a == self.sizes.len())
+    }
+}
+
+/// Marks the pipeline failed if a task panics, so that the other threads stop waiting.
+struct FailOnPanic<'a>(&'a Mutex<Sched>, &'a Condvar);
+
+impl Drop for FailOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Ok(mut s) = self.0.lock() {
+                s.failed = true;
+            }
+            self.1.notify_all();
+        }
+    }
+}
+
+/// A replay split over engines, fed segment by segment.
+#[derive(Debug)]
+pub(super) struct Split {
+    cfg: Arc<EngineConfig>,
+    as_of: Option<Millis>,
+    now_wall: Millis,
+    threads: usize,
+    /// The first reading's offers, until the second reading starts.
+    offers: PartitionerBuilder,
+    part: Option<Partitioner>,
+    /// Each engine, with bounds on its open and remembered contacts (for the caps).
+    engines: Vec<(Engine, (usize, usize))>,
+    routing: Routing,
+    /// A task failed.
+    failed: bool,
+}
+
+impl Split {
+    pub(super) fn new(cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis, threads: usize) -> Self {
+        Split {
+            engines: (0..threads).map(|_| (Engine::new(cfg.clone()), (0, 0))).collect(),
+            routing: Routing {
+                router: Router::new(&cfg),
+                invalid: Vec::new(),
+                lines: 0,
+                after_as_of: 0,
+            },
+            cfg,
+            as_of,
+            now_wall,
+            threads,
+            offers: PartitionerBuilder::default(),
+            part: None,
+            failed: false,
+        }
+    }
+
+    pub(super) fn note_offers(&mut self, segment: &[u8]) {
+        let found = note_offers(segment, &chunks(segment), self.now_wall, self.threads);
+        self.offers.extend(found);
+    }
+
+    /// Whether the engines' counts could have added up to a cap, or a task failed.
+    pub(super) fn gave_up(&self) -> bool {
+        let (open, remembered) = self.engines.iter().fold((0usize, 0usize), |(o, r), (_, (bo, br))| {
+            (o.saturating_add(*bo), r.saturating_add(*br))
+        });
+        self.failed || open > self.cfg.max_open_contacts || remembered > self.cfg.max_remembered_contacts
+    }
+
+    pub(super) fn feed(&mut self, segment: &[u8]) {
+        let threads = self.threads;
+        let part = self
+            .part
+            .get_or_insert_with(|| std::mem::take(&mut self.offers).build(threads));
+        let ok = pipeline(
+            segment,
+            part,
+            &mut self.engines,
+            &mut self.routing,
+            self.as_of,
+            self.now_wall,
+        );
+        self.failed |= ok.is_none();
+    }
+
+    /// The outcome; `None` when the split could not keep one engine's figures.
+    pub(super) fn finish(self) -> Option<ReplayOutcome> {
+        if self.gave_up() {
+            return None;
+        }
+        let Routing {
+            router,
+            invalid,
+            lines,
+            after_as_of,
+        } = self.routing;
+        let now = self.as_of.or(router.watermark()).unwrap_or(self.now_wall);
+        // Each engine's share on a thread of its own; the engines are kept for
+        // interval reports.
+        let shares: Vec<(Engine, Partial)> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .engines
+                .into_iter()
+                .map(|(mut e, _)| {
+                    s.spawn(move || {
+                        let p = e.partial(now);
+                        (e, p)
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        if shares.len() != self.threads {
+            return None;
+        }
+        let mut merged = Partial::empty(now, &window_bounds(&self.cfg, now));
+        let mut held = Vec::with_capacity(shares.len());
+        for (e, p) in shares {
+            merged.merge(&p);
+            held.push(e);
+        }
+        merged.stats.duplicates += router.duplicates();
+        merged.stats.dedupe_ids = router.dedupe_ids() as u64;
+        Some(ReplayOutcome {
+            snapshot: snapshot_of(&merged, &self.cfg),
+            invalid,
+            lines,
+            duplicates: router.duplicates(),
+            after_as_of,
+            engines: self.threads,
+            held,
+            now,
+            cfg: self.cfg,
+        })
+    }
+}
+
+/// Replays one segment over the engines; `None` when a task failed.
+fn pipeline(
+    bytes: &[u8],
+    part: &Partitioner,
+    engines: &mut [(Engine, (usize, usize))],
+    routing: &mut Routing,
+    as_of: Option<Millis>,
+    now_wall: Millis,
+) -> Option<()> {
+    let threads = engines.len();
+    let chunks = chunks(bytes);
+    let blocks: Vec<&[Range<usize>]> = chunks.chunks(BLOCK_CHUNKS).collect();
+    let slots: Vec<Vec<RwLock<Vec<Parsed<'_>>>>> = (0..SLOTS)
+        .map(|_| (0..BLOCK_CHUNKS).map(|_| RwLock::new(Vec::new())).collect())
+        .collect();
+    let work: Vec<Vec<Mutex<Vec<Work>>>> = (0..threads)
+        .map(|_| (0..SLOTS).map(|_| Mutex::new(Vec::new())).collect())
+        .collect();
+    let engines: Vec<Mutex<&mut (Engine, (usize, usize))>> = engines.iter_mut().map(Mutex::new).collect();
+    let routing = Mutex::new(routing);
+    let sched = Mutex::new(Sched {
+        sizes: blocks.iter().map(|b| b.len()).collect(),
+        read: (0, 0),
+        read_done: [0; SLOTS],
+        routed: 0,
+        routing: false,
+        applied: vec![0; threads],
+        applying: vec![false; threads],
+        failed: false,
+    });
+    let wake = Condvar::new();
+
+    let read = |block: usize, chunk: usize| -> Option<()> {
+        let mut out = slots[block % SLOTS][chunk].write().ok()?;
+        out.clear();
+        for_each_line(bytes, blocks[block][chunk].clone(), |line| {
+            out.push(match read_line(line, now_wall) {
+                Ok(None) => Parsed::Blank,
+                Ok(Some(ev)) => {
+                    let key = Dedupe::key(&ev.id);
+                    let engine = part.engine_of(&ev, key) as u32;
+                    Parsed::Event(ev, key, engine)
+                }
+                Err(reason) => Parsed::Invalid(reason),
+            });
+        });
+        Some(())
+    };
+    let route = |block: usize| -> Option<()> {
+        let mut guard = routing.lock().ok()?;
+        let r = &mut **guard;
+        let mut lists: Vec<MutexGuard<'_, Vec<Work>>> = work
+            .iter()
+            .map(|w| w[block % SLOTS].lock().ok())
+            .collect::<Option<_>>()?;
+        lists.iter_mut().for_each(|l| l.clear());
+        for (c, slot) in slots[block % SLOTS].iter().take(blocks[block].len()).enumerate() {
+            let mut lines = slot.write().ok()?;
+            for (i, line) in lines.iter_mut().enumerate() {
+                r.lines += 1;
+                match line {
+                    Parsed::Blank => {}
+                    Parsed::Invalid(reason) => r.invalid.push(LineError {
+                        line: r.lines,
+                        reason: std::mem::take(reason),
+                    }),
+                    Parsed::Event(ev, key, engine) => {
+                        if as_of.is_some_and(|t| ev.ts >= t) {
+                            r.after_as_of += 1;
+                            continue;
+                        }
+                        let Some((at, maintain)) = r.router.route(*key, ev.ts) else {
+                            continue;
+                        };
+                        let (chunk, idx) = (c as u32, i as u32);
+                        lists[*engine as usize].push(Work::Apply { chunk, idx, at });
+                        if let Some(clock) = maintain {
+                            lists.iter_mut().for_each(|l| l.push(Work::Maintain(clock)));
+                        }
+                    }
+                }
+            }
+        }
+        Some(())
+    };
+    // Applies a block's work to an engine, and keeps bounds on the engine's open and
+    // remembered contacts while it did (for the caps).
+    let apply = |k: usize, block: usize| -> Option<()> {
+        let mut guard = engines[k].lock().ok()?;
+        let (engine, bounds) = &mut **guard;
+        let list = work[k][block % SLOTS].lock().ok()?;
+        let lines: Vec<_> = slots[block % SLOTS]
+            .iter()
+            .take(blocks[block].len())
+            .map(|l| l.read().ok())
+            .collect::<Option<_>>()?;
+        let events = list.iter().filter(|w| matches!(w, Work::Apply { .. })).count();
+        let (open, remembered) = (engine.open_contacts(), engine.remembered_contacts());
+        *bounds = (bounds.0.max(open + events), bounds.1.max(open + remembered + events));
+        for w in list.iter() {
+            match *w {
+                Work::Apply { chunk, idx, at } => {
+                    if let Some(Parsed::Event(ev, _, _)) = lines[chunk as usize].get(idx as usize) {
+                        engine.apply_routed(ev, at);
+                    }
+                }
+                Work::Maintain(clock) => engine.maintain_at(clock),
+            }
+        }
+        Some(())
+    };
+    let worker = |me: usize| {
+        let _fail = FailOnPanic(&sched, &wake);
+        let Ok(mut s) = sched.lock() else { return };
+        loop {
+            if s.failed || s.finished() {
+                return;
+            }
+            let Some(task) = s.take(me) else {
+                s = match wake.wait(s) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+                continue;
+            };
+            drop(s);
+            let ok = match task {
+                Task::Read { block, chunk } => read(block, chunk),
+                Task::Route(block) => route(block),
+                Task::Apply { engine, block } => apply(engine, block),
+            };
+            s = match sched.lock() {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+            s.done(task);
+            s.failed |= ok.is_none();
+            wake.notify_all();
+        }
+    };
+    std::thread::scope(|s| {
+        for me in 1..threads {
+            let worker = &worker;
+            s.spawn(move || worker(me));
+        }
+        worker(0);
+    });
+    let failed = sched.lock().map_or(true, |s| s.failed);
+    (!failed).then_some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_type_of_a_line_of_the_common_shape() {
+        let offer = br#"{"id":"e1","type":"contact.offered","ts":1}"#;
+        assert_eq!(common_type(offer), Some(&b"contact.offered"[..]));
+        assert_eq!(
+            common_type(br#"k1	{"id":"e1","type":"agent.state"}"#),
+            Some(&b"agent.state"[..])
+        );
+        for other in [
+            &br#" {"id":"e1","type":"contact.offered"}"#[..],
+            br#"{"type":"contact.offered","id":"e1"}"#,
+            br#"{"id":"e\"1","type":"contact.offered"}"#,
+            br#"{"id":"e1","type":"contact.offere\u0064"}"#,
+            br#"{"id":"e1", "type":"contact.offered"}"#,
+            br#"{"id":"e1","type":"contact.offered"#,
+            br#"k1 {"id":"e1","type":"contact.offered"}"#,
+        ] {
+            assert_eq!(common_type(other), None, "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
+    fn string_members_finds_every_member_of_that_name() {
+        let line =
+            br#"{"contact_id" : "c1","x":{"contact_id":"c2"},"contact_id":7,"y":"contact_id","customer_id":"k"}"#;
+        let keys = OfferKeys::new();
+        let found: Vec<&[u8]> = string_members(line, &keys.contact).collect();
+        assert_eq!(found, vec![&b"c1"[..], b"c2"]);
+        assert_eq!(string_members(line, &keys.customer).count(), 1);
+    }
+}

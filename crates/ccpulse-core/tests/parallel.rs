@@ -1,0 +1,220 @@
+//! A replay split over several engines gives exactly what one engine gives: every
+//! window, every KPI, the live figures, the invalid lines and the counters. On the
+//! golden files, and on random streams made to stress what the split relies on
+//! (customers shared by contacts, contacts naming two customers, duplicates of one id
+//! under different contacts, events older than the dedupe horizon, late surveys,
+//! agents' handled contacts in one engine and their states in another, escapes,
+//! invalid and blank lines, keys).
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ccpulse_core::replay::{replay_bytes, replay_segments, ReplayOutcome};
+use ccpulse_core::time::{format_rfc3339, parse_rfc3339, MINUTE, SECOND};
+use ccpulse_core::EngineConfig;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn wall() -> i64 {
+    parse_rfc3339("2026-11-23T12:00:00Z").unwrap()
+}
+
+/// Everything a replay says, but for the engines' memory gauges (how many groups,
+/// agents and slices each holds), which depend on how the stream was split.
+fn said(o: &ReplayOutcome) -> Value {
+    let s = &o.snapshot.stats;
+    json!({
+        "snapshot": serde_json::to_value(&o.snapshot).unwrap(),
+        "invalid": o.invalid.iter().map(|e| json!([e.line, e.reason])).collect::<Vec<_>>(),
+        "lines": o.lines,
+        "duplicates": o.duplicates,
+        "after_as_of": o.after_as_of,
+        "stats": [s.applied, s.duplicates, s.too_old, s.late, s.after_close, s.evicted_open, s.evicted_cap,
+                  s.over_cap, s.open_contacts, s.closed_contacts, s.customer_offers, s.dedupe_ids],
+        "watermark": s.watermark,
+    })
+}
+
+/// Replays `text` with 1, 2, 3 and 5 engines and checks that they agree; returns the
+/// outcome of two engines.
+fn same_with_any_split(text: &[u8], cfg: EngineConfig, as_of: Option<i64>) -> ReplayOutcome {
+    let cfg = Arc::new(cfg);
+    let one = replay_bytes(text, cfg.clone(), as_of, wall(), 1);
+    let expected = said(&one);
+    let mut two = None;
+    for threads in [2, 3, 5] {
+        let split = replay_bytes(text, cfg.clone(), as_of, wall(), threads);
+        assert_eq!(said(&split), expected, "{threads} engines differ from one");
+        if threads == 2 {
+            two = Some(split);
+        }
+    }
+    // Fed in segments of a few lines, as the binary reads a large file.
+    for lines in [1, 4] {
+        let segments = segments(text, lines);
+        for threads in [1, 2] {
+            let fed = replay_segments(&segments, cfg.clone(), as_of, wall(), threads);
+            assert_eq!(said(&fed), expected, "{threads} engines fed {lines} lines at a time");
+        }
+    }
+    two.unwrap()
+}
+
+/// `text` cut after every `lines` lines.
+fn segments(text: &[u8], lines: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let (mut start, mut seen) = (0, 0);
+    for (i, &b) in text.iter().enumerate() {
+        if b == b'\n' {
+            seen += 1;
+            if seen % lines == 0 {
+                out.push(&text[start..=i]);
+                start = i + 1;
+            }
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+fn golden(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)).unwrap()
+}
+
+#[test]
+fn the_golden_streams_split_over_engines() {
+    for name in ["messy.jsonl", "spec_example.jsonl"] {
+        let text = golden(name);
+        for as_of in [None, Some("2026-11-22T09:15:00Z"), Some("2026-11-22T09:05:00Z")] {
+            let as_of = as_of.map(|t| parse_rfc3339(t).unwrap());
+            let o = same_with_any_split(&text, EngineConfig::default(), as_of);
+            assert_eq!(o.engines, 2, "{name}");
+        }
+    }
+    // The messy stream's own figures, through the split: its duplicate and invalid lines.
+    let o = same_with_any_split(
+        &golden("messy.jsonl"),
+        EngineConfig::default(),
+        parse_rfc3339("2026-11-22T09:15:00Z"),
+    );
+    assert_eq!((o.lines, o.duplicates, o.invalid.len()), (20, 1, 3));
+    assert_eq!(o.invalid[0].line, 11);
+}
+
+#[test]
+fn near_a_cap_the_replay_uses_one_engine() {
+    let cfg = EngineConfig::from_toml("[contacts]\nmax_open = 3\n").unwrap();
+    let o = same_with_any_split(&golden("messy.jsonl"), cfg, None);
+    assert_eq!(o.engines, 1, "the engines' counts could add up to the cap");
+}
+
+/// A random stream: contacts of a few customers, in any order, with everything that
+/// could make engines disagree.
+fn stream_strategy() -> impl Strategy<Value = Vec<String>> {
+    let event = (
+        0u8..16,           // kind
+        0usize..12,        // contact
+        0usize..5,         // customer (4 = none)
+        0usize..4,         // agent
+        0i64..(5 * 3_600), // seconds since the start
+        0u32..6,           // id: fresh, or reused
+        any::<bool>(),     // a variant
+    );
+    prop::collection::vec(event, 1..120).prop_map(|events| {
+        let t0 = parse_rfc3339("2026-11-22T06:00:00Z").unwrap();
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, (kind, c, k, a, secs, id, flag))| {
+                let ts = format_rfc3339(t0 + secs * SECOND);
+                let id = if id == 0 { format!("r{}", i % 7) } else { format!("e{i}") };
+                // Contact ids with an escape now and then (the same id written two ways).
+                let contact = if flag && c == 3 { r"c\u0033".to_owned() } else { format!("c{c}") };
+                let customer = match k {
+                    4 => String::new(),
+                    _ => format!(r#","customer_id":"k{}""#, if flag && c % 2 == 0 { k + 1 } else { k }),
+                };
+                let q = ["billing", "tech"][c % 2];
+                let agent = format!("a{a}");
+                let body = match kind {
+                    0 | 1 => format!(
+                        r#""type":"contact.offered","contact_id":"{contact}","channel":"{}","queue":"{q}"{customer},"topic":"t{}""#,
+                        ["voice", "chat", "email"][c % 3],
+                        c % 2
+                    ),
+                    2 | 3 => format!(r#""type":"contact.answered","contact_id":"{contact}","agent_id":"{agent}""#),
+                    4 => format!(r#""type":"contact.abandoned","contact_id":"{contact}""#),
+                    5 => format!(r#""type":"contact.transferred","contact_id":"{contact}","to_queue":"sales""#),
+                    6 => format!(r#""type":"contact.hold_started","contact_id":"{contact}""#),
+                    7 => format!(r#""type":"contact.hold_ended","contact_id":"{contact}""#),
+                    8 => format!(r#""type":"contact.ended","contact_id":"{contact}","resolved":{flag}"#),
+                    9 => format!(r#""type":"contact.wrapped_up","contact_id":"{contact}""#),
+                    10 => format!(r#""type":"survey.csat","contact_id":"{contact}","score":{},"scale":"five""#, 1 + c % 5),
+                    11 => format!(r#""type":"survey.nps","score":{}"#, c % 11),
+                    12 | 13 => format!(
+                        r#""type":"agent.state","agent_id":"{agent}","state":"{}","team":"red","queues":["billing"]"#,
+                        ["available", "busy", "acw", "away", "offline"][c % 5]
+                    ),
+                    14 => return if flag { String::new() } else { "not json".to_owned() },
+                    _ => format!(r#""type":"contact.flowed_out","contact_id":"{contact}","reason":"timeout""#),
+                };
+                let line = format!(r#"{{"id":"{id}","ts":"{ts}",{body}}}"#);
+                if flag && kind % 3 == 0 {
+                    format!("k{k}\t{line}")
+                } else {
+                    line
+                }
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Any stream, any `--as-of`, default and short horizons (so that contacts are
+    /// forgotten, surveys come after that, and events are older than the dedupe horizon).
+    #[test]
+    fn any_stream_splits_over_engines(
+        lines in stream_strategy(),
+        as_of in prop::option::of(0i64..(6 * 3_600)),
+        short in any::<bool>(),
+    ) {
+        let cfg = if short {
+            EngineConfig::from_toml(
+                "[windows]\nsliding = [\"5m\", \"15m\"]\nlateness = \"1m\"\n\n[contacts]\ndedupe_horizon = \"20m\"\nsurvey_horizon = \"40m\"\n",
+            )
+            .unwrap()
+        } else {
+            EngineConfig::default()
+        };
+        let t0 = parse_rfc3339("2026-11-22T06:00:00Z").unwrap();
+        let as_of = as_of.map(|s| t0 + s * SECOND);
+        let o = same_with_any_split(lines.join("\n").as_bytes(), cfg, as_of);
+        prop_assert!(o.engines == 2 || o.engines == 1);
+    }
+}
+
+#[test]
+fn minutes_apart_the_maintenance_runs_at_the_same_clocks() {
+    // One contact per engine, events a minute and a half apart: each engine sees
+    // maintenance it would not have run on its own events.
+    let t0 = parse_rfc3339("2026-11-22T06:00:00Z").unwrap();
+    let mut lines = Vec::new();
+    for i in 0..200 {
+        let ts = format_rfc3339(t0 + i * 90 * SECOND);
+        let c = i % 13;
+        lines.push(match i % 4 {
+            0 => format!(
+                r#"{{"id":"o{i}","type":"contact.offered","ts":"{ts}","contact_id":"c{i}","channel":"voice","queue":"q","customer_id":"k{c}","topic":"x"}}"#
+            ),
+            1 => format!(r#"{{"id":"a{i}","type":"contact.answered","ts":"{ts}","contact_id":"c{}","agent_id":"a"}}"#, i - 1),
+            2 => format!(r#"{{"id":"e{i}","type":"contact.ended","ts":"{ts}","contact_id":"c{}"}}"#, i - 2),
+            _ => format!(r#"{{"id":"s{i}","type":"survey.nps","ts":"{ts}","contact_id":"c{}","score":9}}"#, i - 3 - 40),
+        });
+    }
+    let cfg = EngineConfig::from_toml("[windows]\nsliding = [\"5m\"]\nlateness = \"1m\"\n").unwrap();
+    let o = same_with_any_split(lines.join("\n").as_bytes(), cfg, Some(t0 + 301 * MINUTE));
+    assert_eq!(o.engines, 2);
+}
