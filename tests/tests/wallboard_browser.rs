@@ -14,16 +14,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ccpulse_tests::browser::{screenshot_dir, Browser};
 use ccpulse_tests::tansu::{http_get, scratch_dir, Broker, Service};
-use rdkafka::error::KafkaError;
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, ClientContext};
+use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 
 const PARTITIONS: u32 = 2;
@@ -50,51 +46,21 @@ struct Event {
     payload: Value,
 }
 
-#[derive(Default)]
-struct Deliveries {
-    ok: AtomicUsize,
-    failed: AtomicUsize,
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(_) => self.ok.fetch_add(1, Ordering::Relaxed),
-            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
-        };
-    }
-}
-
 /// Produces every event (in order, per partition) and waits until all are delivered.
 fn produce(brokers: &str, events: &[Event]) {
-    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
-        .set("max.in.flight.requests.per.connection", "1")
-        .create_with_context(Deliveries::default())
-        .unwrap();
-    for e in events {
-        let payload = e.payload.to_string();
-        let mut record = BaseRecord::to(e.topic).key(e.key.as_str()).payload(payload.as_str());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((err, _)) => panic!("producing to {}: {err}", e.topic),
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(60)).unwrap();
-    let ctx = producer.context();
-    assert_eq!(ctx.failed.load(Ordering::Relaxed), 0, "some events were not delivered");
-    assert_eq!(ctx.ok.load(Ordering::Relaxed), events.len());
+    let messages: Vec<ccpulse_sim::Message> = events
+        .iter()
+        .map(|e| ccpulse_sim::Message {
+            topic: e.topic,
+            key: e.key.clone(),
+            payload: e.payload.to_string().into_bytes(),
+            ts: e.payload["ts"]
+                .as_str()
+                .map_or(0, |t| t.parse::<jiff::Timestamp>().map_or(0, |t| t.as_millisecond())),
+            invalid: false,
+        })
+        .collect();
+    ccpulse_tests::kafka::produce(brokers, &messages);
 }
 
 /// How one contact goes.
@@ -766,7 +732,11 @@ fn twelve_tiles_fit_each_screen_with_the_figures_and_colours_of_the_api() {
             assert_eq!(tile.fields, expected, "{w}x{h}: {q}/{c} shows (left) the API's (right)");
             assert_eq!(tile.level, level, "{w}x{h}: level of {q}/{c}: {g}");
             assert_eq!(tile.border, palette[usize::from(level)], "{w}x{h}: colour of {q}/{c}");
-            assert_eq!(tile.staffing_level, staffing_level(g), "{w}x{h}: staffing of {q}/{c}: {g}");
+            assert_eq!(
+                tile.staffing_level,
+                staffing_level(g),
+                "{w}x{h}: staffing of {q}/{c}: {g}"
+            );
         }
 
         // Channel totals, agents and breaches.
@@ -1182,10 +1152,14 @@ fn a_kiosk_with_a_wallboard_token_shows_the_figures_and_the_token_is_in_no_log()
         !address.as_str().unwrap().contains(token),
         "the token stays in the address bar: {address}"
     );
-    page.eval("window.location.reload()");
+    // Page.reload, not an evaluated `location.reload()`: the page may go away before
+    // the evaluation's answer is sent, and Chromium then answers it with an error.
+    // The mark tells the page before the reload from the page after it.
+    page.eval("window.__before_reload = true");
+    page.call("Page.reload", json!({}));
     page.wait_for(
         "tiles drawn after a reload, with the stored token",
-        "document.querySelectorAll('#tiles .tile').length > 0 && document.getElementById('overlay').hidden",
+        "!window.__before_reload && document.querySelectorAll('#tiles .tile').length > 0 && document.getElementById('overlay').hidden",
         RENDERED,
     );
     shot(&mut page, "kiosk-token-1920x1080.png");
