@@ -4,53 +4,23 @@
 
 use std::sync::Arc;
 
-use ccpulse_core::replay::replay_text;
-use ccpulse_core::snapshot::{AgentRow, GroupRow, Snapshot};
-use ccpulse_core::time::{format_rfc3339, parse_rfc3339};
+mod common;
+
+use ccpulse_core::snapshot::{AgentRow, Snapshot};
+use ccpulse_core::time::format_rfc3339;
 use ccpulse_core::EngineConfig;
+use common::{channel, ev, queue, replay_lines, t};
 use serde_json::{json, Value};
 
 const WALL: &str = "2026-12-05T12:00:00Z";
-
-fn t(s: &str) -> i64 {
-    parse_rfc3339(s).unwrap()
-}
 
 /// `base` plus `secs` seconds, as RFC 3339.
 fn at(base: &str, secs: i64) -> String {
     format_rfc3339(t(base) + secs * 1000)
 }
 
-/// An event line: `id`, `type`, `ts` plus the fields of `extra`.
-fn ev(id: &str, kind: &str, ts: &str, extra: Value) -> String {
-    let mut v = json!({"id": id, "type": kind, "ts": ts});
-    for (k, x) in extra.as_object().unwrap() {
-        v[k] = x.clone();
-    }
-    v.to_string()
-}
-
 fn run_cfg(lines: &[String], as_of: &str, cfg: EngineConfig) -> Snapshot {
-    let (snap, invalid) = replay_text(&lines.join("\n"), Arc::new(cfg), Some(t(as_of)), t(WALL));
-    assert!(invalid.is_empty(), "{invalid:?}");
-    snap
-}
-
-fn queue<'a>(s: &'a Snapshot, window: &str, queue: &str, channel: &str) -> &'a GroupRow {
-    let w = s.window(window).unwrap();
-    w.queues
-        .iter()
-        .find(|g| g.queue.as_deref() == Some(queue) && g.channel == channel)
-        .unwrap_or_else(|| panic!("no group {queue}/{channel} in {window}"))
-}
-
-fn channel<'a>(s: &'a Snapshot, window: &str, channel: &str) -> &'a GroupRow {
-    s.window(window)
-        .unwrap()
-        .channels
-        .iter()
-        .find(|g| g.channel == channel)
-        .unwrap()
+    replay_lines(lines, as_of, cfg, WALL)
 }
 
 fn agent<'a>(s: &'a Snapshot, window: &str, name: &str) -> &'a AgentRow {
