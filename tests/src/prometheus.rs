@@ -1,11 +1,16 @@
 //! Plumbing for the tests that run a real Prometheus against the real `ccpulse` binary:
 //! finding the Prometheus tools, processes killed on drop, a generated Prometheus
-//! configuration, Grafana template variables, and the metric selectors of a PromQL
-//! expression. Standard library only: the HTTP side lives in the test files (`ureq`).
+//! configuration, a Prometheus server started and waited for, its query API, the
+//! dashboards' queries and the alert rules' expressions of `deploy/`, Grafana template
+//! variables, and the metric selectors of a PromQL expression.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value as Json;
 
 /// A tool of the Debian package `prometheus` (`prometheus`, `promtool`): from `PATH`, else
 /// `/usr/bin`. `None` when it is not installed (`apt-get install -y prometheus`; `tests/run`
@@ -101,16 +106,16 @@ impl Drop for Process {
     }
 }
 
-/// A Prometheus configuration: one scrape job, rule files, scrapes and rule evaluations
-/// every second.
-pub fn config(job: &str, target: &str, rule_files: &[PathBuf]) -> String {
+/// A Prometheus configuration: one scrape job of `targets`, rule files, scrapes and rule
+/// evaluations every second.
+pub fn config(job: &str, targets: &[&str], rule_files: &[PathBuf]) -> String {
     let mut yaml =
         String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files:\n");
     for f in rule_files {
         yaml.push_str(&format!("  - {:?}\n", f.display().to_string()));
     }
     yaml.push_str(&format!(
-        "scrape_configs:\n  - job_name: {job:?}\n    static_configs:\n      - targets: [{target:?}]\n"
+        "scrape_configs:\n  - job_name: {job:?}\n    static_configs:\n      - targets: {targets:?}\n"
     ));
     yaml
 }
@@ -370,4 +375,376 @@ pub fn matchers(instant: &str) -> Vec<(String, String, String)> {
         }
     }
     out
+}
+
+// ---------------------------------------------------------------------------- query API
+
+/// The alert rules shipped in `deploy/`, from the repository root.
+pub const RULES: &str = "deploy/prometheus/rules/ccpulse.rules.yml";
+
+/// The Grafana dashboards shipped in `deploy/`, from the repository root.
+pub const DASHBOARDS: &str = "deploy/grafana/dashboards";
+
+/// A small HTTP client that returns the body of error answers too.
+pub struct Http(pub ureq::Agent);
+
+impl Default for Http {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Http {
+    /// A client with a 10 s timeout per request.
+    pub fn new() -> Http {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build();
+        Http(config.into())
+    }
+
+    /// (status, body), or `None` when nothing answers.
+    pub fn get(&self, url: &str) -> Option<(u16, String)> {
+        let mut resp = self.0.get(url).call().ok()?;
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().with_config().limit(64 << 20).read_to_string().ok()?;
+        Some((status, body))
+    }
+}
+
+/// One answer of the Prometheus query API.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// The HTTP status (0 when the request failed).
+    pub http: u16,
+    /// The body as received.
+    pub body: String,
+    /// The body parsed (`Null` when it is not JSON).
+    pub json: Json,
+}
+
+impl Answer {
+    /// HTTP 200 with `"status": "success"`.
+    pub fn success(&self) -> bool {
+        self.http == 200 && self.json["status"] == "success"
+    }
+
+    /// How many series (a scalar counts as one).
+    pub fn series(&self) -> usize {
+        match &self.json["data"]["result"] {
+            Json::Array(items) if self.json["data"]["resultType"] == "scalar" => usize::from(!items.is_empty()),
+            Json::Array(items) => items.len(),
+            _ => 0,
+        }
+    }
+
+    /// A success with at least one series.
+    pub fn has_data(&self) -> bool {
+        self.success() && self.series() > 0
+    }
+
+    /// The answer, shortened for a failure message.
+    pub fn describe(&self) -> String {
+        let mut body = self.body.trim().to_owned();
+        if body.len() > 300 {
+            let mut cut = 300;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            body.truncate(cut);
+            body.push('…');
+        }
+        format!("HTTP {}: {body}", self.http)
+    }
+}
+
+/// The query API of one Prometheus; with `time` set, every query at that evaluation
+/// time (so that all the answers see the same scrape), answers cached.
+pub struct Prometheus {
+    /// The client.
+    pub http: Http,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The evaluation time (Unix seconds); `None`: now, uncached.
+    pub time: Option<f64>,
+    /// Answers by expression, while `time` is set.
+    pub cache: HashMap<String, Answer>,
+}
+
+impl Prometheus {
+    /// The query API at `base`, evaluating at now.
+    pub fn new(base: &str) -> Prometheus {
+        Prometheus {
+            http: Http::new(),
+            base: base.to_owned(),
+            time: None,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Evaluates from now on at `time` (Unix seconds), the cache emptied.
+    pub fn at(&mut self, time: f64) {
+        self.cache.clear();
+        self.time = Some(time);
+    }
+
+    fn send(req: ureq::RequestBuilder<ureq::typestate::WithoutBody>) -> Answer {
+        match req.call() {
+            Ok(mut resp) => {
+                let http = resp.status().as_u16();
+                let body = resp
+                    .body_mut()
+                    .with_config()
+                    .limit(64 << 20)
+                    .read_to_string()
+                    .unwrap_or_default();
+                let json = serde_json::from_str(&body).unwrap_or(Json::Null);
+                Answer { http, body, json }
+            }
+            Err(e) => Answer {
+                http: 0,
+                body: format!("request failed: {e}"),
+                json: Json::Null,
+            },
+        }
+    }
+
+    /// A range query over the `seconds` before the evaluation time, every `step` seconds,
+    /// as Grafana runs a time series panel (not cached).
+    pub fn query_range(&self, expr: &str, seconds: f64, step: f64) -> Answer {
+        let end = self.time.unwrap_or_else(unix_now);
+        let req = self
+            .http
+            .0
+            .get(format!("{}/api/v1/query_range", self.base))
+            .query("query", expr)
+            .query("start", format!("{:.3}", end - seconds))
+            .query("end", format!("{end:.3}"))
+            .query("step", format!("{step}"));
+        Self::send(req)
+    }
+
+    /// An instant query at the evaluation time.
+    pub fn query(&mut self, expr: &str) -> Answer {
+        if let Some(a) = self.cache.get(expr) {
+            return a.clone();
+        }
+        let mut req = self
+            .http
+            .0
+            .get(format!("{}/api/v1/query", self.base))
+            .query("query", expr);
+        if let Some(t) = self.time {
+            req = req.query("time", format!("{t:.3}"));
+        }
+        let answer = Self::send(req);
+        if self.time.is_some() {
+            self.cache.insert(expr.to_owned(), answer.clone());
+        }
+        answer
+    }
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Polls `check` every 100 ms until it gives a value. `Err` when one of `procs` exits
+/// first (its log tail in the message); panics after `timeout`.
+pub fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    procs: &mut [&mut Process],
+    mut check: impl FnMut() -> Option<T>,
+) -> Result<T, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Ok(v);
+        }
+        for p in procs.iter_mut() {
+            if let Some(exit) = p.exited() {
+                return Err(format!("{exit} while waiting for {what}\n{}", p.log_tail(4000)));
+            }
+        }
+        if Instant::now() >= deadline {
+            let logs: Vec<String> = procs.iter().map(|p| p.log_tail(4000)).collect();
+            panic!("timed out after {timeout:?} waiting for {what}\n{}", logs.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts a Prometheus server (from [`tool`]) with `config`, its files in `dir`, and
+/// waits until it is ready; returns it with its base URL. A new port is tried when it
+/// exits (a port taken in between). Panics when `prometheus` is not installed.
+pub fn start_server(dir: &Path, config: &str) -> (Process, String) {
+    let bin = tool("prometheus").unwrap_or_else(|| {
+        panic!("no prometheus binary: install the Debian package (apt-get install -y prometheus; tests/run does)")
+    });
+    let http = Http::new();
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = crate::free_port();
+        let mut p = start(&bin, dir, config, port);
+        let base = format!("http://127.0.0.1:{port}");
+        let ready = wait_until(
+            "Prometheus: GET /-/ready 200",
+            Duration::from_secs(30),
+            &mut [&mut p],
+            || {
+                http.get(&format!("{base}/-/ready"))
+                    .filter(|(status, _)| *status == 200)
+            },
+        );
+        match ready {
+            Ok(_) => return (p, base),
+            Err(e) => last = e,
+        }
+    }
+    panic!("Prometheus did not start:\n{last}")
+}
+
+// ---------------------------------------------------------------------------- deploy files
+
+/// A PromQL expression of a dashboard: where it is and the expression as written.
+pub struct Query {
+    /// `<dashboard file>: <panel title>`.
+    pub place: String,
+    /// The expression, with its template variables.
+    pub expr: String,
+    /// Grafana's name for each series: `{{label}}` replaced by the series' label values.
+    pub legend: Option<String>,
+    /// The series names that the panel's `byName` field overrides apply to (table panels,
+    /// whose overrides name columns, have none here).
+    pub named_overrides: Vec<String>,
+    /// The panel's `interval` (Grafana's minimum step) when it is a range query with one.
+    pub step: Option<String>,
+}
+
+/// Every panel target of every dashboard (rows' nested panels included), and the
+/// `label_values` variable queries as (file, variable name, selector).
+pub fn dashboard_queries() -> (Vec<Query>, Vec<(String, String, String)>) {
+    let dir = crate::repo_root().join(DASHBOARDS);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut queries = Vec::new();
+    let mut variables = Vec::new();
+    for path in files {
+        let file = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {file}: {e}"));
+        let json: Json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file} is not valid JSON: {e}"));
+        let mut panels = Vec::new();
+        for p in json["panels"].as_array().into_iter().flatten() {
+            panels.push(p);
+            panels.extend(p["panels"].as_array().into_iter().flatten());
+        }
+        for p in panels {
+            let title = p["title"].as_str().unwrap_or("(untitled)");
+            let named_overrides: Vec<String> = if p["type"] == "table" {
+                Vec::new()
+            } else {
+                p["fieldConfig"]["overrides"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|o| o["matcher"]["id"] == "byName")
+                    .filter_map(|o| o["matcher"]["options"].as_str().map(str::to_owned))
+                    .collect()
+            };
+            for t in p["targets"].as_array().into_iter().flatten() {
+                if let Some(expr) = t["expr"].as_str() {
+                    queries.push(Query {
+                        place: format!("{file}: {title}"),
+                        expr: expr.to_owned(),
+                        legend: t["legendFormat"].as_str().map(str::to_owned),
+                        named_overrides: named_overrides.clone(),
+                        step: p["interval"].as_str().filter(|_| t["range"] == true).map(str::to_owned),
+                    });
+                }
+            }
+        }
+        for v in json["templating"]["list"].as_array().into_iter().flatten() {
+            if v["type"] == "query" {
+                let q = v["query"]["query"]
+                    .as_str()
+                    .or(v["query"].as_str())
+                    .unwrap_or_else(|| panic!("{file}: variable without a query: {v}"));
+                let selector = q
+                    .strip_prefix("label_values(")
+                    .and_then(|r| r.rsplit_once(','))
+                    .map_or(q, |(sel, _)| sel);
+                variables.push((
+                    file.clone(),
+                    v["name"].as_str().unwrap_or_default().to_owned(),
+                    selector.to_owned(),
+                ));
+            }
+        }
+    }
+    (queries, variables)
+}
+
+/// The values a dashboard's `custom` variable `name` offers (`window`: `5m`, `15m`, …),
+/// in the order of its first dashboard that has it; empty when none has it.
+pub fn custom_variable_values(name: &str) -> Vec<String> {
+    let dir = crate::repo_root().join(DASHBOARDS);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let json: Json = serde_json::from_str(&text).unwrap_or(Json::Null);
+        for v in json["templating"]["list"].as_array().into_iter().flatten() {
+            if v["type"] == "custom" && v["name"] == name {
+                if let Some(q) = v["query"].as_str() {
+                    return q.split(',').map(|s| s.trim().to_owned()).collect();
+                }
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// (alert name, expression) of every alerting rule of the rule file.
+pub fn alert_rules() -> Vec<(String, String)> {
+    let path = crate::repo_root().join(RULES);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{RULES}: {e}"));
+    let mut out = Vec::new();
+    for group in yaml["groups"].as_sequence().into_iter().flatten() {
+        for rule in group["rules"].as_sequence().into_iter().flatten() {
+            if let (Some(name), Some(expr)) = (rule["alert"].as_str(), rule["expr"].as_str()) {
+                out.push((name.to_owned(), expr.trim().to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// The Grafana variables with their test values; `$window` is set per evaluation.
+pub fn variables<'a>(window: &'a str, instance: &'a str) -> [(&'static str, &'a str); 9] {
+    [
+        ("window", window),
+        // Multi-value variables with "All" selected: Grafana's `allValue`.
+        ("team", ".*"),
+        ("instance", instance),
+        ("__rate_interval", "1m"),
+        ("__interval", "15s"),
+        ("__interval_ms", "15000"),
+        ("__range", "5m"),
+        ("__range_s", "300"),
+        ("__range_ms", "300000"),
+    ]
 }

@@ -12,19 +12,19 @@
 //!
 //! Needs `prometheus` and `promtool` (Debian package `prometheus`; `tests/run` installs it).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use ccpulse_tests::prometheus::{self as prom, Process, TempDir};
+use ccpulse_tests::prometheus::{
+    self as prom, alert_rules, dashboard_queries, unix_now, variables, wait_until, Answer, Http, Process, Prometheus,
+    Query, TempDir, DASHBOARDS, RULES,
+};
 use ccpulse_tests::{ccpulse_bin, free_port, repo_root};
 use serde_json::Value as Json;
-
-const RULES: &str = "deploy/prometheus/rules/ccpulse.rules.yml";
-const DASHBOARDS: &str = "deploy/grafana/dashboards";
 
 /// The values of the dashboards' `window` variable. 15m and 1h must give data (the demo
 /// backfills 15 minutes at start, and 1h holds them); `today` too once it holds the last
@@ -107,165 +107,7 @@ const SPLITS: [Split; 1] = [Split {
     whole: r#"sum by (channel, policy) (ccpulse_channel_sla_policy_met{channel!="all", window="$window"}) / (sum by (channel, policy) (ccpulse_channel_sla_policy_denominator{channel!="all", window="$window"}) > 0)"#,
 }];
 
-// ---------------------------------------------------------------------------- HTTP
-
-/// A small HTTP client that returns the body of error answers too.
-struct Http(ureq::Agent);
-
-impl Http {
-    fn new() -> Http {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build();
-        Http(config.into())
-    }
-
-    /// (status, body), or `None` when nothing answers.
-    fn get(&self, url: &str) -> Option<(u16, String)> {
-        let mut resp = self.0.get(url).call().ok()?;
-        let status = resp.status().as_u16();
-        let body = resp.body_mut().with_config().limit(64 << 20).read_to_string().ok()?;
-        Some((status, body))
-    }
-}
-
-/// One answer of the Prometheus query API.
-#[derive(Clone)]
-struct Answer {
-    http: u16,
-    body: String,
-    json: Json,
-}
-
-impl Answer {
-    fn success(&self) -> bool {
-        self.http == 200 && self.json["status"] == "success"
-    }
-
-    fn series(&self) -> usize {
-        match &self.json["data"]["result"] {
-            Json::Array(items) if self.json["data"]["resultType"] == "scalar" => usize::from(!items.is_empty()),
-            Json::Array(items) => items.len(),
-            _ => 0,
-        }
-    }
-
-    fn has_data(&self) -> bool {
-        self.success() && self.series() > 0
-    }
-
-    /// The answer, shortened for a failure message.
-    fn describe(&self) -> String {
-        let mut body = self.body.trim().to_owned();
-        if body.len() > 300 {
-            let mut cut = 300;
-            while !body.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            body.truncate(cut);
-            body.push('…');
-        }
-        format!("HTTP {}: {body}", self.http)
-    }
-}
-
-/// The query API of one Prometheus, every query at one evaluation time so that all the
-/// answers see the same scrape.
-struct Prometheus {
-    http: Http,
-    base: String,
-    time: Option<f64>,
-    cache: HashMap<String, Answer>,
-}
-
-impl Prometheus {
-    /// A range query over the `seconds` before the evaluation time, every `step` seconds,
-    /// as Grafana runs a time series panel (not cached).
-    fn query_range(&self, expr: &str, seconds: f64, step: f64) -> Answer {
-        let end = self.time.unwrap_or_else(unix_now);
-        let req = self
-            .http
-            .0
-            .get(format!("{}/api/v1/query_range", self.base))
-            .query("query", expr)
-            .query("start", format!("{:.3}", end - seconds))
-            .query("end", format!("{end:.3}"))
-            .query("step", format!("{step}"));
-        match req.call() {
-            Ok(mut resp) => {
-                let http = resp.status().as_u16();
-                let body = resp.body_mut().read_to_string().unwrap_or_default();
-                let json = serde_json::from_str(&body).unwrap_or(Json::Null);
-                Answer { http, body, json }
-            }
-            Err(e) => Answer {
-                http: 0,
-                body: format!("request failed: {e}"),
-                json: Json::Null,
-            },
-        }
-    }
-
-    fn query(&mut self, expr: &str) -> Answer {
-        if let Some(a) = self.cache.get(expr) {
-            return a.clone();
-        }
-        let mut req = self
-            .http
-            .0
-            .get(format!("{}/api/v1/query", self.base))
-            .query("query", expr);
-        if let Some(t) = self.time {
-            req = req.query("time", format!("{t:.3}"));
-        }
-        let answer = match req.call() {
-            Ok(mut resp) => {
-                let http = resp.status().as_u16();
-                let body = resp.body_mut().read_to_string().unwrap_or_default();
-                let json = serde_json::from_str(&body).unwrap_or(Json::Null);
-                Answer { http, body, json }
-            }
-            Err(e) => Answer {
-                http: 0,
-                body: format!("request failed: {e}"),
-                json: Json::Null,
-            },
-        };
-        if self.time.is_some() {
-            self.cache.insert(expr.to_owned(), answer.clone());
-        }
-        answer
-    }
-}
-
 // ---------------------------------------------------------------------------- processes
-
-/// Polls `check` every 100 ms until it gives a value. `Err` when one of `procs` exits
-/// first (its log tail in the message); panics after `timeout`.
-fn wait_until<T>(
-    what: &str,
-    timeout: Duration,
-    procs: &mut [&mut Process],
-    mut check: impl FnMut() -> Option<T>,
-) -> Result<T, String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return Ok(v);
-        }
-        for p in procs.iter_mut() {
-            if let Some(exit) = p.exited() {
-                return Err(format!("{exit} while waiting for {what}\n{}", p.log_tail(4000)));
-            }
-        }
-        if Instant::now() >= deadline {
-            let logs: Vec<String> = procs.iter().map(|p| p.log_tail(4000)).collect();
-            panic!("timed out after {timeout:?} waiting for {what}\n{}", logs.join("\n"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Starts `ccpulse demo` and waits until `/readyz` answers 200 and `/metrics` has the
 /// KPIs. A new port is tried when the process exits (a port taken in between).
@@ -307,35 +149,6 @@ fn start_demo(dir: &Path, http: &Http) -> (Process, String) {
     panic!("ccpulse demo did not start:\n{last}")
 }
 
-/// Starts Prometheus scraping `target` as job `ccpulse` with the alert rules, and waits
-/// until it is ready. A new port is tried when it exits (a port taken in between).
-fn start_prometheus(dir: &Path, http: &Http, target: &str) -> (Process, String) {
-    let bin = prom::tool("prometheus").unwrap_or_else(|| {
-        panic!("no prometheus binary: install the Debian package (apt-get install -y prometheus; tests/run does)")
-    });
-    let config = prom::config("ccpulse", target, &[repo_root().join(RULES)]);
-    let mut last = String::new();
-    for _ in 0..3 {
-        let port = free_port();
-        let mut p = prom::start(&bin, dir, &config, port);
-        let base = format!("http://127.0.0.1:{port}");
-        let ready = wait_until(
-            "Prometheus: GET /-/ready 200",
-            Duration::from_secs(30),
-            &mut [&mut p],
-            || {
-                http.get(&format!("{base}/-/ready"))
-                    .filter(|(status, _)| *status == 200)
-            },
-        );
-        match ready {
-            Ok(_) => return (p, base),
-            Err(e) => last = e,
-        }
-    }
-    panic!("Prometheus did not start:\n{last}")
-}
-
 /// `promtool check metrics` on a `/metrics` body: `Err` with its output when it objects.
 fn promtool_check_metrics(body: &str) -> Result<(), String> {
     let promtool = prom::tool("promtool").ok_or("no promtool: apt-get install -y prometheus")?;
@@ -365,114 +178,6 @@ fn promtool_check_metrics(body: &str) -> Result<(), String> {
 }
 
 // ---------------------------------------------------------------------------- deploy files
-
-/// A PromQL expression of a dashboard: where it is and the expression as written.
-struct Query {
-    place: String,
-    expr: String,
-    /// Grafana's name for each series: `{{label}}` replaced by the series' label values.
-    legend: Option<String>,
-    /// The series names that the panel's `byName` field overrides apply to (table panels,
-    /// whose overrides name columns, have none here).
-    named_overrides: Vec<String>,
-    /// The panel's `interval` (Grafana's minimum step) when it is a range query with one.
-    step: Option<String>,
-}
-
-/// Every panel target of every dashboard (rows' nested panels included), and the
-/// `label_values` variable queries as (file, variable name, selector).
-fn dashboard_queries() -> (Vec<Query>, Vec<(String, String, String)>) {
-    let dir = repo_root().join(DASHBOARDS);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    let mut queries = Vec::new();
-    let mut variables = Vec::new();
-    for path in files {
-        let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        let json: Json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
-            .unwrap_or_else(|e| panic!("{file} is not valid JSON: {e}"));
-        let mut panels = Vec::new();
-        for p in json["panels"].as_array().unwrap() {
-            panels.push(p);
-            panels.extend(p["panels"].as_array().into_iter().flatten());
-        }
-        for p in panels {
-            let title = p["title"].as_str().unwrap_or("(untitled)");
-            let named_overrides: Vec<String> = if p["type"] == "table" {
-                Vec::new()
-            } else {
-                p["fieldConfig"]["overrides"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|o| o["matcher"]["id"] == "byName")
-                    .filter_map(|o| o["matcher"]["options"].as_str().map(str::to_owned))
-                    .collect()
-            };
-            for t in p["targets"].as_array().into_iter().flatten() {
-                if let Some(expr) = t["expr"].as_str() {
-                    queries.push(Query {
-                        place: format!("{file}: {title}"),
-                        expr: expr.to_owned(),
-                        legend: t["legendFormat"].as_str().map(str::to_owned),
-                        named_overrides: named_overrides.clone(),
-                        step: p["interval"].as_str().filter(|_| t["range"] == true).map(str::to_owned),
-                    });
-                }
-            }
-        }
-        for v in json["templating"]["list"].as_array().into_iter().flatten() {
-            if v["type"] == "query" {
-                let q = v["query"]["query"].as_str().or(v["query"].as_str()).unwrap();
-                let selector = q
-                    .strip_prefix("label_values(")
-                    .and_then(|r| r.rsplit_once(','))
-                    .map_or(q, |(sel, _)| sel);
-                variables.push((
-                    file.clone(),
-                    v["name"].as_str().unwrap().to_owned(),
-                    selector.to_owned(),
-                ));
-            }
-        }
-    }
-    (queries, variables)
-}
-
-/// (alert name, expression) of every alerting rule of the rule file.
-fn alert_rules() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(repo_root().join(RULES)).unwrap();
-    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let mut out = Vec::new();
-    for group in yaml["groups"].as_sequence().unwrap() {
-        for rule in group["rules"].as_sequence().unwrap() {
-            if let (Some(name), Some(expr)) = (rule["alert"].as_str(), rule["expr"].as_str()) {
-                out.push((name.to_owned(), expr.trim().to_owned()));
-            }
-        }
-    }
-    out
-}
-
-/// The Grafana variables with their test values; `$window` is set per evaluation.
-fn variables<'a>(window: &'a str, instance: &'a str) -> [(&'static str, &'a str); 9] {
-    [
-        ("window", window),
-        // Multi-value variables with "All" selected: Grafana's `allValue`.
-        ("team", ".*"),
-        ("instance", instance),
-        ("__rate_interval", "1m"),
-        ("__interval", "15s"),
-        ("__interval_ms", "15000"),
-        ("__range", "5m"),
-        ("__range_s", "300"),
-        ("__range_ms", "300000"),
-    ]
-}
 
 /// The values of the `channel` label in the labels table of `docs/metrics.md`.
 fn documented_channels() -> &'static BTreeSet<String> {
@@ -964,10 +669,6 @@ fn check_rule_health(http: &Http, base: &str, report: &mut Report) {
     }
 }
 
-fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
-}
-
 // ---------------------------------------------------------------------------- tests
 
 #[test]
@@ -985,13 +686,9 @@ fn dashboards_and_alert_rules_work_on_live_demo_data() {
         failures.push(e);
     }
 
-    let (mut prometheus, base) = start_prometheus(dir.path(), &http, &addr);
-    let mut p = Prometheus {
-        http: Http::new(),
-        base: base.clone(),
-        time: None,
-        cache: HashMap::new(),
-    };
+    let config = prom::config("ccpulse", &[&addr], &[repo_root().join(RULES)]);
+    let (mut prometheus, base) = prom::start_server(dir.path(), &config);
+    let mut p = Prometheus::new(&base);
     // Samples in, and every query from now on at one instant: 2 s back, so that no scrape
     // still in flight adds samples before it, with the target up at that instant (a failed
     // scrape marks every series stale), the KPIs stored, and enough scrapes for rate() and
@@ -1001,8 +698,7 @@ fn dashboards_and_alert_rules_work_on_live_demo_data() {
         Duration::from_secs(30),
         &mut [&mut demo, &mut prometheus],
         || {
-            p.cache.clear();
-            p.time = Some(unix_now() - 2.0);
+            p.at(unix_now() - 2.0);
             let ready = [
                 r#"up{job="ccpulse"} == 1"#,
                 "ccpulse_contacts_offered",

@@ -693,8 +693,8 @@ impl Snapshot {
 
     /// Takes the judgements of `whole` (the view of every partition) for the groups and
     /// agents of this snapshot (a part of the partitions, for `/metrics`): which policies
-    /// are breached, the staffing figures, and how each agent compares with its team
-    /// (AHT and service level). These judge a whole
+    /// are breached, the staffing figures, each agent's team, and how each agent compares
+    /// with its team (AHT and service level). These judge a whole
     /// group or team, not a part of it; counts stay this snapshot's own, so that sums
     /// over instances add up.
     pub fn take_judgements(&mut self, whole: &Snapshot) {
@@ -722,6 +722,13 @@ impl Snapshot {
                     let i = ww.agents.binary_search_by(|o| o.agent.cmp(&a.agent)).ok()?;
                     ww.agents.get(i)
                 });
+                // The team as the whole view knows it: an agent's team comes with its
+                // `agent.state` events, on another partition than its contacts, and an
+                // instance holding only the contacts would label them team "" (their
+                // sums by team would not add up across instances).
+                if let Some(o) = judged.filter(|o| o.team.is_some()) {
+                    a.team = o.team.clone();
+                }
                 a.aht_vs_team = judged.and_then(|o| o.aht_vs_team);
                 a.outlier = judged.is_some_and(|o| o.outlier);
                 a.sl_vs_team = judged.and_then(|o| o.sl_vs_team);

@@ -583,7 +583,9 @@ fn kpi_families(snap: &Snapshot, published: &Published, now_wall: Millis) -> Vec
         }
     }
 
-    let stats = &published.snapshot.stats;
+    // The exported partitions' own, like every figure here: summed over instances,
+    // they are the cluster's (the whole view's would count each contact once per instance).
+    let stats = &snap.stats;
     let mut open = Family::gauge("ccpulse_contacts_open", "Contacts held in memory.");
     open.push(&[], stats.open_contacts as f64);
     let mut evicted = Family::counter(
