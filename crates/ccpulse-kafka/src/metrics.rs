@@ -29,6 +29,8 @@ pub struct IngestMetrics {
     pub parked: IntGauge,
     /// Partitions resumed from a parked engine instead of replayed.
     pub resumed: IntCounter,
+    /// Topic-partitions whose resumed fetch stalled, read again from the replay's start.
+    pub resume_stalls: IntCounter,
     /// Consumer lag per topic-partition.
     pub lag: IntGaugeVec,
     /// Partitions held.
@@ -85,6 +87,10 @@ impl IngestMetrics {
                 "ccpulse_partitions_resumed_total",
                 "Partitions that came back and resumed from their parked engine instead of replaying.",
             )?,
+            resume_stalls: IntCounter::new(
+                "ccpulse_resume_stalls_total",
+                "Topic-partitions that yielded nothing from their resumed position and were read again from the replay's start, skipping what was applied.",
+            )?,
             lag: IntGaugeVec::new(
                 Opts::new("ccpulse_consumer_lag_messages", "Messages behind the partition's end."),
                 &["topic", "partition"],
@@ -103,6 +109,7 @@ impl IngestMetrics {
         registry.register(Box::new(m.dlq_skipped.clone()))?;
         registry.register(Box::new(m.parked.clone()))?;
         registry.register(Box::new(m.resumed.clone()))?;
+        registry.register(Box::new(m.resume_stalls.clone()))?;
         registry.register(Box::new(m.lag.clone()))?;
         registry.register(Box::new(m.assigned.clone()))?;
         registry.register(Box::new(m.replaying.clone()))?;

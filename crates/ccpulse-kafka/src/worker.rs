@@ -49,6 +49,12 @@ pub type Queue = rdkafka::consumer::base_consumer::PartitionQueue<IngestContext>
 /// Messages applied per queue before the worker looks at its commands again.
 const BATCH: usize = 512;
 
+/// How long a queue resumed at an offset may yield nothing (no message, no end) before
+/// the worker reads it again from where its replay started ([`Worker::unstall`]).
+/// Brokers answer a fetch within `fetch.wait.max.ms` (100 ms), with messages or with
+/// the partition's end.
+const RESUME_STALL: Duration = Duration::from_secs(3);
+
 /// A request to a worker.
 #[derive(Debug)]
 pub enum Command {
@@ -102,6 +108,25 @@ struct QueueState {
     stored: i64,
     /// Dead letters not yet confirmed written, by source offset.
     pending: VecDeque<(i64, Arc<Delivery>)>,
+    /// Messages below this offset were applied before the partition was parked; they
+    /// are read again only because the resumed fetch stalled, and skipped.
+    skip_below: Option<i64>,
+}
+
+impl QueueState {
+    /// Whether `offset` was applied before the partition was parked (and is read again
+    /// after a stalled resume): skip it. The first offset at or past the resume point
+    /// ends the skipping.
+    fn skips(&mut self, offset: i64) -> bool {
+        match self.skip_below {
+            Some(below) if offset < below => true,
+            Some(_) => {
+                self.skip_below = None;
+                false
+            }
+            None => false,
+        }
+    }
 }
 
 /// What a worker shares with the rest of the service.
@@ -149,6 +174,9 @@ pub struct Worker {
     consumer: Arc<BaseConsumer<IngestContext>>,
     dlq: DeadLetters,
     metrics: IngestMetrics,
+    /// Until the resumed queues have yielded something or [`RESUME_STALL`] has passed:
+    /// when the worker started.
+    resumed_at: Option<std::time::Instant>,
 }
 
 impl Worker {
@@ -173,6 +201,7 @@ impl Worker {
                 stored: position.dlq_floor,
                 position,
                 pending: VecDeque::new(),
+                skip_below: None,
             });
         }
         let shared = WorkerShared {
@@ -180,6 +209,7 @@ impl Worker {
             watermark: Arc::new(AtomicI64::new(start.engine.watermark().unwrap_or(i64::MIN))),
             seen: queues.iter().map(|q| (q.topic.clone(), q.seen.clone())).collect(),
         };
+        let resumed_at = states_resumed(&states).then(std::time::Instant::now);
         let worker = Worker {
             partition: start.partition,
             engine: start.engine,
@@ -192,6 +222,7 @@ impl Worker {
             horizon: start.horizon,
             replaying: true,
             shared: shared.clone(),
+            resumed_at,
             consumer,
             dlq,
             metrics,
@@ -257,6 +288,7 @@ impl Worker {
                     Err(TryRecvError::Empty) => break,
                 }
             }
+            self.unstall();
             let progressed = if self.replaying {
                 let p = self.replay_step();
                 if !self.replaying {
@@ -296,6 +328,44 @@ impl Worker {
             engine: self.engine,
             positions,
             parked_at: jiff::Timestamp::now().as_millisecond(),
+        }
+    }
+
+    /// Reads again, from where its replay started, a queue resumed at an offset that has
+    /// yielded nothing for [`RESUME_STALL`], skipping the messages applied before the
+    /// park. Tansu 0.6.0 answers a fetch from inside a record batch with nothing, for
+    /// ever (a partition parked in the middle of its replay stops at such an offset);
+    /// brokers that answer it (Apache Kafka) never get here. Reading again costs the
+    /// read, not the figures: what was applied is skipped by offset.
+    fn unstall(&mut self) {
+        let Some(since) = self.resumed_at else { return };
+        let quiet: Vec<usize> = (0..self.queues.len())
+            .filter(|&i| self.states[i].position.next.is_some())
+            .filter(|&i| self.queues[i].seen.load(Ordering::Relaxed) == i64::MIN)
+            .collect();
+        if quiet.is_empty() {
+            self.resumed_at = None;
+            return;
+        }
+        if since.elapsed() < RESUME_STALL {
+            return;
+        }
+        self.resumed_at = None;
+        for i in quiet {
+            let (q, state) = (&self.queues[i], &mut self.states[i]);
+            let Some(next) = state.position.next else { continue };
+            warn!(topic = %q.topic, offset = next, start = ?state.position.start,
+                "nothing read from the resumed position; reading from the replay's start and skipping what was applied");
+            match self
+                .consumer
+                .seek(&q.topic, self.partition, state.position.start, Duration::from_secs(5))
+            {
+                Ok(()) => {
+                    state.skip_below = Some(next);
+                    self.metrics.resume_stalls.inc();
+                }
+                Err(e) => warn!(topic = %q.topic, error = %e, "seeking to the replay's start"),
+            }
         }
     }
 
@@ -364,7 +434,12 @@ impl Worker {
         let mut progressed = false;
         let mut done = false;
         for _ in 0..BATCH * 8 {
-            for ((q, end), head) in queues.iter().zip(at_end.iter_mut()).zip(heads.iter_mut()) {
+            for (((q, end), head), state) in queues
+                .iter()
+                .zip(at_end.iter_mut())
+                .zip(heads.iter_mut())
+                .zip(states.iter_mut())
+            {
                 if *end || head.is_some() {
                     continue;
                 }
@@ -372,9 +447,12 @@ impl Worker {
                     None => {}
                     Some(Ok(m)) => {
                         q.seen.store(now_wall, Ordering::Relaxed);
+                        progressed = true;
+                        if state.skips(m.offset()) {
+                            continue;
+                        }
                         let ts = merge_ts(m.payload(), now_wall);
                         *head = Some((ts, Head::Borrowed(m)));
-                        progressed = true;
                     }
                     Some(Err(KafkaError::PartitionEOF(_))) => {
                         debug!(topic = %q.topic, "reached the end");
@@ -440,6 +518,9 @@ impl Worker {
                     Some(Ok(m)) => {
                         progressed = true;
                         q.seen.store(now_wall, Ordering::Relaxed);
+                        if state.skips(m.offset()) {
+                            continue;
+                        }
                         q.ingested.inc();
                         apply.message(&m, state);
                     }
@@ -535,4 +616,10 @@ fn merge_ts(payload: Option<&[u8]>, now_wall: Millis) -> Millis {
         Some(ts) if ts <= now_wall + MAX_FUTURE => ts,
         _ => i64::MIN,
     }
+}
+
+/// Whether any queue starts at an offset it read up to before a park (a resume), rather
+/// than where a replay starts.
+fn states_resumed(states: &[QueueState]) -> bool {
+    states.iter().any(|s| s.position.next.is_some())
 }
