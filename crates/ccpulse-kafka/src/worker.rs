@@ -623,3 +623,37 @@ fn merge_ts(payload: Option<&[u8]>, now_wall: Millis) -> Millis {
 fn states_resumed(states: &[QueueState]) -> bool {
     states.iter().any(|s| s.position.next.is_some())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(next: Option<i64>) -> QueueState {
+        QueueState {
+            position: Position {
+                next,
+                start: Offset::Beginning,
+                dlq_floor: -1,
+            },
+            stored: -1,
+            pending: VecDeque::new(),
+            skip_below: None,
+        }
+    }
+
+    #[test]
+    fn a_stalled_resume_skips_what_was_applied_and_nothing_after() {
+        let mut s = state(Some(69));
+        assert!(!s.skips(0), "nothing is skipped before a stall");
+        s.skip_below = Some(69);
+        assert!((0..69).all(|o| s.skips(o)), "what was applied before the park");
+        assert!(!s.skips(69), "the first message not applied");
+        assert!(!s.skips(3), "skipping ended at the resume point");
+    }
+
+    #[test]
+    fn only_queues_read_before_a_park_are_resumed() {
+        assert!(!states_resumed(&[state(None), state(None)]));
+        assert!(states_resumed(&[state(None), state(Some(5))]));
+    }
+}
