@@ -626,9 +626,8 @@ pub struct Query {
     pub step: Option<String>,
 }
 
-/// Every panel target of every dashboard (rows' nested panels included), and the
-/// `label_values` variable queries as (file, variable name, selector).
-pub fn dashboard_queries() -> (Vec<Query>, Vec<(String, String, String)>) {
+/// The dashboards' JSON files, sorted.
+fn dashboard_files() -> Vec<PathBuf> {
     let dir = crate::repo_root().join(DASHBOARDS);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
@@ -636,6 +635,13 @@ pub fn dashboard_queries() -> (Vec<Query>, Vec<(String, String, String)>) {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
+    files
+}
+
+/// Every panel target of every dashboard (rows' nested panels included), and the
+/// `label_values` variable queries as (file, variable name, selector).
+pub fn dashboard_queries() -> (Vec<Query>, Vec<(String, String, String)>) {
+    let files = dashboard_files();
     let mut queries = Vec::new();
     let mut variables = Vec::new();
     for path in files {
@@ -696,13 +702,7 @@ pub fn dashboard_queries() -> (Vec<Query>, Vec<(String, String, String)>) {
 /// The values a dashboard's `custom` variable `name` offers (`window`: `5m`, `15m`, …),
 /// in the order of its first dashboard that has it; empty when none has it.
 pub fn custom_variable_values(name: &str) -> Vec<String> {
-    let dir = crate::repo_root().join(DASHBOARDS);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
+    let files = dashboard_files();
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let json: Json = serde_json::from_str(&text).unwrap_or(Json::Null);
