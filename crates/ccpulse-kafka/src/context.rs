@@ -20,7 +20,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::freshness::Fetches;
 use crate::ingest::Shared;
@@ -98,14 +98,31 @@ impl IngestContext {
     }
 
     /// Watermarks of every element of `tpl` (those the broker answered for).
+    ///
+    /// A request that fails is asked again until 15 s have passed for the whole list:
+    /// right after a broker comes back, the first requests can time out while the
+    /// connections are still being made again, and a partition whose watermarks are
+    /// unknown is replayed rather than resumed.
     fn watermarks(consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) -> Watermarks {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
         let mut out = BTreeMap::new();
         for e in tpl.elements() {
-            match consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5)) {
-                Ok(w) => {
-                    out.insert((e.topic().to_owned(), e.partition()), w);
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match consumer.fetch_watermarks(e.topic(), e.partition(), left.min(Duration::from_secs(5))) {
+                    Ok(w) => {
+                        out.insert((e.topic().to_owned(), e.partition()), w);
+                        break;
+                    }
+                    Err(err) if left > Duration::from_millis(500) => {
+                        debug!(topic = e.topic(), partition = e.partition(), error = %err, "fetching watermarks; asking again");
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    Err(err) => {
+                        warn!(topic = e.topic(), partition = e.partition(), error = %err, "fetching watermarks");
+                        break;
+                    }
                 }
-                Err(err) => warn!(topic = e.topic(), partition = e.partition(), error = %err, "fetching watermarks"),
             }
         }
         out
