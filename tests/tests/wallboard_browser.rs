@@ -1141,7 +1141,12 @@ fn a_kiosk_with_a_wallboard_token_shows_the_figures_and_the_token_is_in_no_log()
         RENDERED,
     );
 
-    page.navigate(&format!("{}/#token={token}", base_url(&service)));
+    // Not `navigate`, which waits for the address it loaded: the page takes the token
+    // out of the address at once, so that wait could miss it.
+    page.call(
+        "Page.navigate",
+        json!({"url": format!("{}/#token={token}", base_url(&service))}),
+    );
     page.wait_for(
         "tiles drawn with the token",
         "document.querySelectorAll('#tiles .tile').length > 0 && document.getElementById('overlay').hidden",
