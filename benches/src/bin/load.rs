@@ -88,6 +88,18 @@ fn send(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &str, pa
     }
 }
 
+/// Produces every message of `messages` into the broker and waits up to `flush` for them
+/// all to be delivered; the time it took.
+fn produce_all(brokers: &str, messages: &[ccpulse_sim::Message], flush: Duration) -> Result<Duration> {
+    let p = producer(brokers)?;
+    let t = Instant::now();
+    for m in messages {
+        send(&p, m.topic, &m.key, &m.payload);
+    }
+    p.flush(flush).map_err(|e| e.to_string())?;
+    Ok(t.elapsed())
+}
+
 fn ccpulse_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     exe.parent()
@@ -195,13 +207,7 @@ fn ingest(n: usize) -> Result<()> {
     let t = Instant::now();
     let messages = ccpulse_sim::bulk_ending_before(1, n, now_ms(), 0).ok_or("cannot place the stream before now")?;
     let gen = t.elapsed();
-    let p = producer(&brokers)?;
-    let t = Instant::now();
-    for m in &messages {
-        send(&p, m.topic, &m.key, &m.payload);
-    }
-    p.flush(Duration::from_secs(120)).map_err(|e| e.to_string())?;
-    let produced = t.elapsed();
+    let produced = produce_all(&brokers, &messages, Duration::from_secs(120))?;
     println!(
         "ingest: generated {n} messages in {:.2} s, produced into tansu in {:.2} s ({:.0} msg/s)",
         gen.as_secs_f64(),
@@ -427,18 +433,13 @@ fn takeover(days: i64, per_day: f64) -> Result<()> {
     let mut sim = ccpulse_sim::Simulator::new(cfg);
     let messages = sim.advance_to(now - 60_000);
     let gen = t.elapsed();
-    let p = producer(&brokers)?;
-    let t = Instant::now();
-    for m in &messages {
-        send(&p, m.topic, &m.key, &m.payload);
-    }
-    p.flush(Duration::from_secs(300)).map_err(|e| e.to_string())?;
+    let produced = produce_all(&brokers, &messages, Duration::from_secs(300))?;
     println!(
         "takeover: generated {} messages over {days} days ({:.0} a day) in {:.1} s, produced in {:.1} s",
         messages.len(),
         messages.len() as f64 / days as f64,
         gen.as_secs_f64(),
-        t.elapsed().as_secs_f64()
+        produced.as_secs_f64()
     );
     drop(messages);
     // A short session timeout, as in the end-to-end test: a member that leaves cleanly
