@@ -58,6 +58,17 @@ impl Shared {
     }
 }
 
+/// What the held partitions answered to one request for their figures.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// Per partition held: its figures (once replayed) and freshness.
+    pub reports: Vec<Report>,
+    /// The quarter hours that changed, per partition.
+    pub quarters: Vec<(u32, QuarterChange)>,
+    /// The newest event time any engine that gave figures had applied when it answered.
+    pub newest: Option<Millis>,
+}
+
 /// The running ingest side.
 pub struct Ingest {
     shared: Arc<Shared>,
@@ -202,23 +213,21 @@ impl Ingest {
     /// Per partition held: its figures at `now` (once replayed), when it was last known
     /// up to date with its broker, and why it may not be.
     pub async fn reports(&self, now: Millis) -> Vec<Report> {
-        self.reports_and_quarters(now).await.0
+        self.collect(now).await.reports
     }
 
-    /// [`Ingest::reports`], and the quarter hours of each partition that changed since
-    /// the last call (`ccpulse_core::Engine::take_quarter_changes`), to share with the
-    /// other instances.
-    pub async fn reports_and_quarters(&self, now: Millis) -> (Vec<Report>, Vec<(u32, QuarterChange)>) {
+    /// [`Ingest::reports`], the quarter hours of each partition that changed since the
+    /// last call (`ccpulse_core::Engine::take_quarter_changes`), to share with the other
+    /// instances, and the newest event time any engine that gave figures had applied.
+    pub async fn collect(&self, now: Millis) -> Collected {
         let answers = self.ask(|reply| Command::Partial { now, reply }).await;
-        let mut quarters = Vec::new();
-        let reports = answers
-            .into_iter()
-            .map(|(r, q)| {
-                quarters.extend(q.into_iter().map(|q| (r.partition, q)));
-                r
-            })
-            .collect();
-        (reports, quarters)
+        let mut c = Collected::default();
+        for (r, q, watermark) in answers {
+            c.quarters.extend(q.into_iter().map(|q| (r.partition, q)));
+            c.newest = c.newest.max(watermark);
+            c.reports.push(r);
+        }
+        c
     }
 
     /// Every held partition's share of the intervals `bounds` at `now` (see
@@ -232,7 +241,7 @@ impl Ingest {
         })
         .await
         .into_iter()
-        .map(|(r, _)| r)
+        .map(|(r, _, _)| r)
         .collect()
     }
 
@@ -240,7 +249,7 @@ impl Ingest {
     async fn ask(
         &self,
         make: impl Fn(tokio::sync::oneshot::Sender<crate::worker::Answer>) -> Command,
-    ) -> Vec<(Report, Vec<QuarterChange>)> {
+    ) -> Vec<(Report, Vec<QuarterChange>, Option<Millis>)> {
         let mut asked = Vec::new();
         {
             let a = self.shared.lock();
@@ -264,7 +273,8 @@ impl Ingest {
             };
             let (fresh_at, broker_down) = self.freshness(p, &shared);
             let replaying = shared.replaying.load(Ordering::Acquire);
-            let (partial, quarters) = answer.map_or((None, Vec::new()), |a| (a.partial, a.quarters));
+            let (partial, quarters, watermark) =
+                answer.map_or((None, Vec::new(), None), |a| (a.partial, a.quarters, a.watermark));
             let report = Report {
                 partition: p as u32,
                 partial: partial.map(Arc::new),
@@ -277,7 +287,7 @@ impl Ingest {
                     None
                 },
             };
-            reports.push((report, quarters));
+            reports.push((report, quarters, watermark));
         }
         reports
     }

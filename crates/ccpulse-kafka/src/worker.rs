@@ -90,6 +90,9 @@ pub struct Answer {
     /// With a partial: the quarter hours that changed since the last one, for the other
     /// instances' interval reports.
     pub quarters: Vec<QuarterChange>,
+    /// With a partial: the newest event time its engine had applied when it answered
+    /// (on the event clock, a partial asked at an earlier `now` is behind its engine).
+    pub watermark: Option<Millis>,
 }
 
 /// One topic's queue of this partition.
@@ -263,7 +266,12 @@ impl Worker {
                             self.engine.maintain(now);
                             (Some(self.engine.partial(now)), self.engine.take_quarter_changes(now))
                         };
-                        let _ = reply.send(Answer { partial, quarters });
+                        let watermark = partial.as_ref().and(self.engine.watermark());
+                        let _ = reply.send(Answer {
+                            partial,
+                            quarters,
+                            watermark,
+                        });
                     }
                     Ok(Command::Intervals { bounds, now, reply }) => {
                         // Not while replaying, for the same reason as the partial: the
@@ -275,6 +283,7 @@ impl Worker {
                         let _ = reply.send(Answer {
                             partial,
                             quarters: Vec::new(),
+                            watermark: None,
                         });
                     }
                     Ok(Command::Park) => {

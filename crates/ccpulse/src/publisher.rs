@@ -37,6 +37,9 @@ pub struct PublisherSettings {
     pub stale_after: Millis,
 }
 
+/// How many times one tick asks the workers for their figures at most (event clock).
+const MAX_ASKS: u32 = 4;
+
 /// The publisher task's state.
 pub struct Publisher {
     ingest: Arc<Ingest>,
@@ -114,30 +117,27 @@ impl Publisher {
                 newest.unwrap_or(wall)
             }
         };
-        let (mut own, mut quarters) = self
-            .ingest
-            .reports_and_quarters(now)
-            .instrument(info_span!("collect"))
-            .await;
         // On the event clock a worker may have applied newer events between the reading
         // of the watermarks and its answer (its last ones, as it finished replaying): its
-        // figures are then those of a later time than `now`. Ask again at the newer time
-        // (keeping the quarter changes of both answers), so that a view is never of two
-        // times at once. (Once: with events streaming in, the next tick catches up.)
+        // figures are then those of an earlier time than its engine's, and the view would
+        // lag the events it holds (the first whole view after a replay, minutes behind).
+        // Ask again at the newer time, keeping the quarter changes of every answer, a few
+        // times at most: with events streaming in, the next tick catches up.
         let mut now = now;
-        if let (Clock::Event, Some(newer)) = (self.settings.clock, self.ingest.watermark()) {
-            if newer > now {
-                now = newer;
-                self.event_now = Some(newer);
-                let (again, more) = self
-                    .ingest
-                    .reports_and_quarters(now)
-                    .instrument(info_span!("collect"))
-                    .await;
-                own = again;
-                quarters.extend(more);
+        let mut quarters = Vec::new();
+        let mut asked = 0;
+        let own = loop {
+            let c = self.ingest.collect(now).instrument(info_span!("collect")).await;
+            asked += 1;
+            quarters.extend(c.quarters);
+            match (self.settings.clock, c.newest) {
+                (Clock::Event, Some(newer)) if newer > now && asked < MAX_ASKS => {
+                    now = newer;
+                    self.event_now = Some(newer);
+                }
+                _ => break c.reports,
             }
-        }
+        };
         let held: Vec<u32> = own.iter().map(|r| r.partition).collect();
         // The quarters first: a reader that sees a partition's record counting them has
         // them, or will in a moment.
