@@ -269,7 +269,12 @@ impl Service {
             .args(["serve", "--brokers", brokers, "--listen", &http, "--group-id", group])
             .args(["--clock", clock])
             .args(extra)
-            .env("RUST_LOG", "info,rdkafka=warn")
+            // CCPULSE_TEST_RUST_LOG: another filter when investigating, e.g.
+            // "info,librdkafka=debug" with `debug` in the service's Kafka properties.
+            .env(
+                "RUST_LOG",
+                std::env::var("CCPULSE_TEST_RUST_LOG").unwrap_or_else(|_| "info,rdkafka=warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -2,19 +2,28 @@
 //! resume a parked partition or replay it), statistics (consumer lag, freshness) and
 //! logs.
 //!
+//! The group assigns the partitions of the first topic only (the lead topic); a member
+//! given partition `p` of it reads partition `p` of every topic, so that the topics
+//! stay co-partitioned whatever the assignor. The assignor is cooperative and sticky
+//! (KIP-429): at a rebalance a member keeps the partitions it holds, and only those
+//! that move are revoked and assigned, so that when a member leaves the survivors
+//! replay its partitions and nothing else.
+//!
 //! Both rebalance callbacks run on the consumer thread, inside `poll`. A revocation
-//! parks every worker there and then, so that the assignment that follows can see
-//! every parked engine. An assignment decides, per partition, where each topic starts,
-//! assigns them paused, and leaves a [`Plan`] per partition for the consumer thread,
-//! which gives each its own queue, starts its worker and resumes it.
+//! parks the revoked partitions' workers there and then, so that an assignment that
+//! follows can see every parked engine. An assignment decides, per partition, where
+//! each topic starts, assigns them paused, and leaves a [`Plan`] per partition for the
+//! consumer thread, which gives each its own queue, starts its worker and resumes it.
+//! With an eager assignor set by the user (`partition.assignment.strategy`), every
+//! rebalance revokes and assigns everything; parked engines then resume.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ccpulse_core::time::Millis;
 use ccpulse_core::Engine;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -44,6 +53,8 @@ pub struct Plan {
 
 /// The context shared by the consumer and its partition queues.
 pub struct IngestContext {
+    /// Every topic read; the group assigns the first one's partitions.
+    topics: Vec<String>,
     recovery: Recovery,
     park_grace: Millis,
     shared: Arc<Shared>,
@@ -62,9 +73,11 @@ impl std::fmt::Debug for IngestContext {
 type Watermarks = BTreeMap<(String, i32), (i64, i64)>;
 
 impl IngestContext {
-    /// A context for `recovery`, parking revoked partitions for `park_grace`.
-    pub(crate) fn new(recovery: Recovery, park_grace: Millis, shared: Arc<Shared>) -> Self {
+    /// A context reading `topics` (the group assigns the first one's partitions) for
+    /// `recovery`, parking revoked partitions for `park_grace`.
+    pub(crate) fn new(topics: Vec<String>, recovery: Recovery, park_grace: Millis, shared: Arc<Shared>) -> Self {
         IngestContext {
+            topics,
             recovery,
             park_grace,
             shared,
@@ -213,7 +226,26 @@ impl IngestContext {
             })
     }
 
-    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+    /// Partition `p` of every topic, for each partition of `lead` (the lead topic's
+    /// partitions the group assigned or revoked).
+    fn every_topic(&self, lead: &TopicPartitionList) -> TopicPartitionList {
+        let mut all = TopicPartitionList::new();
+        for p in Self::partitions(lead) {
+            for t in &self.topics {
+                all.add_partition(t, p);
+            }
+        }
+        all
+    }
+
+    /// The partition numbers in `tpl`.
+    fn partitions(tpl: &TopicPartitionList) -> BTreeSet<i32> {
+        tpl.elements().iter().map(|e| e.partition()).collect()
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, lead: &TopicPartitionList) {
+        let mut all = self.every_topic(lead);
+        let tpl = &mut all;
         let now = jiff::Timestamp::now().as_millisecond();
         let replay_from = match self.recovery {
             Recovery::Horizon(h) => Some(now - h),
@@ -311,16 +343,68 @@ impl IngestContext {
         info!(partitions = ?plans.iter().map(|p| p.partition).collect::<Vec<_>>(), "assigned");
         // Paused until the consumer thread has given each partition its own queue;
         // resumed there.
-        if let Err(e) = consumer.assign(tpl).and_then(|()| consumer.pause(tpl)) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let assigned = if cooperative {
+            consumer.incremental_assign(tpl)
+        } else {
+            consumer.assign(tpl)
+        };
+        if let Err(e) = assigned.and_then(|()| consumer.pause(tpl)) {
             error!(error = %e, "assigning partitions");
+        }
+        if cooperative {
+            self.tell_kept();
         }
         self.push(plans);
     }
 
+    /// Tells the workers of the partitions kept through a cooperative rebalance that
+    /// their fetches were paused and resumed (see `Worker::unstall`).
+    fn tell_kept(&self) {
+        let state = self.shared.lock();
+        for w in state.workers.values() {
+            if w.commands.send(Command::Rebalanced).is_ok() {
+                w.thread.unpark();
+            }
+        }
+    }
+
+    /// Parks the revoked partitions (the lead topic's `lead`; every partition on an
+    /// eager rebalance) and gives them up.
+    fn revoke(&self, consumer: &BaseConsumer<Self>, lead: &TopicPartitionList) {
+        if matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative) {
+            let revoked = Self::partitions(lead);
+            info!(partitions = ?revoked, lost = consumer.assignment_lost(), "partitions revoked; parking their state");
+            self.park(Some(&revoked));
+            if let Err(e) = consumer.incremental_unassign(&self.every_topic(lead)) {
+                error!(error = %e, "unassigning partitions");
+            }
+            self.tell_kept();
+        } else {
+            info!(
+                lost = consumer.assignment_lost(),
+                "partitions revoked; parking their state"
+            );
+            self.park(None);
+            if let Err(e) = consumer.unassign() {
+                error!(error = %e, "unassigning partitions");
+            }
+        }
+    }
+
     /// Parks every worker, and every partition assigned but not started yet.
     pub(crate) fn park_all(&self) {
+        self.park(None);
+    }
+
+    /// Parks the workers of `only` (every one when `None`), and those of its partitions
+    /// assigned but not started yet.
+    fn park(&self, only: Option<&BTreeSet<i32>>) {
         let now = jiff::Timestamp::now().as_millisecond();
-        let unstarted = self.take_plans();
+        let chosen = |p: i32| only.is_none_or(|o| o.contains(&p));
+        let (unstarted, kept): (Vec<Plan>, Vec<Plan>) =
+            self.take_plans().into_iter().partition(|plan| chosen(plan.partition));
+        self.push(kept);
         let mut state = self.shared.lock();
         for plan in unstarted {
             if let Some(engine) = plan.resume {
@@ -335,7 +419,10 @@ impl IngestContext {
                 );
             }
         }
-        let workers = std::mem::take(&mut state.workers);
+        let (workers, kept) = std::mem::take(&mut state.workers)
+            .into_iter()
+            .partition::<BTreeMap<_, _>, _>(|(p, _)| chosen(*p));
+        state.workers = kept;
         for w in workers.values() {
             let _ = w.commands.send(Command::Park);
             w.thread.unpark();
@@ -347,7 +434,7 @@ impl IngestContext {
                 Err(_) => error!(partition = p, "a partition worker panicked"),
             }
         }
-        self.shared.metrics.assigned.set(0);
+        self.shared.metrics.assigned.set(state.workers.len() as i64);
         self.shared.metrics.parked.set(state.lot.partitions().count() as i64);
     }
 }
@@ -390,16 +477,7 @@ impl ConsumerContext for IngestContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                info!(
-                    lost = consumer.assignment_lost(),
-                    "partitions revoked; parking their state"
-                );
-                self.park_all();
-                if let Err(e) = consumer.unassign() {
-                    error!(error = %e, "unassigning partitions");
-                }
-            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
             other => error!(error = ?other, "rebalance error"),
         }
     }

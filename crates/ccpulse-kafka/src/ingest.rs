@@ -88,7 +88,8 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
     c.set("bootstrap.servers", &settings.brokers)
         .set("group.id", &settings.group_id)
         .set("enable.partition.eof", "true")
-        .set("partition.assignment.strategy", "range")
+        // Sticky: at a rebalance a member keeps what it holds (see `context`).
+        .set("partition.assignment.strategy", "cooperative-sticky")
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "5000")
         // Offsets are stored by the workers: never behind what the group committed,
@@ -154,14 +155,21 @@ impl Ingest {
             metrics,
             fetches: Fetches::default(),
         });
-        let context = IngestContext::new(settings.recovery, settings.park_grace, shared.clone());
+        let context = IngestContext::new(
+            settings.topics.clone(),
+            settings.recovery,
+            settings.park_grace,
+            shared.clone(),
+        );
         let consumer: BaseConsumer<IngestContext> = client_config(settings)
             .create_with_context(context)
             .map_err(IngestError::Client)?;
         let partitions = check_copartitioned(&consumer, &settings.topics)?;
         check_dlq_topic(&consumer, &settings.dlq_topic)?;
-        let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&topics).map_err(IngestError::Client)?;
+        // The group assigns the lead topic's partitions; each member reads the same
+        // partitions of the other topics (`context`).
+        let lead: Vec<&str> = settings.topics.iter().take(1).map(String::as_str).collect();
+        consumer.subscribe(&lead).map_err(IngestError::Client)?;
         let dlq = DeadLetters::new(&producer_config(settings), &settings.dlq_topic, shared.metrics.clone())
             .map_err(IngestError::Client)?;
         let consumer = Arc::new(consumer);

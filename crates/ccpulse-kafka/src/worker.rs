@@ -49,10 +49,10 @@ pub type Queue = rdkafka::consumer::base_consumer::PartitionQueue<IngestContext>
 /// Messages applied per queue before the worker looks at its commands again.
 const BATCH: usize = 512;
 
-/// How long a queue resumed at an offset may yield nothing (no message, no end) before
-/// the worker reads it again from where its replay started ([`Worker::unstall`]).
-/// Brokers answer a fetch within `fetch.wait.max.ms` (100 ms), with messages or with
-/// the partition's end.
+/// How long a queue resumed at an offset (after a park, or after a rebalance paused and
+/// resumed its fetch) may yield nothing (no message, no end) before the worker reads it
+/// again from where its replay started ([`Worker::unstall`]). Brokers answer a fetch
+/// within `fetch.wait.max.ms` (100 ms), with messages or with the partition's end.
 const RESUME_STALL: Duration = Duration::from_secs(3);
 
 /// A request to a worker.
@@ -75,6 +75,10 @@ pub enum Command {
         /// Where to send it.
         reply: tokio::sync::oneshot::Sender<Answer>,
     },
+    /// The group rebalanced and this partition stayed: librdkafka paused its fetches
+    /// for the rebalance and resumed them at the first message not yet polled, which
+    /// may lie inside a record batch (see [`Worker::unstall`]).
+    Rebalanced,
     /// Stop and hand the engine and its positions back (the partition was revoked).
     Park,
     /// Stop and drop the partition's state.
@@ -178,8 +182,11 @@ pub struct Worker {
     dlq: DeadLetters,
     metrics: IngestMetrics,
     /// Until the resumed queues have yielded something or [`RESUME_STALL`] has passed:
-    /// when the worker started.
+    /// when the worker started, or when the last rebalance resumed its fetches.
     resumed_at: Option<std::time::Instant>,
+    /// Per queue: what its `seen` was when the fetches were last resumed; a queue whose
+    /// `seen` is still that has yielded nothing since.
+    seen_at_resume: Vec<i64>,
 }
 
 impl Worker {
@@ -213,6 +220,7 @@ impl Worker {
             seen: queues.iter().map(|q| (q.topic.clone(), q.seen.clone())).collect(),
         };
         let resumed_at = states_resumed(&states).then(std::time::Instant::now);
+        let seen_at_resume = vec![i64::MIN; queues.len()];
         let worker = Worker {
             partition: start.partition,
             engine: start.engine,
@@ -226,6 +234,7 @@ impl Worker {
             replaying: true,
             shared: shared.clone(),
             resumed_at,
+            seen_at_resume,
             consumer,
             dlq,
             metrics,
@@ -286,6 +295,10 @@ impl Worker {
                             watermark: None,
                         });
                     }
+                    Ok(Command::Rebalanced) => {
+                        self.resumed_at = Some(std::time::Instant::now());
+                        self.seen_at_resume = self.queues.iter().map(|q| q.seen.load(Ordering::Relaxed)).collect();
+                    }
                     Ok(Command::Park) => {
                         info!("revoked; partition state parked");
                         return Some(self.park());
@@ -341,16 +354,22 @@ impl Worker {
     }
 
     /// Reads again, from where its replay started, a queue resumed at an offset that has
-    /// yielded nothing for [`RESUME_STALL`], skipping the messages applied before the
-    /// park. Tansu 0.6.0 answers a fetch from inside a record batch with nothing, for
-    /// ever (a partition parked in the middle of its replay stops at such an offset);
-    /// brokers that answer it (Apache Kafka) never get here. Reading again costs the
-    /// read, not the figures: what was applied is skipped by offset.
+    /// yielded nothing for [`RESUME_STALL`], skipping the messages applied before. Tansu
+    /// 0.6.0 answers a fetch from inside a record batch with nothing, for ever; a fetch
+    /// resumes inside a batch when its partition was parked in the middle of its replay,
+    /// or when a rebalance paused it while messages fetched were not all polled yet
+    /// (librdkafka then drops them and fetches again from the first not polled). Brokers
+    /// that answer such a fetch (Apache Kafka) never get here. Reading again costs the
+    /// read, not the figures: what was applied is skipped by offset, and a message held
+    /// but not applied yet is dropped, to be read again.
     fn unstall(&mut self) {
         let Some(since) = self.resumed_at else { return };
         let quiet: Vec<usize> = (0..self.queues.len())
-            .filter(|&i| self.states[i].position.next.is_some())
-            .filter(|&i| self.queues[i].seen.load(Ordering::Relaxed) == i64::MIN)
+            // Something was read from it: it resumed at an offset, not at its start.
+            .filter(|&i| self.states[i].position.next.is_some() || self.heads[i].is_some())
+            // A replaying queue that reached its end is not read until the others do.
+            .filter(|&i| !(self.replaying && self.at_end[i]))
+            .filter(|&i| self.queues[i].seen.load(Ordering::Relaxed) == self.seen_at_resume[i])
             .collect();
         if quiet.is_empty() {
             self.resumed_at = None;
@@ -362,15 +381,16 @@ impl Worker {
         self.resumed_at = None;
         for i in quiet {
             let (q, state) = (&self.queues[i], &mut self.states[i]);
-            let Some(next) = state.position.next else { continue };
-            warn!(topic = %q.topic, offset = next, start = ?state.position.start,
+            let next = state.position.next;
+            warn!(topic = %q.topic, offset = ?next, start = ?state.position.start,
                 "nothing read from the resumed position; reading from the replay's start and skipping what was applied");
             match self
                 .consumer
                 .seek(&q.topic, self.partition, state.position.start, Duration::from_secs(5))
             {
                 Ok(()) => {
-                    state.skip_below = Some(next);
+                    state.skip_below = next;
+                    self.heads[i] = None;
                     self.metrics.resume_stalls.inc();
                 }
                 Err(e) => warn!(topic = %q.topic, error = %e, "seeking to the replay's start"),
