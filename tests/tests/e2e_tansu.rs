@@ -863,5 +863,9 @@ fn three_instances_each_answer_for_the_whole_contact_centre() {
         members[1].log_tail(),
         leaving.log_tail()
     );
+    // The assignment is cooperative and sticky, but whether the survivors keep their own
+    // partitions here is Tansu's to decide, so it is not asserted: Tansu 0.6.0 may close
+    // a join round before every member has rejoined, with a member's stale subscription
+    // (no partitions owned), and the assignor then moves partitions that need not move.
     assert_all_answer(&members, &reference, "after the leave", Duration::from_secs(30));
 }

@@ -19,9 +19,11 @@
 //!   messages.
 //!
 //! `CCPULSE_LOAD_LOG` sets the instances' `RUST_LOG` (default `warn`; their logs go to
-//! stderr). For `takeover`, `CCPULSE_LOAD_SESSION_MS` sets the session timeout (default
-//! 6000) and `CCPULSE_LOAD_KAFKA_DEBUG` librdkafka's `debug` (e.g. `cgrp`, to see the
-//! group's rebalances).
+//! stderr, or to `serve-PORT.log` in `CCPULSE_LOAD_LOG_DIR` when that is set), and
+//! `CCPULSE_LOAD_KAFKA_PROPS` (`key=value;key=value`) adds librdkafka properties. For
+//! `takeover`, `CCPULSE_LOAD_SESSION_MS` sets the session timeout (default 6000) and
+//! `CCPULSE_LOAD_KAFKA_DEBUG` librdkafka's `debug` (e.g. `cgrp`, to see the group's
+//! rebalances).
 //!
 //! `cargo build --release -p ccpulse -p ccpulse-benches && target/release/ccpulse-load all`
 
@@ -108,7 +110,25 @@ fn ccpulse_bin() -> PathBuf {
 }
 
 fn serve(brokers: &str, clock: &str, extra: &[&str]) -> Result<(Proc, u16)> {
-    serve_in(brokers, clock, &format!("load-{}", now_ms()), extra)
+    let props = kafka_properties();
+    if props.is_empty() || !extra.is_empty() {
+        return serve_in(brokers, clock, &format!("load-{}", now_ms()), extra);
+    }
+    let cfg = std::env::temp_dir().join(format!("ccpulse-load-{}.toml", now_ms()));
+    std::fs::write(&cfg, format!("[kafka.properties]\n{props}")).map_err(|e| e.to_string())?;
+    let extra = ["--config", cfg.to_str().unwrap_or_default()];
+    serve_in(brokers, clock, &format!("load-{}", now_ms()), &extra)
+}
+
+/// `CCPULSE_LOAD_KAFKA_PROPS` (`key=value;key=value`) as lines of a TOML table, for the
+/// instances' `[kafka.properties]`.
+fn kafka_properties() -> String {
+    std::env::var("CCPULSE_LOAD_KAFKA_PROPS")
+        .unwrap_or_default()
+        .split(';')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| format!("{:?} = {:?}\n", k.trim(), v.trim()))
+        .collect()
 }
 
 /// [`serve`] in the consumer group `group`.
@@ -131,10 +151,23 @@ fn serve_in(brokers: &str, clock: &str, group: &str, extra: &[&str]) -> Result<(
             std::env::var("CCPULSE_LOAD_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(instance_log(port)?)
         .spawn()
         .map_err(|e| format!("starting {}: {e}", ccpulse_bin().display()))?;
     Ok((Proc(child), port))
+}
+
+/// Where an instance's log goes: `CCPULSE_LOAD_LOG_DIR/serve-PORT.log` when that is
+/// set, else this process's stderr.
+fn instance_log(port: u16) -> Result<Stdio> {
+    match std::env::var_os("CCPULSE_LOAD_LOG_DIR") {
+        Some(dir) => {
+            let path = PathBuf::from(dir).join(format!("serve-{port}.log"));
+            let file = std::fs::File::create(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+            Ok(Stdio::from(file))
+        }
+        None => Ok(Stdio::inherit()),
+    }
 }
 
 /// One HTTP/1.1 GET on a kept-alive connection; returns the status and body.
@@ -454,12 +487,13 @@ fn takeover(days: i64, per_day: f64) -> Result<()> {
     std::fs::write(
         &cfg,
         format!(
-            "[kafka]\npark_grace = \"{}s\"\n[kafka.properties]\n\"session.timeout.ms\" = \"{}\"\n{}",
+            "[kafka]\npark_grace = \"{}s\"\n[kafka.properties]\n\"session.timeout.ms\" = \"{}\"\n{}{}",
             GRACE.as_secs(),
             std::env::var("CCPULSE_LOAD_SESSION_MS").unwrap_or_else(|_| "6000".into()),
             std::env::var("CCPULSE_LOAD_KAFKA_DEBUG")
                 .map(|d| format!("debug = \"{d}\"\n"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            kafka_properties()
         ),
     )
     .map_err(|e| e.to_string())?;

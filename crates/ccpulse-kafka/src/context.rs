@@ -246,6 +246,33 @@ impl IngestContext {
     fn assign(&self, consumer: &BaseConsumer<Self>, lead: &TopicPartitionList) {
         let mut all = self.every_topic(lead);
         let tpl = &mut all;
+        // A cooperative rebalance that moves nothing here assigns an empty list.
+        let plans = if tpl.count() == 0 {
+            Vec::new()
+        } else {
+            self.plan(consumer, tpl)
+        };
+        info!(partitions = ?plans.iter().map(|p| p.partition).collect::<Vec<_>>(), "assigned");
+        // Paused until the consumer thread has given each partition its own queue;
+        // resumed there.
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let assigned = if cooperative {
+            consumer.incremental_assign(tpl)
+        } else {
+            consumer.assign(tpl)
+        };
+        if let Err(e) = assigned.and_then(|()| consumer.pause(tpl)) {
+            error!(error = %e, "assigning partitions");
+        }
+        if cooperative {
+            self.tell_kept();
+        }
+        self.push(plans);
+    }
+
+    /// Per partition of `tpl` (every topic's), how it starts: resumed from its parked
+    /// engine or replayed; sets each topic's start offset in `tpl`.
+    fn plan(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) -> Vec<Plan> {
         let now = jiff::Timestamp::now().as_millisecond();
         let replay_from = match self.recovery {
             Recovery::Horizon(h) => Some(now - h),
@@ -340,22 +367,7 @@ impl IngestContext {
             }
             self.shared.metrics.parked.set(state.lot.partitions().count() as i64);
         }
-        info!(partitions = ?plans.iter().map(|p| p.partition).collect::<Vec<_>>(), "assigned");
-        // Paused until the consumer thread has given each partition its own queue;
-        // resumed there.
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
-        let assigned = if cooperative {
-            consumer.incremental_assign(tpl)
-        } else {
-            consumer.assign(tpl)
-        };
-        if let Err(e) = assigned.and_then(|()| consumer.pause(tpl)) {
-            error!(error = %e, "assigning partitions");
-        }
-        if cooperative {
-            self.tell_kept();
-        }
-        self.push(plans);
+        plans
     }
 
     /// Tells the workers of the partitions kept through a cooperative rebalance that
