@@ -774,6 +774,31 @@ fn held(service: &Service) -> f64 {
     value_of(&service.metrics(), "ccpulse_partitions_assigned").unwrap_or(0.0)
 }
 
+/// Waits until `members` split the partitions between them, each holding some, all
+/// ready and none replaying.
+fn wait_split(members: &mut [Service]) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        for m in members.iter_mut() {
+            m.wait_ready(deadline.saturating_duration_since(Instant::now()));
+        }
+        let holds: Vec<f64> = members.iter().map(held).collect();
+        let replaying: f64 = members
+            .iter()
+            .map(|m| value_of(&m.metrics(), "ccpulse_partitions_replaying").unwrap_or(1.0))
+            .sum();
+        if holds.iter().all(|&h| h > 0.0) && holds.iter().sum::<f64>() == f64::from(PARTITIONS) && replaying == 0.0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} members never split the partitions: {holds:?}",
+            members.len()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// Three instances in one group: each holds part of the partitions, and each answers
 /// for the whole contact centre, field for field what one instance alone answers
 /// (itself equal to `ccpulse replay`, see above), agents compared with their team and
@@ -807,25 +832,7 @@ fn three_instances_each_answer_for_the_whole_contact_centre() {
     let mut members: Vec<Service> = (0..3)
         .map(|_| Service::start(&dir, &broker.bootstrap(), "e2e-three", "event", &args))
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        for m in &mut members {
-            m.wait_ready(deadline.saturating_duration_since(Instant::now()));
-        }
-        let holds: Vec<f64> = members.iter().map(held).collect();
-        let replaying: f64 = members
-            .iter()
-            .map(|m| value_of(&m.metrics(), "ccpulse_partitions_replaying").unwrap_or(1.0))
-            .sum();
-        if holds.iter().all(|&h| h > 0.0) && holds.iter().sum::<f64>() == f64::from(PARTITIONS) && replaying == 0.0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "three members never split the partitions: {holds:?}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_split(&mut members);
     assert_all_answer(&members, &reference, "three members", Duration::from_secs(30));
 
     // A member leaves cleanly: the other two take its partitions over. (SIGKILL instead
@@ -868,4 +875,72 @@ fn three_instances_each_answer_for_the_whole_contact_centre() {
     // a join round before every member has rejoined, with a member's stale subscription
     // (no partitions owned), and the assignor then moves partitions that need not move.
     assert_all_answer(&members, &reference, "after the leave", Duration::from_secs(30));
+}
+
+/// Two instances keeping standby replicas (`kafka.standby`): when one stops with
+/// SIGTERM, the other takes its partitions over from its replicas, reading nothing
+/// again, within seconds, and still answers what `ccpulse replay` does.
+#[test]
+fn standby_replicas_take_a_leavers_partitions_over_without_replaying() {
+    let dir = scratch_dir("standby");
+    let broker = Broker::start(&dir);
+    broker.create_contract_topics(PARTITIONS);
+    let t = traffic(36, 6_000, false);
+    produce(&broker.bootstrap(), &t.messages);
+    let file = write_events(&dir, &t.messages);
+
+    let cfg = dir.join("standby.toml");
+    std::fs::write(
+        &cfg,
+        "[kafka]\nstandby = true\npark_grace = \"1s\"\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n",
+    )
+    .unwrap();
+    let args = ["--config", cfg.to_str().unwrap()];
+    let mut members: Vec<Service> = (0..2)
+        .map(|_| Service::start(&dir, &broker.bootstrap(), "e2e-standby", "event", &args))
+        .collect();
+    wait_split(&mut members);
+    for m in &members {
+        assert_same_as_replay(m, &file, &WINDOWS);
+    }
+
+    let mut leaving = members.pop().unwrap();
+    let survivor = &members[0];
+    let leavers = held(&leaving);
+    // Engines parked while the group formed (kept `park_grace`, 1 s here) are gone: a
+    // partition that comes back resumes from its replica or is replayed.
+    let parked_since = Instant::now();
+    while value_of(&survivor.metrics(), "ccpulse_partitions_parked") != Some(0.0) {
+        assert!(parked_since.elapsed() < Duration::from_secs(10), "parked engines kept");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let counter = |name: &str| sum_of(&survivor.metrics(), name);
+    let ingested = counter("ccpulse_events_ingested_total");
+    let resumed = counter("ccpulse_partitions_resumed_total");
+    let left = Instant::now();
+    leaving.terminate(Duration::from_secs(15)).expect("exit after SIGTERM");
+    while !(held(survivor) == f64::from(PARTITIONS) && survivor.status("/readyz") == 200) {
+        assert!(
+            left.elapsed() < Duration::from_secs(30),
+            "the survivor did not take every partition over: held {}; log:\n{}",
+            held(survivor),
+            survivor.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "standby: covered again {:.1} s after a member holding {leavers} partitions left",
+        left.elapsed().as_secs_f64()
+    );
+    assert!(
+        counter("ccpulse_partitions_resumed_total") - resumed >= leavers,
+        "the leaver's {leavers} partitions were not resumed from replicas; log:\n{}",
+        survivor.log_tail()
+    );
+    assert_eq!(
+        counter("ccpulse_events_ingested_total"),
+        ingested,
+        "the takeover read events again"
+    );
+    assert_same_as_replay(survivor, &file, &WINDOWS);
 }

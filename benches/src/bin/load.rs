@@ -21,9 +21,9 @@
 //! `CCPULSE_LOAD_LOG` sets the instances' `RUST_LOG` (default `warn`; their logs go to
 //! stderr, or to `serve-PORT.log` in `CCPULSE_LOAD_LOG_DIR` when that is set), and
 //! `CCPULSE_LOAD_KAFKA_PROPS` (`key=value;key=value`) adds librdkafka properties. For
-//! `takeover`, `CCPULSE_LOAD_SESSION_MS` sets the session timeout (default 6000) and
+//! `takeover`, `CCPULSE_LOAD_SESSION_MS` sets the session timeout (default 6000),
 //! `CCPULSE_LOAD_KAFKA_DEBUG` librdkafka's `debug` (e.g. `cgrp`, to see the group's
-//! rebalances).
+//! rebalances), and `CCPULSE_LOAD_STANDBY` (any value) turns on `kafka.standby`.
 //!
 //! `cargo build --release -p ccpulse -p ccpulse-benches && target/release/ccpulse-load all`
 
@@ -487,8 +487,9 @@ fn takeover(days: i64, per_day: f64) -> Result<()> {
     std::fs::write(
         &cfg,
         format!(
-            "[kafka]\npark_grace = \"{}s\"\n[kafka.properties]\n\"session.timeout.ms\" = \"{}\"\n{}{}",
+            "[kafka]\npark_grace = \"{}s\"\nstandby = {}\n[kafka.properties]\n\"session.timeout.ms\" = \"{}\"\n{}{}",
             GRACE.as_secs(),
+            std::env::var_os("CCPULSE_LOAD_STANDBY").is_some(),
             std::env::var("CCPULSE_LOAD_SESSION_MS").unwrap_or_else(|_| "6000".into()),
             std::env::var("CCPULSE_LOAD_KAFKA_DEBUG")
                 .map(|d| format!("debug = \"{d}\"\n"))

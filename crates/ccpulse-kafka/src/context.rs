@@ -35,6 +35,7 @@ use crate::freshness::Fetches;
 use crate::ingest::Shared;
 use crate::park::{Parked, Position};
 use crate::settings::Recovery;
+use crate::standby::Standby;
 use crate::worker::Command;
 
 /// How one assigned partition starts: its topics and where each stands, and the
@@ -59,6 +60,8 @@ pub struct IngestContext {
     park_grace: Millis,
     shared: Arc<Shared>,
     plans: Mutex<Vec<Plan>>,
+    /// The replicas of the partitions not held, when kept (`kafka.standby`).
+    standby: Option<Arc<Standby>>,
 }
 
 impl std::fmt::Debug for IngestContext {
@@ -82,7 +85,20 @@ impl IngestContext {
             park_grace,
             shared,
             plans: Mutex::new(Vec::new()),
+            standby: None,
         }
+    }
+
+    /// This context, taking partitions assigned from `standby`'s replicas and giving
+    /// revoked ones back to them.
+    pub(crate) fn with_standby(mut self, standby: Option<Arc<Standby>>) -> Self {
+        self.standby = standby;
+        self
+    }
+
+    /// The standby replicas, when kept.
+    pub(crate) fn standby(&self) -> Option<&Standby> {
+        self.standby.as_deref()
     }
 
     /// How long a revoked partition's engine is kept.
@@ -116,7 +132,7 @@ impl IngestContext {
     /// right after a broker comes back, the first requests can time out while the
     /// connections are still being made again, and a partition whose watermarks are
     /// unknown is replayed rather than resumed.
-    fn watermarks(consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) -> Watermarks {
+    pub(crate) fn watermarks(consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) -> Watermarks {
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         let mut out = BTreeMap::new();
         for e in tpl.elements() {
@@ -146,7 +162,7 @@ impl IngestContext {
     /// beginning. Brokers differ: Kafka answers exactly, Tansu answers the earliest
     /// offset and librdkafka's mock cluster the end; starting at the beginning and
     /// skipping events older than the horizon is correct on all of them.
-    fn replay_offsets(
+    pub(crate) fn replay_offsets(
         consumer: &BaseConsumer<Self>,
         tpl: &TopicPartitionList,
         from: Millis,
@@ -303,7 +319,10 @@ impl IngestContext {
             }
             for (p, topics) in by_partition {
                 let floor = |t: &str| committed.get(&(t.to_owned(), p)).copied().unwrap_or(-1);
-                let parked = state.lot.take(p);
+                let parked = state
+                    .lot
+                    .take(p)
+                    .or_else(|| self.standby.as_ref().and_then(|s| s.take(p)));
                 let plan = match parked {
                     Some(parked) if Self::can_resume(&parked, p, &topics, &marks) => {
                         self.shared.metrics.resumed.inc();

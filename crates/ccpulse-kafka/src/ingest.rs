@@ -25,6 +25,7 @@ use crate::freshness::Fetches;
 use crate::metrics::IngestMetrics;
 use crate::park::Lot;
 use crate::settings::{KafkaSettings, Recovery};
+use crate::standby::Standby;
 use crate::worker::{Command, Start, Worker, WorkerShared};
 
 pub(crate) struct WorkerHandle {
@@ -50,6 +51,16 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Nothing held yet, counting in `metrics`.
+    pub(crate) fn new(metrics: IngestMetrics) -> Self {
+        Shared {
+            state: Mutex::new(State::default()),
+            stop: AtomicBool::new(false),
+            metrics,
+            fetches: Fetches::default(),
+        }
+    }
+
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         match self.state.lock() {
             Ok(a) => a,
@@ -149,29 +160,45 @@ impl Ingest {
         registry: &prometheus::Registry,
     ) -> Result<Ingest, IngestError> {
         let metrics = IngestMetrics::register(registry).map_err(IngestError::Metrics)?;
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            stop: AtomicBool::new(false),
-            metrics,
-            fetches: Fetches::default(),
-        });
+        let shared = Arc::new(Shared::new(metrics));
+        let dlq = DeadLetters::new(&producer_config(settings), &settings.dlq_topic, shared.metrics.clone())
+            .map_err(IngestError::Client)?;
+        let standby = if settings.standby {
+            let s = Standby::new(
+                &client_config(settings),
+                settings.topics.clone(),
+                settings.recovery,
+                engine_cfg.clone(),
+                dlq.clone(),
+            )
+            .map_err(IngestError::Metrics)?;
+            Some(Arc::new(s))
+        } else {
+            None
+        };
         let context = IngestContext::new(
             settings.topics.clone(),
             settings.recovery,
             settings.park_grace,
             shared.clone(),
-        );
+        )
+        .with_standby(standby.clone());
         let consumer: BaseConsumer<IngestContext> = client_config(settings)
             .create_with_context(context)
             .map_err(IngestError::Client)?;
         let partitions = check_copartitioned(&consumer, &settings.topics)?;
         check_dlq_topic(&consumer, &settings.dlq_topic)?;
+        if let Some(standby) = &standby {
+            // Every partition starts as a replica; those the group assigns here are
+            // taken from it at once.
+            for p in 0..partitions as i32 {
+                standby.keep(p, None);
+            }
+        }
         // The group assigns the lead topic's partitions; each member reads the same
         // partitions of the other topics (`context`).
         let lead: Vec<&str> = settings.topics.iter().take(1).map(String::as_str).collect();
         consumer.subscribe(&lead).map_err(IngestError::Client)?;
-        let dlq = DeadLetters::new(&producer_config(settings), &settings.dlq_topic, shared.metrics.clone())
-            .map_err(IngestError::Client)?;
         let consumer = Arc::new(consumer);
         let horizon = match settings.recovery {
             Recovery::Horizon(h) => Some(h),
@@ -435,6 +462,9 @@ fn consume(
         warn!(error = %e, "committing offsets on shutdown");
     }
     consumer.unsubscribe();
+    if let Some(standby) = consumer.context().standby() {
+        standby.stop();
+    }
 }
 
 fn start_workers(

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod park;
 pub mod partials;
 pub mod settings;
+pub mod standby;
 pub mod worker;
 
 pub use error::IngestError;

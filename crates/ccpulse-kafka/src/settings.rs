@@ -40,6 +40,9 @@ pub struct KafkaSettings {
     /// How long the engine of a revoked partition is kept (parked) in case the
     /// partition comes back, so that it resumes where it stopped instead of replaying.
     pub park_grace: Millis,
+    /// Keep a standby replica of every partition not held, so that a partition that
+    /// moves here resumes instead of replaying (see `standby`).
+    pub standby: bool,
     /// librdkafka properties passed through (SASL, TLS, timeouts, …); they override
     /// ccpulse's own settings.
     pub properties: BTreeMap<String, String>,
@@ -57,6 +60,7 @@ impl KafkaSettings {
             recovery,
             instance_id: None,
             park_grace: 10 * MINUTE,
+            standby: false,
             properties: BTreeMap::new(),
         }
     }
@@ -91,6 +95,7 @@ impl std::fmt::Debug for KafkaSettings {
             .field("recovery", &self.recovery)
             .field("instance_id", &self.instance_id)
             .field("park_grace", &self.park_grace)
+            .field("standby", &self.standby)
             .field("properties", &properties)
             .finish()
     }
