@@ -411,6 +411,7 @@ impl IngestContext {
                 error!(error = %e, "unassigning partitions");
             }
             self.tell_kept();
+            self.to_standby(Some(&revoked));
         } else {
             info!(
                 lost = consumer.assignment_lost(),
@@ -420,7 +421,24 @@ impl IngestContext {
             if let Err(e) = consumer.unassign() {
                 error!(error = %e, "unassigning partitions");
             }
+            self.to_standby(None);
         }
+    }
+
+    /// With standby replicas: the parked engines of `only` (every one when `None`)
+    /// become replicas again, kept up to date until their partition comes back.
+    fn to_standby(&self, only: Option<&BTreeSet<i32>>) {
+        let Some(standby) = &self.standby else { return };
+        let mut state = self.shared.lock();
+        let parked: Vec<i32> = state
+            .lot
+            .partitions()
+            .filter(|p| only.is_none_or(|o| o.contains(p)))
+            .collect();
+        for p in parked {
+            standby.keep(p, state.lot.take(p));
+        }
+        self.shared.metrics.parked.set(state.lot.partitions().count() as i64);
     }
 
     /// Parks every worker, and every partition assigned but not started yet.
