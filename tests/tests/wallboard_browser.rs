@@ -1026,13 +1026,13 @@ impl ForeignMember {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set("group.id", group)
-            .set("partition.assignment.strategy", "range")
+            // As ccpulse joins: cooperative-sticky, on the first topic only.
+            .set("partition.assignment.strategy", "cooperative-sticky")
             .set("enable.auto.commit", "false")
             .set("session.timeout.ms", "10000")
             .create()
             .unwrap();
-        let topics = ["cc.voice", "cc.chat", "cc.email", "cc.surveys", "cc.agents"];
-        consumer.subscribe(&topics).unwrap();
+        consumer.subscribe(&["cc.voice"]).unwrap();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
