@@ -113,6 +113,13 @@ struct Store {
     leaf_slices: SlicePool<QueueSlice>,
     agent_slices: SlicePool<AgentAgg>,
     days: DayClock,
+    /// The local days of the floors, kept apart from `days`: the floors are two other
+    /// days than the facts' (a day and `interval_days` before the watermark), and
+    /// looking all three up in one two-day cache missed at nearly every event, each miss
+    /// a time zone conversion (about 4 % of a replay).
+    day_floor_days: DayClock,
+    /// As `day_floor_days`, for `quarter_floor`.
+    quarter_floor_days: DayClock,
     slice_floor: i64,
     day_floor: Millis,
     /// Start of the oldest local day whose quarters are kept.
@@ -263,6 +270,8 @@ impl Engine {
                 leaf_slices: SlicePool::default(),
                 agent_slices: SlicePool::default(),
                 days: DayClock::new(cfg.time_zone.clone()),
+                day_floor_days: DayClock::new(cfg.time_zone.clone()),
+                quarter_floor_days: DayClock::new(cfg.time_zone.clone()),
                 slice_floor: i64::MIN,
                 day_floor: Millis::MIN,
                 quarter_floor: Millis::MIN,
@@ -434,8 +443,8 @@ impl Engine {
         self.watermark = Some(wm);
         let s = &mut self.store;
         s.slice_floor = wm.div_euclid(s.slice) - s.ring_cap as i64 + 1;
-        s.day_floor = s.days.bounds(wm - DAY - 2 * HOUR).0;
-        s.quarter_floor = s.days.bounds(wm - self.cfg.interval_days * DAY).0;
+        s.day_floor = s.day_floor_days.bounds(wm - DAY - 2 * HOUR).0;
+        s.quarter_floor = s.quarter_floor_days.bounds(wm - self.cfg.interval_days * DAY).0;
     }
 
     fn apply_body(&mut self, ev: &Event<'_>, tiebreak: u64) -> Applied {
