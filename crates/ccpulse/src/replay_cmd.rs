@@ -115,7 +115,7 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, NonZeroUsize::get);
     let now_wall = jiff::Timestamp::now().as_millisecond();
-    let done = replay_file(&args.input, cfg, as_of, now_wall, threads).map_err(input_err)?;
+    let mut done = replay_file(&args.input, cfg, as_of, now_wall, threads).map_err(input_err)?;
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
     for e in &done.invalid {
@@ -133,6 +133,7 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
         let report = done
             .intervals(size, args.date.as_deref())
             .map_err(|e| ReplayError::Intervals(format!("--date: {e}")))?;
+        done.leak_engines();
         let text = if csv {
             report.to_csv()
         } else {
@@ -144,6 +145,8 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
             .write_all(text.as_bytes())
             .map_err(|e| ReplayError::Output(e.to_string()));
     }
+    // The process ends after printing the window: the engines are not needed any more.
+    done.leak_engines();
     let snap = done.snapshot;
     let window = snap.window(&args.window).ok_or_else(|| ReplayError::Window {
         given: args.window.clone(),
