@@ -13,7 +13,6 @@
 //! DST change has 92 or 100 quarters (23 or 25 hours); their `from` and `to` carry the
 //! offset in force, so the repeated autumn hour shows twice, with different offsets.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -83,32 +82,51 @@ impl std::str::FromStr for Size {
 }
 
 /// A leaf's sums per quarter hour of the local day, by quarter start.
+///
+/// A vector sorted by start, not a map: facts land nearly always in the newest quarter
+/// (or the one before it), which is looked at first, and a search of a map of a few
+/// hundred quarters cost a few percent of applying the realistic day.
 #[derive(Clone, Debug, Default)]
 pub struct Quarters {
-    sums: BTreeMap<Millis, QueueAgg>,
+    sums: Vec<(Millis, QueueAgg)>,
 }
 
 impl Quarters {
     /// The sum of the quarter starting at `start`, created if needed.
     pub fn quarter_mut(&mut self, start: Millis) -> &mut QueueAgg {
-        self.sums.entry(start).or_default()
+        let n = self.sums.len();
+        let recent = self.sums.iter().rev().take(2).position(|&(s, _)| s <= start);
+        let at = match recent {
+            Some(back) if self.sums[n - 1 - back].0 == start => Ok(n - 1 - back),
+            Some(back) => Err(n - back),
+            None => self.sums.binary_search_by_key(&start, |&(s, _)| s),
+        };
+        let i = match at {
+            Ok(i) => i,
+            Err(i) => {
+                self.sums.insert(i, (start, QueueAgg::default()));
+                i
+            }
+        };
+        &mut self.sums[i].1
     }
 
     /// The sums of the quarters starting in `[from, to)`, by start.
     pub fn range(&self, from: Millis, to: Millis) -> impl Iterator<Item = (Millis, &QueueAgg)> {
-        self.sums.range(from..to.max(from)).map(|(&s, a)| (s, a))
+        let lo = self.sums.partition_point(|&(s, _)| s < from);
+        let hi = self.sums.partition_point(|&(s, _)| s < to.max(from));
+        self.sums[lo..hi.max(lo)].iter().map(|(s, a)| (*s, a))
     }
 
     /// Drops the quarters that started before `start`; their starts.
     pub fn evict_before(&mut self, start: Millis) -> Vec<Millis> {
-        let kept = self.sums.split_off(&start);
-        let gone = std::mem::replace(&mut self.sums, kept);
-        gone.into_keys().collect()
+        let old = self.sums.partition_point(|&(s, _)| s < start);
+        self.sums.drain(..old).map(|(s, _)| s).collect()
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.sums.values().all(Aggregate::is_zero)
+        self.sums.iter().all(|(_, a)| a.is_zero())
     }
 
     /// How many quarters are held.
@@ -399,7 +417,30 @@ fn csv_cell(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agg::FactKind;
     use crate::time::HOUR;
+
+    #[test]
+    fn quarters_stay_in_order_whatever_the_order_they_come_in() {
+        let mut q = Quarters::default();
+        let mut expected = std::collections::BTreeMap::new();
+        for start in [5, 6, 6, 9, 2, 7, 9, 8, 1, 10, 3, 3, 11, 0] {
+            let start = start * QUARTER;
+            q.quarter_mut(start).apply(&FactKind::FlowedOut, 1);
+            *expected.entry(start).or_insert(0) += 1;
+        }
+        let got: Vec<(Millis, i64)> = q
+            .range(Millis::MIN, Millis::MAX)
+            .map(|(s, a)| (s, a.c.flowed_out))
+            .collect();
+        assert_eq!(got, expected.clone().into_iter().collect::<Vec<_>>());
+        let some: Vec<Millis> = q.range(3 * QUARTER, 7 * QUARTER).map(|(s, _)| s).collect();
+        assert_eq!(some, [3, 5, 6].map(|s| s * QUARTER));
+        assert_eq!(q.range(7 * QUARTER, 3 * QUARTER).count(), 0);
+        assert_eq!(q.evict_before(3 * QUARTER), [0, 1, 2].map(|s| s * QUARTER));
+        assert_eq!(q.len(), expected.len() - 3);
+        assert!(!q.is_empty());
+    }
 
     #[test]
     fn bounds_cover_the_day_up_to_now() {
