@@ -130,13 +130,17 @@ impl Browser {
             log,
             console: Vec::new(),
         };
-        let target = browser.send(None, "Target.createTarget", json!({"url": "about:blank"}));
+        let target = browser
+            .send(None, "Target.createTarget", json!({"url": "about:blank"}))
+            .unwrap_or_else(|e| panic!("chromium: Target.createTarget failed: {e}"));
         let target_id = target["targetId"].as_str().unwrap_or_default().to_owned();
-        let attached = browser.send(
-            None,
-            "Target.attachToTarget",
-            json!({"targetId": target_id, "flatten": true}),
-        );
+        let attached = browser
+            .send(
+                None,
+                "Target.attachToTarget",
+                json!({"targetId": target_id, "flatten": true}),
+            )
+            .unwrap_or_else(|e| panic!("chromium: Target.attachToTarget failed: {e}"));
         browser.session = attached["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no session id in {attached}"))
@@ -155,11 +159,18 @@ impl Browser {
 
     /// Sends a command to the page and returns its result; panics on a protocol error.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .unwrap_or_else(|err| panic!("chromium: {method} failed: {err}"))
+    }
+
+    /// Sends a command to the page and returns its result, or the protocol error (as
+    /// when the page navigated while the command ran).
+    pub fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         let session = self.session.clone();
         self.send(Some(&session), method, params)
     }
 
-    fn send(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+    fn send(&mut self, session: Option<&str>, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut msg = json!({"id": id, "method": method, "params": params});
@@ -185,9 +196,9 @@ impl Browser {
             };
             if v["id"].as_u64() == Some(id) {
                 if let Some(err) = v.get("error") {
-                    panic!("chromium: {method} failed: {err}");
+                    return Err(err.clone());
                 }
-                return v["result"].clone();
+                return Ok(v["result"].clone());
             }
             self.note_event(&v);
         }
@@ -222,12 +233,15 @@ impl Browser {
     }
 
     /// Evaluates `expression` in the page (promises awaited) and returns its value as
-    /// JSON, or the exception's text.
+    /// JSON, or the exception's text, or the protocol error (the page navigated while
+    /// the expression ran: `wait_for` then asks again).
     pub fn try_eval(&mut self, expression: &str) -> Result<Value, String> {
-        let r = self.call(
-            "Runtime.evaluate",
-            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
-        );
+        let r = self
+            .try_call(
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+            )
+            .map_err(|e| format!("protocol error: {e}"))?;
         if let Some(e) = r.get("exceptionDetails") {
             return Err(format!(
                 "{} {}",

@@ -360,17 +360,7 @@ impl IngestContext {
                             partition: p,
                             topics: topics
                                 .iter()
-                                .map(|t| {
-                                    let start = starts.get(&(t.clone(), p)).copied().unwrap_or(Offset::Beginning);
-                                    (
-                                        t.clone(),
-                                        Position {
-                                            next: None,
-                                            start,
-                                            dlq_floor: floor(t),
-                                        },
-                                    )
-                                })
+                                .map(|t| (t.clone(), Position::replay(t, p, &starts, floor(t))))
                                 .collect(),
                             resume: None,
                             replay_from,

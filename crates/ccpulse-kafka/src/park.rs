@@ -21,7 +21,21 @@ pub struct Position {
     pub dlq_floor: i64,
 }
 
+/// Start offsets of a replay, per (topic, partition).
+pub type Starts = BTreeMap<(String, i32), Offset>;
+
 impl Position {
+    /// The position of topic `topic`'s partition `p` before its replay: nothing applied,
+    /// starting at its offset in `starts` (else the beginning), dead letters from
+    /// `dlq_floor` on.
+    pub fn replay(topic: &str, p: i32, starts: &Starts, dlq_floor: i64) -> Self {
+        Position {
+            next: None,
+            start: starts.get(&(topic.to_owned(), p)).copied().unwrap_or(Offset::Beginning),
+            dlq_floor,
+        }
+    }
+
     /// Where reading resumes.
     pub fn resume_at(&self) -> Offset {
         self.next.map_or(self.start, Offset::Offset)

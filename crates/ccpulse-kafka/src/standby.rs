@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use ccpulse_core::{Engine, EngineConfig};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::topic_partition_list::TopicPartitionList;
 use tracing::{error, info, warn};
 
 use crate::context::IngestContext;
@@ -170,17 +170,7 @@ impl Standby {
                 let positions = self
                     .topics
                     .iter()
-                    .map(|t| {
-                        let start = starts.get(&(t.clone(), p)).copied().unwrap_or(Offset::Beginning);
-                        (
-                            t.clone(),
-                            Position {
-                                next: None,
-                                start,
-                                dlq_floor: NO_DEAD_LETTERS,
-                            },
-                        )
-                    })
+                    .map(|t| (t.clone(), Position::replay(t, p, &starts, NO_DEAD_LETTERS)))
                     .collect();
                 (Engine::new(self.engine_cfg.clone()), positions)
             }
