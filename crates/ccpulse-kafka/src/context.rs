@@ -393,26 +393,23 @@ impl IngestContext {
     /// Parks the revoked partitions (the lead topic's `lead`; every partition on an
     /// eager rebalance) and gives them up.
     fn revoke(&self, consumer: &BaseConsumer<Self>, lead: &TopicPartitionList) {
-        if matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative) {
-            let revoked = Self::partitions(lead);
-            info!(partitions = ?revoked, lost = consumer.assignment_lost(), "partitions revoked; parking their state");
-            self.park(Some(&revoked));
-            if let Err(e) = consumer.incremental_unassign(&self.every_topic(lead)) {
-                error!(error = %e, "unassigning partitions");
-            }
-            self.tell_kept();
-            self.to_standby(Some(&revoked));
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        // Cooperative: only what `lead` names; eager: everything.
+        let revoked = cooperative.then(|| Self::partitions(lead));
+        info!(partitions = ?revoked, lost = consumer.assignment_lost(), "partitions revoked; parking their state");
+        self.park(revoked.as_ref());
+        let given_up = if cooperative {
+            consumer.incremental_unassign(&self.every_topic(lead))
         } else {
-            info!(
-                lost = consumer.assignment_lost(),
-                "partitions revoked; parking their state"
-            );
-            self.park(None);
-            if let Err(e) = consumer.unassign() {
-                error!(error = %e, "unassigning partitions");
-            }
-            self.to_standby(None);
+            consumer.unassign()
+        };
+        if let Err(e) = given_up {
+            error!(error = %e, "unassigning partitions");
         }
+        if cooperative {
+            self.tell_kept();
+        }
+        self.to_standby(revoked.as_ref());
     }
 
     /// With standby replicas: the parked engines of `only` (every one when `None`)

@@ -157,8 +157,24 @@ impl Standby {
             Recovery::Horizon(h) => Some(now - h),
             Recovery::Beginning => None,
         };
-        let (engine, positions) = match parked {
-            Some(parked) => (parked.engine, parked.positions),
+        let (engine, positions): (Engine, BTreeMap<String, Position>) = match parked {
+            // A replica writes no dead letters and stores no offsets.
+            Some(parked) => (
+                parked.engine,
+                parked
+                    .positions
+                    .into_iter()
+                    .map(|(t, pos)| {
+                        (
+                            t,
+                            Position {
+                                dlq_floor: NO_DEAD_LETTERS,
+                                ..pos
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
             None => {
                 let starts = match replay_from {
                     Some(from) => {
@@ -175,18 +191,6 @@ impl Standby {
                 (Engine::new(self.engine_cfg.clone()), positions)
             }
         };
-        let positions: BTreeMap<String, Position> = positions
-            .into_iter()
-            .map(|(t, pos)| {
-                (
-                    t,
-                    Position {
-                        dlq_floor: NO_DEAD_LETTERS,
-                        ..pos
-                    },
-                )
-            })
-            .collect();
         for (t, pos) in &positions {
             tpl.set_partition_offset(t, p, pos.resume_at())
                 .map_err(|e| e.to_string())?;
