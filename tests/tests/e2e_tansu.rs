@@ -877,9 +877,9 @@ fn three_instances_each_answer_for_the_whole_contact_centre() {
     assert_all_answer(&members, &reference, "after the leave", Duration::from_secs(30));
 }
 
-/// Two instances keeping standby replicas (`kafka.standby`): when one stops with
-/// SIGTERM, the other takes its partitions over from its replicas, reading nothing
-/// again, within seconds, and still answers what `ccpulse replay` does.
+/// Two instances keeping standby replicas (`kafka.standby`, on by default): when one
+/// stops with SIGTERM, the other takes its partitions over from its replicas, reading
+/// nothing again, within seconds, and still answers what `ccpulse replay` does.
 #[test]
 fn standby_replicas_take_a_leavers_partitions_over_without_replaying() {
     let dir = scratch_dir("standby");
@@ -892,7 +892,8 @@ fn standby_replicas_take_a_leavers_partitions_over_without_replaying() {
     let cfg = dir.join("standby.toml");
     std::fs::write(
         &cfg,
-        "[kafka]\nstandby = true\npark_grace = \"1s\"\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n",
+        // Standby replicas are on by default.
+        "[kafka]\npark_grace = \"1s\"\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n",
     )
     .unwrap();
     let args = ["--config", cfg.to_str().unwrap()];
@@ -912,6 +913,25 @@ fn standby_replicas_take_a_leavers_partitions_over_without_replaying() {
     let parked_since = Instant::now();
     while value_of(&survivor.metrics(), "ccpulse_partitions_parked") != Some(0.0) {
         assert!(parked_since.elapsed() < Duration::from_secs(10), "parked engines kept");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The survivor warms replicas of the leaver's partitions once its own are caught
+    // up; a takeover before they catch up would go on replaying from the replica.
+    let warming = Instant::now();
+    loop {
+        let m = survivor.metrics();
+        let (kept, replaying) = (
+            value_of(&m, "ccpulse_standby_partitions"),
+            value_of(&m, "ccpulse_standby_partitions_replaying"),
+        );
+        if kept == Some(leavers) && replaying == Some(0.0) {
+            break;
+        }
+        assert!(
+            warming.elapsed() < Duration::from_secs(30),
+            "replicas kept {kept:?}, replaying {replaying:?}; log:\n{}",
+            survivor.log_tail()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let counter = |name: &str| sum_of(&survivor.metrics(), name);

@@ -23,7 +23,9 @@
 //! `CCPULSE_LOAD_KAFKA_PROPS` (`key=value;key=value`) adds librdkafka properties. For
 //! `takeover`, `CCPULSE_LOAD_SESSION_MS` sets the session timeout (default 6000),
 //! `CCPULSE_LOAD_KAFKA_DEBUG` librdkafka's `debug` (e.g. `cgrp`, to see the group's
-//! rebalances), and `CCPULSE_LOAD_STANDBY` (any value) turns on `kafka.standby`.
+//! rebalances), and `CCPULSE_LOAD_NO_STANDBY` (any value) turns `kafka.standby` off
+//! (on by default, as in the service: the leave is then measured once every replica is
+//! caught up).
 //!
 //! `cargo build --release -p ccpulse -p ccpulse-benches && target/release/ccpulse-load all`
 
@@ -489,7 +491,7 @@ fn takeover(days: i64, per_day: f64) -> Result<()> {
         format!(
             "[kafka]\npark_grace = \"{}s\"\nstandby = {}\n[kafka.properties]\n\"session.timeout.ms\" = \"{}\"\n{}{}",
             GRACE.as_secs(),
-            std::env::var_os("CCPULSE_LOAD_STANDBY").is_some(),
+            std::env::var_os("CCPULSE_LOAD_NO_STANDBY").is_none(),
             std::env::var("CCPULSE_LOAD_SESSION_MS").unwrap_or_else(|_| "6000".into()),
             std::env::var("CCPULSE_LOAD_KAFKA_DEBUG")
                 .map(|d| format!("debug = \"{d}\"\n"))
@@ -517,6 +519,29 @@ fn takeover(days: i64, per_day: f64) -> Result<()> {
         rss(ports[2])
     );
     std::thread::sleep(GRACE + Duration::from_secs(5));
+    // With standby replicas: until each instance keeps a caught-up replica of every
+    // partition it does not hold.
+    if std::env::var_os("CCPULSE_LOAD_NO_STANDBY").is_none() {
+        let warm = |port: u16| {
+            let m = scrape(port);
+            metric(&m, "ccpulse_standby_partitions") + metric(&m, "ccpulse_partitions_assigned")
+                == f64::from(PARTITIONS)
+                && metric(&m, "ccpulse_standby_partitions_replaying") == 0.0
+        };
+        while !ports.iter().all(|&p| warm(p)) {
+            if t.elapsed() > Duration::from_secs(1800) {
+                return Err("standby replicas not caught up after 30 min".into());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        println!(
+            "takeover: every instance keeps a caught-up replica of the partitions it does not hold after {:.1} s (RSS {:.0}, {:.0}, {:.0} MB)",
+            t.elapsed().as_secs_f64(),
+            rss(ports[0]),
+            rss(ports[1]),
+            rss(ports[2])
+        );
+    }
     let resumed = |ports: &[u16]| -> f64 {
         ports
             .iter()

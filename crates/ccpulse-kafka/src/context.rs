@@ -284,6 +284,7 @@ impl IngestContext {
             self.tell_kept();
         }
         self.push(plans);
+        self.shared.assigned.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Per partition of `tpl` (every topic's), how it starts: resumed from its parked
@@ -417,15 +418,18 @@ impl IngestContext {
     fn to_standby(&self, only: Option<&BTreeSet<i32>>) {
         let Some(standby) = &self.standby else { return };
         let mut state = self.shared.lock();
-        let parked: Vec<i32> = state
+        let chosen: Vec<i32> = state
             .lot
             .partitions()
             .filter(|p| only.is_none_or(|o| o.contains(p)))
             .collect();
-        for p in parked {
-            standby.keep(p, state.lot.take(p));
-        }
+        let parked: Vec<_> = chosen.into_iter().map(|p| (p, state.lot.take(p))).collect();
         self.shared.metrics.parked.set(state.lot.partitions().count() as i64);
+        // Not under the lock: starting a replica asks the broker for offsets.
+        drop(state);
+        for (p, engine) in parked {
+            standby.keep(p, engine);
+        }
     }
 
     /// Parks every worker, and every partition assigned but not started yet.

@@ -23,7 +23,7 @@ use crate::dlq::DeadLetters;
 use crate::error::IngestError;
 use crate::freshness::Fetches;
 use crate::metrics::IngestMetrics;
-use crate::park::Lot;
+use crate::park::{Lot, Parked};
 use crate::settings::{KafkaSettings, Recovery};
 use crate::standby::Standby;
 use crate::worker::{Command, Start, Worker, WorkerShared};
@@ -46,6 +46,8 @@ pub(crate) struct State {
 pub(crate) struct Shared {
     state: Mutex<State>,
     stop: AtomicBool,
+    /// The group has given this member its partitions (perhaps none) at least once.
+    pub(crate) assigned: AtomicBool,
     pub(crate) metrics: IngestMetrics,
     pub(crate) fetches: Fetches,
 }
@@ -56,6 +58,7 @@ impl Shared {
         Shared {
             state: Mutex::new(State::default()),
             stop: AtomicBool::new(false),
+            assigned: AtomicBool::new(false),
             metrics,
             fetches: Fetches::default(),
         }
@@ -188,13 +191,6 @@ impl Ingest {
             .map_err(IngestError::Client)?;
         let partitions = check_copartitioned(&consumer, &settings.topics)?;
         check_dlq_topic(&consumer, &settings.dlq_topic)?;
-        if let Some(standby) = &standby {
-            // Every partition starts as a replica; those the group assigns here are
-            // taken from it at once.
-            for p in 0..partitions as i32 {
-                standby.keep(p, None);
-            }
-        }
         // The group assigns the lead topic's partitions; each member reads the same
         // partitions of the other topics (`context`).
         let lead: Vec<&str> = settings.topics.iter().take(1).map(String::as_str).collect();
@@ -208,7 +204,7 @@ impl Ingest {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("ccpulse-consumer".into())
-                .spawn(move || consume(consumer, shared, engine_cfg, dlq, horizon))
+                .spawn(move || consume(consumer, shared, engine_cfg, dlq, horizon, partitions))
                 .map_err(IngestError::Thread)?
         };
         info!(brokers = %settings.brokers, group = %settings.group_id, topics = ?settings.topics,
@@ -413,10 +409,12 @@ fn consume(
     engine_cfg: Arc<EngineConfig>,
     dlq: DeadLetters,
     horizon: Option<Millis>,
+    partitions: u32,
 ) {
     let span = info_span!("consumer");
     let _guard = span.enter();
     let grace = consumer.context().park_grace();
+    let mut warmed = false;
     while !shared.stop.load(Ordering::Acquire) {
         if let Some(r) = consumer.poll(Duration::from_millis(100)) {
             match r {
@@ -431,6 +429,12 @@ fn consume(
         let plans = consumer.context().take_plans();
         if !plans.is_empty() {
             start_workers(&consumer, &shared, &engine_cfg, &dlq, plans, horizon);
+        }
+        if let Some(standby) = consumer.context().standby() {
+            warmed = warmed || warm_standby(standby, &shared, partitions);
+            let (kept, replaying) = standby.status();
+            shared.metrics.standby.set(kept as i64);
+            shared.metrics.standby_replaying.set(replaying as i64);
         }
         let mut state = shared.lock();
         let expired = state.lot.expire(jiff::Timestamp::now().as_millisecond() - grace);
@@ -465,6 +469,38 @@ fn consume(
     if let Some(standby) = consumer.context().standby() {
         standby.stop();
     }
+}
+
+/// Starts a standby replica of every partition not held, once the group has assigned
+/// this member its partitions and those are caught up (so that the replicas' replays
+/// never delay this instance's own view); says whether it did. Afterwards partitions
+/// move between held and replica at each rebalance (`context`). Runs on the consumer
+/// thread, between polls: no rebalance runs meanwhile.
+fn warm_standby(standby: &Standby, shared: &Shared, partitions: u32) -> bool {
+    if !shared.assigned.load(Ordering::Acquire) {
+        return false;
+    }
+    let mut state = shared.lock();
+    if state
+        .workers
+        .values()
+        .any(|w| w.shared.replaying.load(Ordering::Acquire))
+    {
+        return false;
+    }
+    let not_held: Vec<i32> = (0..partitions as i32)
+        .filter(|p| !state.workers.contains_key(p))
+        .collect();
+    let others: Vec<(i32, Option<Parked>)> = not_held.into_iter().map(|p| (p, state.lot.take(p))).collect();
+    shared.metrics.parked.set(state.lot.partitions().count() as i64);
+    // Not under the lock: starting a replica asks the broker for offsets.
+    drop(state);
+    info!(partitions = ?others.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        "the partitions held are caught up; warming standby replicas of the others");
+    for (p, parked) in others {
+        standby.keep(p, parked);
+    }
+    true
 }
 
 fn start_workers(

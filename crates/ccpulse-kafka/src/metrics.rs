@@ -37,6 +37,10 @@ pub struct IngestMetrics {
     pub assigned: IntGauge,
     /// Partitions still replaying.
     pub replaying: IntGauge,
+    /// Standby replicas kept (`kafka.standby`).
+    pub standby: IntGauge,
+    /// Standby replicas not yet caught up with their partition.
+    pub standby_replaying: IntGauge,
 }
 
 impl IngestMetrics {
@@ -97,6 +101,14 @@ impl IngestMetrics {
             )?,
             assigned: IntGauge::new("ccpulse_partitions_assigned", "Partitions held by this instance.")?,
             replaying: IntGauge::new("ccpulse_partitions_replaying", "Assigned partitions not yet caught up.")?,
+            standby: IntGauge::new(
+                "ccpulse_standby_partitions",
+                "Partitions not held here of which a standby replica is kept (kafka.standby).",
+            )?,
+            standby_replaying: IntGauge::new(
+                "ccpulse_standby_partitions_replaying",
+                "Standby replicas not yet caught up with their partition.",
+            )?,
         };
         registry.register(Box::new(m.ingested.clone()))?;
         registry.register(Box::new(m.rejected.clone()))?;
@@ -113,6 +125,8 @@ impl IngestMetrics {
         registry.register(Box::new(m.lag.clone()))?;
         registry.register(Box::new(m.assigned.clone()))?;
         registry.register(Box::new(m.replaying.clone()))?;
+        registry.register(Box::new(m.standby.clone()))?;
+        registry.register(Box::new(m.standby_replaying.clone()))?;
         for reason in EventError::REASONS {
             m.rejected.with_label_values(&[reason]);
         }

@@ -40,8 +40,9 @@ pub struct KafkaSettings {
     /// How long the engine of a revoked partition is kept (parked) in case the
     /// partition comes back, so that it resumes where it stopped instead of replaying.
     pub park_grace: Millis,
-    /// Keep a standby replica of every partition not held, so that a partition that
-    /// moves here resumes instead of replaying (see `standby`).
+    /// Keep a standby replica of every partition not held, once the partitions held are
+    /// caught up, so that a partition that moves here resumes instead of replaying (see
+    /// `standby`). On by default.
     pub standby: bool,
     /// librdkafka properties passed through (SASL, TLS, timeouts, …); they override
     /// ccpulse's own settings.
@@ -60,7 +61,7 @@ impl KafkaSettings {
             recovery,
             instance_id: None,
             park_grace: 10 * MINUTE,
-            standby: false,
+            standby: true,
             properties: BTreeMap::new(),
         }
     }

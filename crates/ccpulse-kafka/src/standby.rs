@@ -9,8 +9,12 @@
 //! assignment takes the replica's engine and positions as it takes a parked engine
 //! (`context`); when the group revokes it, its parked engine becomes the replica again.
 //! The price: every instance applies every event, with the memory of every partition.
+//!
+//! Replicas are warmed up only once the partitions the group gave this instance are
+//! caught up (`ingest`), so that keeping them never delays the instance's own view.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -38,6 +42,8 @@ struct Replica {
     commands: Sender<Command>,
     thread: std::thread::Thread,
     join: JoinHandle<Option<Parked>>,
+    /// Still replaying its partition (not yet caught up).
+    replaying: Arc<AtomicBool>,
     /// Its consumer, dropped with the replica.
     _consumer: Arc<BaseConsumer<IngestContext>>,
 }
@@ -91,6 +97,16 @@ impl Standby {
             Ok(r) => r,
             Err(poisoned) => poisoned.into_inner(),
         }
+    }
+
+    /// How many replicas are kept, and how many of them are not yet caught up.
+    pub(crate) fn status(&self) -> (usize, usize) {
+        let replicas = self.lock();
+        let replaying = replicas
+            .values()
+            .filter(|r| r.replaying.load(Ordering::Acquire))
+            .count();
+        (replicas.len(), replaying)
     }
 
     /// Keeps a replica of partition `p`: from `parked` (a partition just revoked here),
@@ -218,7 +234,7 @@ impl Standby {
             },
         };
         let (commands, rx) = channel();
-        let (mut worker, _) = Worker::new(start, rx, consumer.clone(), self.dlq.clone(), self.metrics.clone());
+        let (mut worker, shared) = Worker::new(start, rx, consumer.clone(), self.dlq.clone(), self.metrics.clone());
         let join = std::thread::Builder::new()
             .name(format!("ccpulse-s{p}"))
             .spawn(move || {
@@ -232,6 +248,7 @@ impl Standby {
             commands,
             thread: join.thread().clone(),
             join,
+            replaying: shared.replaying,
             _consumer: consumer,
         })
     }

@@ -33,7 +33,7 @@ pub struct KafkaSection {
     pub instance_id: Option<String>,
     /// How long a revoked partition's engine is kept to resume. Default `10m`.
     pub park_grace: Option<Span>,
-    /// Keep a standby replica of every partition not held. Default `false`.
+    /// Keep a standby replica of every partition not held. Default `true`.
     pub standby: Option<bool>,
     /// librdkafka properties passed through.
     pub properties: Option<BTreeMap<String, String>>,
