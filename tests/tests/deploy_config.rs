@@ -25,7 +25,7 @@ const SERVICES: [&str; 8] = [
     "alert-receiver",
 ];
 const EVENT_TOPICS: [&str; 5] = ["cc.voice", "cc.chat", "cc.email", "cc.surveys", "cc.agents"];
-const ALERTS: [&str; 12] = [
+const ALERTS: [&str; 13] = [
     "CcpulseSlaBreached",
     "CcpulseSlaAtRisk",
     "CcpulseOldestWaitHigh",
@@ -34,6 +34,7 @@ const ALERTS: [&str; 12] = [
     "CcpulseNoData",
     "CcpulseViewIncomplete",
     "CcpulseViewStale",
+    "CcpulseStandbyNotWarm",
     "CcpulseIngestStalled",
     "CcpulseConsumerLagGrowing",
     "CcpulseSnapshotStale",
@@ -1888,7 +1889,7 @@ fn check_script_passes() {
     );
     for needle in [
         "is valid prometheus config file syntax",
-        "SUCCESS: 12 rules found",
+        &format!("SUCCESS: {} rules found", ALERTS.len()),
         "Unit Testing:",
         "deploy checks passed",
     ] {
