@@ -462,8 +462,13 @@ fn consume(
             warn!(error = %e, "storing the final offsets");
         }
     }
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        warn!(error = %e, "committing offsets on shutdown");
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => {}
+        // Everything stored was committed already (auto-commit): nothing to do.
+        Err(e) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::NoOffset) => {
+            info!("offsets committed already at shutdown")
+        }
+        Err(e) => warn!(error = %e, "committing offsets on shutdown"),
     }
     consumer.unsubscribe();
     if let Some(standby) = consumer.context().standby() {
