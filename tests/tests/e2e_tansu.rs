@@ -827,7 +827,14 @@ fn three_instances_each_answer_for_the_whole_contact_centre() {
     alone.terminate(Duration::from_secs(15));
 
     let cfg = dir.join("three.toml");
-    std::fs::write(&cfg, "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n").unwrap();
+    // Without standby replicas, so that the partitions taken over are replayed: the
+    // path a takeover takes before replicas are warm, or with `standby = false`
+    // (replicas: `standby_replicas_take_a_leavers_partitions_over_without_replaying`).
+    std::fs::write(
+        &cfg,
+        "[kafka]\nstandby = false\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n",
+    )
+    .unwrap();
     let args = ["--config", cfg.to_str().unwrap()];
     let mut members: Vec<Service> = (0..3)
         .map(|_| Service::start(&dir, &broker.bootstrap(), "e2e-three", "event", &args))
@@ -863,6 +870,13 @@ fn three_instances_each_answer_for_the_whole_contact_centre() {
     }
     let took = left.elapsed();
     eprintln!("covered again {:.1} s after a member's clean leave", took.as_secs_f64());
+    for m in &members {
+        assert_eq!(
+            value_of(&m.metrics(), "ccpulse_standby_partitions"),
+            Some(0.0),
+            "standby = false keeps no replica"
+        );
+    }
     assert!(
         took < Duration::from_secs(15),
         "took {took:?}\n--- first:\n{}\n--- second:\n{}\n--- the one that left:\n{}",
