@@ -46,7 +46,7 @@ struct Differs {
     reason: &'static str,
 }
 
-const DIFFERS: [Differs; 7] = [
+const DIFFERS: [Differs; 9] = [
     Differs {
         place: "health.json: Up",
         contains: "up{",
@@ -61,6 +61,16 @@ const DIFFERS: [Differs; 7] = [
         place: "health.json: Partitions",
         contains: "sum(ccpulse_ready",
         reason: "counts the ready instances: 1 against 3",
+    },
+    Differs {
+        place: "health.json: Partitions",
+        contains: "ccpulse_standby_partitions",
+        reason: "standby replicas: each instance keeps those it does not hold (none alone, 4 each of three), warming up at its own pace",
+    },
+    Differs {
+        place: "alert CcpulseStandbyNotWarm",
+        contains: "ccpulse_standby_partitions_replaying",
+        reason: "judged per instance: replicas exist only beside other instances, and warm up at each one's pace",
     },
     Differs {
         place: "health.json: Snapshot age",
