@@ -417,19 +417,13 @@ impl IngestContext {
     /// become replicas again, kept up to date until their partition comes back.
     fn to_standby(&self, only: Option<&BTreeSet<i32>>) {
         let Some(standby) = &self.standby else { return };
-        let mut state = self.shared.lock();
-        let chosen: Vec<i32> = state
-            .lot
-            .partitions()
-            .filter(|p| only.is_none_or(|o| o.contains(p)))
-            .collect();
-        let parked: Vec<_> = chosen.into_iter().map(|p| (p, state.lot.take(p))).collect();
-        self.shared.metrics.parked.set(state.lot.partitions().count() as i64);
-        // Not under the lock: starting a replica asks the broker for offsets.
-        drop(state);
-        for (p, engine) in parked {
-            standby.keep(p, engine);
-        }
+        standby.keep_chosen(&self.shared, |state| {
+            state
+                .lot
+                .partitions()
+                .filter(|p| only.is_none_or(|o| o.contains(p)))
+                .collect()
+        });
     }
 
     /// Parks every worker, and every partition assigned but not started yet.

@@ -23,7 +23,7 @@ use crate::dlq::DeadLetters;
 use crate::error::IngestError;
 use crate::freshness::Fetches;
 use crate::metrics::IngestMetrics;
-use crate::park::{Lot, Parked};
+use crate::park::Lot;
 use crate::settings::{KafkaSettings, Recovery};
 use crate::standby::Standby;
 use crate::worker::{Command, Start, Worker, WorkerShared};
@@ -485,27 +485,23 @@ fn warm_standby(standby: &Standby, shared: &Shared, partitions: u32) -> bool {
     if !shared.assigned.load(Ordering::Acquire) {
         return false;
     }
-    let mut state = shared.lock();
-    if state
-        .workers
-        .values()
-        .any(|w| w.shared.replaying.load(Ordering::Acquire))
-    {
-        return false;
-    }
-    let not_held: Vec<i32> = (0..partitions as i32)
-        .filter(|p| !state.workers.contains_key(p))
-        .collect();
-    let others: Vec<(i32, Option<Parked>)> = not_held.into_iter().map(|p| (p, state.lot.take(p))).collect();
-    shared.metrics.parked.set(state.lot.partitions().count() as i64);
-    // Not under the lock: starting a replica asks the broker for offsets.
-    drop(state);
-    info!(partitions = ?others.iter().map(|(p, _)| p).collect::<Vec<_>>(),
-        "the partitions held are caught up; warming standby replicas of the others");
-    for (p, parked) in others {
-        standby.keep(p, parked);
-    }
-    true
+    let mut warmed = false;
+    standby.keep_chosen(shared, |state| {
+        if state
+            .workers
+            .values()
+            .any(|w| w.shared.replaying.load(Ordering::Acquire))
+        {
+            return Vec::new();
+        }
+        warmed = true;
+        let others: Vec<i32> = (0..partitions as i32)
+            .filter(|p| !state.workers.contains_key(p))
+            .collect();
+        info!(partitions = ?others, "the partitions held are caught up; warming standby replicas of the others");
+        others
+    });
+    warmed
 }
 
 fn start_workers(

@@ -27,7 +27,7 @@ use tracing::{error, info, warn};
 
 use crate::context::IngestContext;
 use crate::dlq::DeadLetters;
-use crate::ingest::Shared;
+use crate::ingest::{Shared, State};
 use crate::metrics::IngestMetrics;
 use crate::park::{Parked, Position};
 use crate::settings::Recovery;
@@ -107,6 +107,20 @@ impl Standby {
             .filter(|r| r.replaying.load(Ordering::Acquire))
             .count();
         (replicas.len(), replaying)
+    }
+
+    /// Keeps a replica of each partition `choose` picks from the ingest state, from its
+    /// parked engine when the lot holds one. The replicas are started after the state's
+    /// lock is let go: starting one asks the broker for offsets.
+    pub(crate) fn keep_chosen(&self, shared: &Shared, choose: impl FnOnce(&State) -> Vec<i32>) {
+        let mut state = shared.lock();
+        let chosen = choose(&state);
+        let parked: Vec<(i32, Option<Parked>)> = chosen.into_iter().map(|p| (p, state.lot.take(p))).collect();
+        shared.metrics.parked.set(state.lot.partitions().count() as i64);
+        drop(state);
+        for (p, engine) in parked {
+            self.keep(p, engine);
+        }
     }
 
     /// Keeps a replica of partition `p`: from `parked` (a partition just revoked here),
