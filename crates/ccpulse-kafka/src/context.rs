@@ -291,10 +291,7 @@ impl IngestContext {
     /// engine or replayed; sets each topic's start offset in `tpl`.
     fn plan(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) -> Vec<Plan> {
         let now = jiff::Timestamp::now().as_millisecond();
-        let replay_from = match self.recovery {
-            Recovery::Horizon(h) => Some(now - h),
-            Recovery::Beginning => None,
-        };
+        let replay_from = self.recovery.replay_from(now);
         let mut by_partition: BTreeMap<i32, Vec<String>> = BTreeMap::new();
         for e in tpl.elements() {
             by_partition

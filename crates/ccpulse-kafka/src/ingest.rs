@@ -24,7 +24,7 @@ use crate::error::IngestError;
 use crate::freshness::Fetches;
 use crate::metrics::IngestMetrics;
 use crate::park::Lot;
-use crate::settings::{KafkaSettings, Recovery};
+use crate::settings::KafkaSettings;
 use crate::standby::Standby;
 use crate::worker::{Command, Start, Worker, WorkerShared};
 
@@ -196,10 +196,7 @@ impl Ingest {
         let lead: Vec<&str> = settings.topics.iter().take(1).map(String::as_str).collect();
         consumer.subscribe(&lead).map_err(IngestError::Client)?;
         let consumer = Arc::new(consumer);
-        let horizon = match settings.recovery {
-            Recovery::Horizon(h) => Some(h),
-            Recovery::Beginning => None,
-        };
+        let horizon = settings.recovery.horizon();
         let thread = {
             let shared = shared.clone();
             std::thread::Builder::new()

@@ -17,6 +17,22 @@ pub enum Recovery {
     Beginning,
 }
 
+impl Recovery {
+    /// How far back a replay reaches; `None` from the beginning.
+    pub fn horizon(self) -> Option<Millis> {
+        match self {
+            Recovery::Horizon(h) => Some(h),
+            Recovery::Beginning => None,
+        }
+    }
+
+    /// The oldest event time a replay starting at wall-clock `now` applies; `None` from
+    /// the beginning.
+    pub fn replay_from(self, now: Millis) -> Option<Millis> {
+        self.horizon().map(|h| now - h)
+    }
+}
+
 /// Kafka settings of the service. Its `Debug` leaves out the value of every property
 /// that holds a secret (`sasl.*`, `*password*`, `ssl.key*`, …).
 #[derive(Clone)]

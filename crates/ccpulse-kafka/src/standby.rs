@@ -183,10 +183,7 @@ impl Standby {
             tpl.add_partition(t, p);
         }
         let now = jiff::Timestamp::now().as_millisecond();
-        let replay_from = match self.recovery {
-            Recovery::Horizon(h) => Some(now - h),
-            Recovery::Beginning => None,
-        };
+        let replay_from = self.recovery.replay_from(now);
         let (engine, positions): (Engine, BTreeMap<String, Position>) = match parked {
             // A replica writes no dead letters and stores no offsets.
             Some(parked) => (
@@ -242,10 +239,7 @@ impl Standby {
             engine,
             queues,
             replay_from,
-            horizon: match self.recovery {
-                Recovery::Horizon(h) => Some(h),
-                Recovery::Beginning => None,
-            },
+            horizon: self.recovery.horizon(),
         };
         let (commands, rx) = channel();
         let (mut worker, shared) = Worker::new(start, rx, consumer.clone(), self.dlq.clone(), self.metrics.clone());

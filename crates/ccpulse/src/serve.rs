@@ -247,10 +247,7 @@ pub async fn serve(resolved: Resolved, on_listening: impl FnOnce(SocketAddr)) ->
         ingest: ingest.clone(),
         link: link.clone(),
         cfg: engine.clone(),
-        horizon: match kafka_recovery {
-            Recovery::Horizon(h) => Some(h),
-            Recovery::Beginning => None,
-        },
+        horizon: kafka_recovery.horizon(),
         stale_after: resolved.publisher.stale_after,
     };
     let state = AppState {
