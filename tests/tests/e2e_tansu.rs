@@ -774,9 +774,16 @@ fn held(service: &Service) -> f64 {
     value_of(&service.metrics(), "ccpulse_partitions_assigned").unwrap_or(0.0)
 }
 
-/// Waits until `members` split the partitions between them, each holding some, all
-/// ready and none replaying.
-fn wait_split(members: &mut [Service]) {
+/// Starts `n` members of consumer group `group` on the event clock, with `config` (TOML)
+/// as their configuration file, and waits until they split the partitions between them,
+/// each holding some, all ready and none replaying.
+fn start_split(dir: &Path, broker: &Broker, group: &str, n: usize, config: &str) -> Vec<Service> {
+    let cfg = dir.join(format!("{group}.toml"));
+    std::fs::write(&cfg, config).unwrap();
+    let args = ["--config", cfg.to_str().unwrap()];
+    let mut members: Vec<Service> = (0..n)
+        .map(|_| Service::start(dir, &broker.bootstrap(), group, "event", &args))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         for m in members.iter_mut() {
@@ -788,7 +795,7 @@ fn wait_split(members: &mut [Service]) {
             .map(|m| value_of(&m.metrics(), "ccpulse_partitions_replaying").unwrap_or(1.0))
             .sum();
         if holds.iter().all(|&h| h > 0.0) && holds.iter().sum::<f64>() == f64::from(PARTITIONS) && replaying == 0.0 {
-            return;
+            return members;
         }
         assert!(
             Instant::now() < deadline,
@@ -826,20 +833,16 @@ fn three_instances_each_answer_for_the_whole_contact_centre() {
             .any(|a| !a["aht_vs_team"].is_null())));
     alone.terminate(Duration::from_secs(15));
 
-    let cfg = dir.join("three.toml");
     // Without standby replicas, so that the partitions taken over are replayed: the
     // path a takeover takes before replicas are warm, or with `standby = false`
     // (replicas: `standby_replicas_take_a_leavers_partitions_over_without_replaying`).
-    std::fs::write(
-        &cfg,
+    let mut members = start_split(
+        &dir,
+        &broker,
+        "e2e-three",
+        3,
         "[kafka]\nstandby = false\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n",
-    )
-    .unwrap();
-    let args = ["--config", cfg.to_str().unwrap()];
-    let mut members: Vec<Service> = (0..3)
-        .map(|_| Service::start(&dir, &broker.bootstrap(), "e2e-three", "event", &args))
-        .collect();
-    wait_split(&mut members);
+    );
     assert_all_answer(&members, &reference, "three members", Duration::from_secs(30));
 
     // A member leaves cleanly: the other two take its partitions over. (SIGKILL instead
@@ -903,18 +906,14 @@ fn standby_replicas_take_a_leavers_partitions_over_without_replaying() {
     produce(&broker.bootstrap(), &t.messages);
     let file = write_events(&dir, &t.messages);
 
-    let cfg = dir.join("standby.toml");
-    std::fs::write(
-        &cfg,
-        // Standby replicas are on by default.
+    // Standby replicas are on by default.
+    let mut members = start_split(
+        &dir,
+        &broker,
+        "e2e-standby",
+        2,
         "[kafka]\npark_grace = \"1s\"\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n",
-    )
-    .unwrap();
-    let args = ["--config", cfg.to_str().unwrap()];
-    let mut members: Vec<Service> = (0..2)
-        .map(|_| Service::start(&dir, &broker.bootstrap(), "e2e-standby", "event", &args))
-        .collect();
-    wait_split(&mut members);
+    );
     for m in &members {
         assert_same_as_replay(m, &file, &WINDOWS);
     }
