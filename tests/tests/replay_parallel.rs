@@ -159,6 +159,34 @@ fn replay(args: &[&str]) -> (String, String) {
     )
 }
 
+/// stdout and stderr of `ccpulse replay --input /dev/stdin` with these arguments and
+/// `text` through a pipe, which is read, where a regular file is mapped.
+fn replay_piped(text: &[u8], args: &[&str]) -> (String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(ccpulse_bin())
+        .args(["replay", "--input", "/dev/stdin"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::scope(|s| {
+        let w = s.spawn(move || stdin.write_all(text));
+        let out = child.wait_with_output().unwrap();
+        (w.join().unwrap(), out)
+    });
+    let (written, out) = writer;
+    written.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
 #[test]
 fn the_binary_prints_the_same_with_any_number_of_threads() {
     let messy = repo_root().join("crates/ccpulse-core/tests/golden/messy.jsonl");
@@ -214,6 +242,11 @@ fn the_binary_prints_the_same_with_any_number_of_threads() {
                 assert_eq!(replay(&base), one, "default threads: {base:?}");
             }
         }
+    }
+    // A regular file is mapped, a pipe read: the same answer.
+    for args in [&["--threads", "2"][..], &["--threads", "1", "--intervals", "30m"][..]] {
+        let mapped = replay(&[&["--input", day.to_str().unwrap()][..], args].concat());
+        assert_eq!(replay_piped(&text, args), mapped, "{args:?}");
     }
     let report = replay(&["--input", day.to_str().unwrap(), "--intervals", "1h", "--threads", "2"]).0;
     let report: Value = serde_json::from_str(&report).unwrap();

@@ -5,6 +5,7 @@ mod config_file;
 mod demo;
 mod import_cmd;
 mod intervals;
+mod mapped;
 mod publisher;
 mod replay_cmd;
 mod serve;

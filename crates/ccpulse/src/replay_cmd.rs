@@ -17,6 +17,8 @@ use crate::config_file;
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
     /// Event file: one JSON event per line, or `key<TAB>json` lines as `kcat -K'\t'` writes.
+    /// A regular file is mapped into memory: it must not be rewritten or truncated while
+    /// the replay runs (appending is fine).
     #[arg(long)]
     pub input: PathBuf,
     /// Apply only events with ts before this RFC 3339 time, and compute the windows at it.
@@ -160,8 +162,9 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
     Ok(())
 }
 
-/// Replays a file: a regular file is read in segments, twice when the replay is split
-/// over several engines; anything else (a pipe) is read whole first.
+/// Replays a file: a regular file is mapped ([`crate::mapped`]), or where it cannot be,
+/// read in segments, twice when the replay is split over several engines; anything
+/// else (a pipe) is read whole first.
 fn replay_file(
     path: &Path,
     cfg: Arc<EngineConfig>,
@@ -174,6 +177,9 @@ fn replay_file(
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         return Ok(replay_bytes(&bytes, cfg, as_of, now_wall, threads));
+    }
+    if let Some(map) = crate::mapped::map(&file) {
+        return Ok(replay_bytes(&map, cfg, as_of, now_wall, threads));
     }
     let mut bufs = [Vec::new(), Vec::new()];
     let mut replay = FileReplay::new(cfg.clone(), as_of, now_wall, threads);

@@ -1,0 +1,33 @@
+//! An event file mapped into memory, for `ccpulse replay`: the one place in the
+//! workspace that needs `unsafe`.
+//!
+//! Why a map: a split replay reads the file twice (see
+//! [`ccpulse_core::replay::FileReplay`]), and reading it meant copying every byte out of
+//! the page cache twice into buffers whose pages the kernel first had to zero (about
+//! 13 % of the process's CPU time in a profile). Mapped, the replay reads the page cache
+//! itself: on the realistic day of `benches/` (174 MB) the whole process took 7-38 %
+//! less wall time in alternating runs (BENCHMARKS.md, "Replay from a mapped file").
+
+#![allow(unsafe_code)]
+
+use std::fs::File;
+
+use memmap2::{Advice, Mmap};
+
+/// The file's bytes, mapped read-only; `None` when the file cannot be mapped (some
+/// file systems cannot), and then the caller reads it instead.
+///
+/// A mapped file shows whatever is in the file while it is read, so it must not be
+/// rewritten or truncated during the replay: bytes rewritten in place may be read
+/// half old and half new, and a truncated file ends the process with SIGBUS. Bytes
+/// appended after the start are simply not part of the replay, as with a read.
+pub fn map(file: &File) -> Option<Mmap> {
+    // SAFETY: `Mmap::map` is unsafe only because the file can change under the map
+    // while it is read (see above); `ccpulse replay` documents that its input must not
+    // be rewritten or truncated while it runs, as `ripgrep` does for the files it maps.
+    // The map is read-only and lives as long as the replay that reads it.
+    let map = unsafe { Mmap::map(file) }.ok()?;
+    // Read front to back (twice): read ahead. Only advice: its failure changes nothing.
+    let _ = map.advise(Advice::Sequential);
+    Some(map)
+}
