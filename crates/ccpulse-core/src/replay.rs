@@ -354,7 +354,7 @@ impl OneEngine {
 
     fn feed(&mut self, segment: &[u8]) {
         let (replay, lines) = (&mut self.replay, &mut self.lines);
-        for chunk in chunks(segment) {
+        for chunk in Chunks::new(segment).iter() {
             for_each_line(segment, chunk, |line| {
                 *lines += 1;
                 match read_line(line, replay.now_wall) {
@@ -388,19 +388,55 @@ impl OneEngine {
 /// split replay's threads take a chunk at a time (about 300 lines of a realistic day).
 const CHUNK: usize = 64 << 10;
 
-/// `bytes` cut into chunks of about [`CHUNK`] bytes, at line ends.
-fn chunks(bytes: &[u8]) -> Vec<Range<usize>> {
-    let mut out = Vec::with_capacity(bytes.len() / CHUNK + 1);
-    let mut start = 0;
-    while start < bytes.len() {
-        let end = match bytes.get(start + CHUNK..) {
-            None => bytes.len(),
-            Some(rest) => memchr::memchr(b'\n', rest).map_or(bytes.len(), |i| start + CHUNK + i + 1),
-        };
-        out.push(start..end);
-        start = end;
+/// `bytes` cut into chunks of whole lines, about [`CHUNK`] bytes each: chunk `i` holds
+/// the lines that start in `[i·CHUNK, (i+1)·CHUNK)` (none, when a longer line covers
+/// that span). A chunk's bounds are found when it is asked for, so that whoever reads a
+/// chunk finds them and nothing reads through the whole input first: cutting a mapped
+/// file of a realistic day up front took one thread about 70 ms, most of it first
+/// touches of the file's pages, while the other waited. Finding a chunk's bounds reads
+/// at most [`CHUNK`] bytes and the rest of its last line, so the whole input is read
+/// about once whatever its lines' lengths.
+#[derive(Debug, Clone, Copy)]
+struct Chunks<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Chunks<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Chunks { bytes }
     }
-    out
+
+    /// How many chunks there are.
+    fn len(&self) -> usize {
+        self.bytes.len().div_ceil(CHUNK)
+    }
+
+    /// Chunk `i`'s bytes, from its first line's start to its last line's end (with its
+    /// `\n`); empty when no line starts in its span or `i` is past the end.
+    fn get(&self, i: usize) -> Range<usize> {
+        let len = self.bytes.len();
+        let lo = i.saturating_mul(CHUNK).min(len);
+        let hi = lo.saturating_add(CHUNK).min(len);
+        // Position p starts a line when p == 0 or a `\n` is at p - 1.
+        let start = match lo {
+            0 => 0,
+            _ => match memchr::memchr(b'\n', &self.bytes[lo - 1..hi.saturating_sub(1).max(lo - 1)]) {
+                Some(at) => lo + at,
+                None => return hi..hi,
+            },
+        };
+        // It ends where the first line at or after `hi` starts.
+        let end = match hi {
+            _ if hi >= len => len,
+            _ => memchr::memchr(b'\n', &self.bytes[hi - 1..]).map_or(len, |at| hi + at),
+        };
+        start..end
+    }
+
+    /// Every chunk, in order.
+    fn iter(self) -> impl Iterator<Item = Range<usize>> + 'a {
+        (0..self.len()).map(move |i| self.get(i))
+    }
 }
 
 /// Replays a whole file in memory, as `ccpulse replay` reads it, with `threads` engines
@@ -451,6 +487,26 @@ mod tests {
         assert_eq!(json_of("garbage"), "garbage");
     }
 
+    /// The chunks of `text`, each with a `\n` at its end (but the last), in order and
+    /// together the whole text.
+    fn assert_cut(text: &[u8]) -> Vec<Range<usize>> {
+        let c = Chunks::new(text);
+        assert_eq!(c.len(), text.len().div_ceil(CHUNK));
+        let all: Vec<Range<usize>> = c.iter().collect();
+        let mut at = 0;
+        for r in &all {
+            if r.is_empty() {
+                continue;
+            }
+            assert_eq!(r.start, at, "chunks follow each other");
+            assert!(r.end == text.len() || text[r.end - 1] == b'\n', "{r:?} ends a line");
+            at = r.end;
+        }
+        assert_eq!(at, text.len(), "the whole text");
+        assert_eq!(c.get(c.len()), text.len()..text.len(), "past the end: empty");
+        all
+    }
+
     #[test]
     fn chunks_end_at_line_ends() {
         let mut text = Vec::new();
@@ -458,13 +514,34 @@ mod tests {
             text.extend_from_slice(format!("line {i}\n").as_bytes());
         }
         text.extend_from_slice(b"last");
-        let c = chunks(&text);
+        let c = assert_cut(&text);
         assert!(c.len() > 1);
-        assert_eq!(c.first().map(|r| r.start), Some(0));
-        assert_eq!(c.last().map(|r| r.end), Some(text.len()));
-        for w in c.windows(2) {
-            assert_eq!(w[0].end, w[1].start);
-            assert_eq!(text[w[0].end - 1], b'\n');
+        assert!(c.iter().all(|r| !r.is_empty()));
+        assert!(assert_cut(b"").is_empty());
+        assert_eq!(assert_cut(b"one line, no end"), vec![0..16]);
+    }
+
+    #[test]
+    fn a_line_longer_than_chunks_is_in_one_chunk() {
+        for (before, long, after) in [(10, 3 * CHUNK + 5, 10), (CHUNK - 1, CHUNK, 1), (CHUNK, 2 * CHUNK, 0)] {
+            let mut text = vec![b'a'; before];
+            text.push(b'\n');
+            text.extend(std::iter::repeat_n(b'x', long));
+            text.push(b'\n');
+            text.extend(std::iter::repeat_n(b'b', after));
+            let c = assert_cut(&text);
+            let holding = c.iter().filter(|r| r.contains(&(before + 1))).count();
+            assert_eq!(holding, 1, "{before} {long} {after}: one chunk holds the long line");
+            if long >= 2 * CHUNK {
+                assert!(c.iter().any(|r| r.is_empty()), "a span it covers whole is empty");
+            }
+        }
+        // Every boundary on and around a line end.
+        for n in [CHUNK - 2, CHUNK - 1, CHUNK, CHUNK + 1] {
+            let mut text = vec![b'y'; n];
+            text.push(b'\n');
+            text.extend_from_slice(b"z\n");
+            assert_cut(&text);
         }
     }
 }

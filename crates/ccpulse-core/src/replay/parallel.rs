@@ -13,12 +13,11 @@
 //! Up to [`SLOTS`] blocks are in flight, so that a thread the machine holds up for a
 //! while delays the others only once they have run out of blocks to read.
 
-use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use memchr::memmem::Finder;
 
-use super::{chunks, for_each_line, read_line, snapshot_of, LineError, ReplayOutcome};
+use super::{for_each_line, read_line, snapshot_of, Chunks, LineError, ReplayOutcome};
 use crate::config::EngineConfig;
 use crate::contact::key64;
 use crate::dedupe::Dedupe;
@@ -116,13 +115,18 @@ fn common_type(line: &[u8]) -> Option<&[u8]> {
 /// that can be a valid `contact.offered` are read: by their type when they are written
 /// in the common shape ([`common_type`]), else when they have `offered` in their bytes
 /// or a backslash (an escape could spell it).
-fn note_offers(bytes: &[u8], chunks: &[Range<usize>], now_wall: Millis, threads: usize) -> PartitionerBuilder {
+fn note_offers(bytes: &[u8], now_wall: Millis, threads: usize) -> PartitionerBuilder {
+    let chunks = Chunks::new(bytes);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let work = || {
         let keys = OfferKeys::new();
         let mut b = PartitionerBuilder::default();
-        while let Some(range) = chunks.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-            let mut text = &bytes[range.clone()];
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= chunks.len() {
+                break;
+            }
+            let mut text = &bytes[chunks.get(i)];
             while !text.is_empty() {
                 let end = memchr::memchr(b'\n', text).map_or(text.len(), |i| i + 1);
                 let line = &text[..end];
@@ -312,7 +316,7 @@ impl Split {
     }
 
     pub(super) fn note_offers(&mut self, segment: &[u8]) {
-        let found = note_offers(segment, &chunks(segment), self.now_wall, self.threads);
+        let found = note_offers(segment, self.now_wall, self.threads);
         self.offers.extend(found);
     }
 
@@ -402,8 +406,11 @@ fn pipeline(
     now_wall: Millis,
 ) -> Option<()> {
     let threads = engines.len();
-    let chunks = chunks(bytes);
-    let blocks: Vec<&[Range<usize>]> = chunks.chunks(BLOCK_CHUNKS).collect();
+    let chunks = Chunks::new(bytes);
+    // Chunks of each block.
+    let sizes: Vec<usize> = (0..chunks.len().div_ceil(BLOCK_CHUNKS))
+        .map(|b| (chunks.len() - b * BLOCK_CHUNKS).min(BLOCK_CHUNKS))
+        .collect();
     let slots: Vec<Vec<RwLock<Vec<Parsed<'_>>>>> = (0..SLOTS)
         .map(|_| (0..BLOCK_CHUNKS).map(|_| RwLock::new(Vec::new())).collect())
         .collect();
@@ -413,7 +420,7 @@ fn pipeline(
     let engines: Vec<Mutex<&mut (Engine, (usize, usize))>> = engines.iter_mut().map(Mutex::new).collect();
     let routing = Mutex::new(routing);
     let sched = Mutex::new(Sched {
-        sizes: blocks.iter().map(|b| b.len()).collect(),
+        sizes: sizes.clone(),
         read: (0, 0),
         read_done: [0; SLOTS],
         routed: 0,
@@ -427,7 +434,7 @@ fn pipeline(
     let read = |block: usize, chunk: usize| -> Option<()> {
         let mut out = slots[block % SLOTS][chunk].write().ok()?;
         out.clear();
-        for_each_line(bytes, blocks[block][chunk].clone(), |line| {
+        for_each_line(bytes, chunks.get(block * BLOCK_CHUNKS + chunk), |line| {
             out.push(match read_line(line, now_wall) {
                 Ok(None) => Parsed::Blank,
                 Ok(Some(ev)) => {
@@ -448,7 +455,7 @@ fn pipeline(
             .map(|w| w[block % SLOTS].lock().ok())
             .collect::<Option<_>>()?;
         lists.iter_mut().for_each(|l| l.clear());
-        for (c, slot) in slots[block % SLOTS].iter().take(blocks[block].len()).enumerate() {
+        for (c, slot) in slots[block % SLOTS].iter().take(sizes[block]).enumerate() {
             let mut lines = slot.write().ok()?;
             for (i, line) in lines.iter_mut().enumerate() {
                 r.lines += 1;
@@ -485,7 +492,7 @@ fn pipeline(
         let list = work[k][block % SLOTS].lock().ok()?;
         let lines: Vec<_> = slots[block % SLOTS]
             .iter()
-            .take(blocks[block].len())
+            .take(sizes[block])
             .map(|l| l.read().ok())
             .collect::<Option<_>>()?;
         let events = list.iter().filter(|w| matches!(w, Work::Apply { .. })).count();
