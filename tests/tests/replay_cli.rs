@@ -56,6 +56,19 @@ fn without_as_of_now_is_the_newest_event_time() {
 }
 
 #[test]
+fn a_file_that_says_it_is_empty_is_still_read() {
+    // /proc files have a length of 0 and lines all the same: they are read, not mapped.
+    let out = Command::new(ccpulse_bin())
+        .args(["replay", "--input", "/proc/self/status"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 1: "), "{err}");
+    assert!(!err.contains(" 0 lines"), "{err}");
+}
+
+#[test]
 fn missing_file_bad_config_and_unknown_window_exit_2() {
     let out = Command::new(ccpulse_bin())
         .args(["replay", "--input", "/nonexistent/events.jsonl"])

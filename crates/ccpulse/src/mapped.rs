@@ -15,13 +15,17 @@ use std::fs::File;
 use memmap2::{Advice, Mmap};
 
 /// The file's bytes, mapped read-only; `None` when the file cannot be mapped (some
-/// file systems cannot), and then the caller reads it instead.
+/// file systems cannot) or says it is empty, and then the caller reads it instead.
 ///
 /// A mapped file shows whatever is in the file while it is read, so it must not be
 /// rewritten or truncated during the replay: bytes rewritten in place may be read
 /// half old and half new, and a truncated file ends the process with SIGBUS. Bytes
 /// appended after the start are simply not part of the replay, as with a read.
 pub fn map(file: &File) -> Option<Mmap> {
+    // A file that says it is empty may still have lines to read (those of /proc do).
+    if file.metadata().ok()?.len() == 0 {
+        return None;
+    }
     // SAFETY: `Mmap::map` is unsafe only because the file can change under the map
     // while it is read (see above); `ccpulse replay` documents that its input must not
     // be rewritten or truncated while it runs, as `ripgrep` does for the files it maps.
@@ -30,4 +34,24 @@ pub fn map(file: &File) -> Option<Mmap> {
     // Read front to back (twice): read ahead. Only advice: its failure changes nothing.
     let _ = map.advise(Advice::Sequential);
     Some(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_mapped_whole_and_an_empty_one_is_left_to_reading() {
+        let dir = std::env::temp_dir().join(format!("ccpulse-mapped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let (full, empty) = (dir.join("full"), dir.join("empty"));
+        std::fs::write(&full, b"line 1\nline 2").expect("a file");
+        std::fs::write(&empty, b"").expect("a file");
+        let open = |p: &std::path::Path| File::open(p).expect("the file");
+        assert_eq!(map(&open(&full)).as_deref(), Some(&b"line 1\nline 2"[..]));
+        assert!(map(&open(&empty)).is_none());
+        // Says it is empty, and has lines.
+        assert!(map(&open(std::path::Path::new("/proc/self/status"))).is_none());
+        std::fs::remove_dir_all(&dir).expect("cleaned up");
+    }
 }
