@@ -266,8 +266,8 @@ fn for_each_line<'a>(bytes: &'a [u8], range: Range<usize>, mut f: impl FnMut(Res
     }
 }
 
-/// A replay of a file fed in segments of whole lines, as `ccpulse replay` reads it,
-/// with one engine or split over several (the figures are the same).
+/// A replay of a file fed in segments of whole lines, as `ccpulse replay` reads a file
+/// it cannot map, with one engine or split over several (the figures are the same).
 ///
 /// With several engines the file is read twice: every segment to
 /// [`FileReplay::note_offers`] first (which customer each contact's offers name, to
@@ -420,7 +420,7 @@ impl<'a> Chunks<'a> {
         // Position p starts a line when p == 0 or a `\n` is at p - 1.
         let start = match lo {
             0 => 0,
-            _ => match memchr::memchr(b'\n', &self.bytes[lo - 1..hi.saturating_sub(1).max(lo - 1)]) {
+            _ => match memchr::memchr(b'\n', &self.bytes[lo - 1..hi - 1]) {
                 Some(at) => lo + at,
                 None => return hi..hi,
             },

@@ -20,7 +20,7 @@ use memmap2::{Advice, Mmap};
 /// A mapped file shows whatever is in the file while it is read, so it must not be
 /// rewritten or truncated during the replay: bytes rewritten in place may be read
 /// half old and half new, and a truncated file ends the process with SIGBUS. Bytes
-/// appended after the start are simply not part of the replay, as with a read.
+/// appended after it was mapped are not part of the replay.
 pub fn map(file: &File) -> Option<Mmap> {
     // A file that says it is empty may still have lines to read (those of /proc do).
     if file.metadata().ok()?.len() == 0 {
