@@ -54,4 +54,43 @@ mod tests {
         assert!(map(&open(std::path::Path::new("/proc/self/status"))).is_none());
         std::fs::remove_dir_all(&dir).expect("cleaned up");
     }
+
+    /// The `.rs` files under `dir`, but for build output.
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("a directory").flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if path.is_dir() && name != "target" && !name.to_string_lossy().starts_with('.') {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn only_this_module_may_use_unsafe() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("the workspace manifest");
+        assert!(
+            manifest.contains("unsafe_code = \"deny\""),
+            "the workspace denies unsafe code"
+        );
+        let mut files = Vec::new();
+        for dir in ["crates", "tests", "benches"] {
+            sources(&root.join(dir), &mut files);
+        }
+        let allowing: Vec<String> = files
+            .iter()
+            .filter(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .contains("allow(unsafe_code)")
+            })
+            .map(|f| f.display().to_string())
+            .collect();
+        assert!(files.len() > 50, "the workspace's sources were found");
+        assert_eq!(allowing.len(), 1, "{allowing:?}");
+        assert!(allowing[0].ends_with("crates/ccpulse/src/mapped.rs"), "{allowing:?}");
+    }
 }
