@@ -154,6 +154,7 @@ fn asterisk_import_resumed_anywhere_in_the_file_writes_the_same_events() {
         let mut imp = QueueLogImport::open(&log, None, jiff::tz::TimeZone::UTC).unwrap();
         let mut ev = imp.step(usize::MAX).unwrap();
         ev.extend(imp.idle(i64::MAX / 2));
+        std::fs::remove_dir_all(&dir).unwrap();
         ev
     };
     let newlines: Vec<usize> = whole
@@ -184,6 +185,7 @@ fn asterisk_import_resumed_anywhere_in_the_file_writes_the_same_events() {
         got.extend(imp.step(usize::MAX).unwrap());
         got.extend(imp.idle(i64::MAX / 2));
         assert_eq!(got, once, "cut at byte {cut}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
