@@ -143,7 +143,9 @@ pub fn resolve(args: &ServeArgs) -> Result<Resolved, ServeError> {
     if let Some(g) = k.park_grace {
         kafka.park_grace = g.millis();
     }
-    kafka.standby = k.standby.unwrap_or(true);
+    if let Some(s) = k.standby {
+        kafka.standby = s;
+    }
     let h = file.http.unwrap_or_default();
     let defaults = Limits::default();
     let ms = |s: Span| Duration::from_millis(s.millis() as u64);
