@@ -316,7 +316,7 @@ impl Engine {
         let wm = self.watermark.map_or(ts, |w| w.max(ts));
         self.seq += 1;
         let seen = self.dedupe.check(Dedupe::key(&ev.id), ts, wm);
-        let outcome = self.apply_checked(ev, self.seq, wm, seen);
+        let outcome = self.apply_checked(ev, self.seq, wm, seen, None);
         if seen == Seen::New {
             self.maintain(wm);
         }
@@ -329,13 +329,18 @@ impl Engine {
     /// the router says ([`Engine::maintain_at`]). An engine fed this way holds exactly
     /// what one engine fed the whole stream would hold for the keys routed to it (see
     /// [`crate::replay`]).
-    pub fn apply_routed(&mut self, ev: &Event<'_>, at: Routed) -> Applied {
+    ///
+    /// `contact` is the event's [`contact_key`](crate::shard::contact_key), when the
+    /// caller has computed it already (routing needs it): the engine then does not hash
+    /// the contact id again. It must be that key.
+    pub fn apply_routed(&mut self, ev: &Event<'_>, at: Routed, contact: Option<u128>) -> Applied {
+        debug_assert!(contact.is_none() || contact == ev.contact_id().map(|c| xxh3_128(c.as_bytes())));
         // One engine's floors are the stream's watermark's, whatever the event (a
         // too-old event that closes a contact adds its facts above them).
         if self.watermark != Some(at.watermark) {
             self.advance_watermark(at.watermark);
         }
-        self.apply_checked(ev, at.seq, at.watermark, at.seen)
+        self.apply_checked(ev, at.seq, at.watermark, at.seen, contact)
     }
 
     /// The maintenance the router ran at `clock` for the whole stream (the watermark
@@ -357,8 +362,16 @@ impl Engine {
         self.closed.len()
     }
 
-    /// [`Engine::apply`] after the dedupe check: `wm` is the watermark with this event.
-    fn apply_checked(&mut self, ev: &Event<'_>, tiebreak: u64, wm: Millis, seen: Seen) -> Applied {
+    /// [`Engine::apply`] after the dedupe check: `wm` is the watermark with this event,
+    /// `contact` the key of its contact id if known ([`Engine::apply_routed`]).
+    fn apply_checked(
+        &mut self,
+        ev: &Event<'_>,
+        tiebreak: u64,
+        wm: Millis,
+        seen: Seen,
+        contact: Option<u128>,
+    ) -> Applied {
         let ts = ev.ts;
         match seen {
             Seen::Duplicate => {
@@ -366,7 +379,7 @@ impl Engine {
                 return Applied::Duplicate;
             }
             Seen::TooOld => {
-                if self.close_late(ev, tiebreak) {
+                if self.close_late(ev, tiebreak, contact) {
                     self.stats.applied += 1;
                     self.stats.late += 1;
                     return Applied::Applied;
@@ -382,7 +395,7 @@ impl Engine {
         if ts < wm - self.cfg.lateness {
             self.stats.late += 1;
         }
-        let outcome = self.apply_body(ev, tiebreak);
+        let outcome = self.apply_body(ev, tiebreak, contact);
         match outcome {
             Applied::Applied => self.stats.applied += 1,
             Applied::OverCap => self.stats.over_cap += 1,
@@ -398,7 +411,7 @@ impl Engine {
     /// wait or a leg of a contact still held is applied all the same, unless the
     /// contact already has an event of its type at its time: a very late abandon must
     /// not leave its contact waiting for hours. Says whether it was applied.
-    fn close_late(&mut self, ev: &Event<'_>, tiebreak: u64) -> bool {
+    fn close_late(&mut self, ev: &Event<'_>, tiebreak: u64, contact: Option<u128>) -> bool {
         let closes = matches!(
             ev.body,
             Body::Answered { .. }
@@ -411,7 +424,7 @@ impl Engine {
         let Some(contact_id) = ev.contact_id().filter(|_| closes) else {
             return false;
         };
-        let key = xxh3_128(contact_id.as_bytes());
+        let key = contact.unwrap_or_else(|| xxh3_128(contact_id.as_bytes()));
         let Some(contact) = self.contacts.get(&key) else {
             return false;
         };
@@ -447,7 +460,7 @@ impl Engine {
         s.quarter_floor = s.quarter_floor_days.bounds(wm - self.cfg.interval_days * DAY).0;
     }
 
-    fn apply_body(&mut self, ev: &Event<'_>, tiebreak: u64) -> Applied {
+    fn apply_body(&mut self, ev: &Event<'_>, tiebreak: u64, contact: Option<u128>) -> Applied {
         let names = &mut self.names;
         match &ev.body {
             Body::AgentState {
@@ -496,7 +509,7 @@ impl Engine {
         let (Some(contact_id), Some(kind)) = (ev.contact_id(), contact_event_kind(names, &ev.body)) else {
             return Applied::Applied;
         };
-        let key = xxh3_128(contact_id.as_bytes());
+        let key = contact.unwrap_or_else(|| xxh3_128(contact_id.as_bytes()));
         let event = ContactEvent {
             ts: ev.ts,
             tiebreak,

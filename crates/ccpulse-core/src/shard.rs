@@ -220,22 +220,25 @@ impl Partitioner {
         self.engines
     }
 
-    /// The engine of an event whose id has [`Dedupe::key`] `id_key`.
-    pub fn engine_of(&self, ev: &Event<'_>, id_key: u128) -> usize {
+    /// The engine of an event whose id has [`Dedupe::key`] `id_key`, and the
+    /// [`contact_key`] of the contact it names (which the engine can be given, see
+    /// [`Engine::apply_routed`](crate::engine::Engine::apply_routed)).
+    pub fn engine_of(&self, ev: &Event<'_>, id_key: u128) -> (usize, Option<u128>) {
         let spread =
             |k: u64| ((u128::from(k.wrapping_mul(0x9E37_79B9_7F4A_7C15)) * self.engines as u128) >> 64) as usize;
         let fold = |k: u128| (k >> 64) as u64 ^ k as u64;
         match (&ev.body, ev.contact_id()) {
-            (Body::AgentState { agent_id, .. }, _) => spread(name_key(agent_id)),
+            (Body::AgentState { agent_id, .. }, _) => (spread(name_key(agent_id)), None),
             (_, Some(contact_id)) => {
                 let key = contact_key(contact_id);
-                match self.contacts.get(&key) {
+                let engine = match self.contacts.get(&key) {
                     Some(&customer) => spread(customer),
                     None => spread(fold(key)),
-                }
+                };
+                (engine, Some(key))
             }
             // A relationship survey: no contact, no agent's state; anywhere.
-            (_, None) => spread(fold(id_key)),
+            (_, None) => (spread(fold(id_key)), None),
         }
     }
 
@@ -270,7 +273,7 @@ mod tests {
             }
             let p = b.build(engines);
             assert_eq!(p.counts(), (3, 2));
-            let of = |json: &str| p.engine_of(&ev(json), 0);
+            let of = |json: &str| p.engine_of(&ev(json), 0).0;
             let answered = |c: &str| {
                 of(&format!(
                     r#"{{"id":"x","type":"contact.answered","ts":1,"contact_id":"{c}","agent_id":"a"}}"#

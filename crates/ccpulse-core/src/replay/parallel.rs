@@ -111,10 +111,50 @@ fn common_type(line: &[u8]) -> Option<&[u8]> {
     (rest[end] == b'"').then_some(&rest[..end])
 }
 
+/// The lines of `text` (each with its `\n`, the last one without it when `text` does
+/// not end with one) that contain `offered` (the needle of `offered`) or a backslash,
+/// in order. Only those lines can be a valid `contact.offered`: its type is spelled out
+/// or escaped. The others are skipped by searching for the next of the two, not read
+/// line by line: most lines of a day are not offers.
+fn lines_with_offered_or_escape<'t>(
+    text: &'t [u8],
+    offered: &'t Finder<'static>,
+) -> impl Iterator<Item = &'t [u8]> + 't {
+    let mut at = 0;
+    // The next occurrence of each at or after `at` (`text.len()`: none), found again
+    // only once `at` has passed it, so that each is searched for once over the text.
+    let mut next_word = 0;
+    let mut next_escape = 0;
+    let mut word_valid = false;
+    let mut escape_valid = false;
+    std::iter::from_fn(move || {
+        if at >= text.len() {
+            return None;
+        }
+        if !word_valid || next_word < at {
+            next_word = offered.find(&text[at..]).map_or(text.len(), |i| at + i);
+            word_valid = true;
+        }
+        if !escape_valid || next_escape < at {
+            next_escape = memchr::memchr(b'\\', &text[at..]).map_or(text.len(), |i| at + i);
+            escape_valid = true;
+        }
+        let hit = next_word.min(next_escape);
+        if hit >= text.len() {
+            at = text.len();
+            return None;
+        }
+        let start = memchr::memrchr(b'\n', &text[at..hit]).map_or(at, |i| at + i + 1);
+        let end = memchr::memchr(b'\n', &text[hit..]).map_or(text.len(), |i| hit + i + 1);
+        at = end;
+        Some(&text[start..end])
+    })
+}
+
 /// The first reading of a segment: which customers contacts' offers name. Only lines
-/// that can be a valid `contact.offered` are read: by their type when they are written
-/// in the common shape ([`common_type`]), else when they have `offered` in their bytes
-/// or a backslash (an escape could spell it).
+/// that can be a valid `contact.offered` are read ([`lines_with_offered_or_escape`]): by
+/// their type when they are written in the common shape ([`common_type`]), else when
+/// they have `offered` in their bytes or a backslash (an escape could spell it).
 fn note_offers(bytes: &[u8], now_wall: Millis, threads: usize) -> PartitionerBuilder {
     let chunks = Chunks::new(bytes);
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -126,16 +166,10 @@ fn note_offers(bytes: &[u8], now_wall: Millis, threads: usize) -> PartitionerBui
             if i >= chunks.len() {
                 break;
             }
-            let mut text = &bytes[chunks.get(i)];
-            while !text.is_empty() {
-                let end = memchr::memchr(b'\n', text).map_or(text.len(), |i| i + 1);
-                let line = &text[..end];
-                text = &text[end..];
-                let maybe = match common_type(line) {
-                    Some(kind) => kind == b"contact.offered",
-                    None => keys.offered.find(line).is_some() || memchr::memchr(b'\\', line).is_some(),
-                };
-                if maybe {
+            for line in lines_with_offered_or_escape(&bytes[chunks.get(i)], &keys.offered) {
+                // A line of the common shape names its type; any other line that has
+                // `offered` or a backslash may be an offer.
+                if common_type(line).is_none_or(|kind| kind == b"contact.offered") {
                     note_offer(&mut b, &keys, line, now_wall);
                 }
             }
@@ -155,14 +189,17 @@ fn note_offers(bytes: &[u8], now_wall: Millis, threads: usize) -> PartitionerBui
 }
 
 /// One line, read.
+// Nearly every line is an event: boxing it would allocate once per line for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Parsed<'a> {
     /// Blank: skipped (but counted).
     Blank,
     /// Invalid: why.
     Invalid(String),
-    /// An event, the [`Dedupe::key`] of its id, and the engine it goes to.
-    Event(Event<'a>, u128, u32),
+    /// An event, the [`Dedupe::key`] of its id, the engine it goes to and the key of
+    /// its contact ([`crate::shard::contact_key`]), if it names one.
+    Event(Event<'a>, u128, u32, Option<u128>),
 }
 
 /// What an engine does next, in stream order.
@@ -439,8 +476,8 @@ fn pipeline(
                 Ok(None) => Parsed::Blank,
                 Ok(Some(ev)) => {
                     let key = Dedupe::key(&ev.id);
-                    let engine = part.engine_of(&ev, key) as u32;
-                    Parsed::Event(ev, key, engine)
+                    let (engine, contact) = part.engine_of(&ev, key);
+                    Parsed::Event(ev, key, engine as u32, contact)
                 }
                 Err(reason) => Parsed::Invalid(reason),
             });
@@ -465,7 +502,7 @@ fn pipeline(
                         line: r.lines,
                         reason: std::mem::take(reason),
                     }),
-                    Parsed::Event(ev, key, engine) => {
+                    Parsed::Event(ev, key, engine, _) => {
                         if as_of.is_some_and(|t| ev.ts >= t) {
                             r.after_as_of += 1;
                             continue;
@@ -501,8 +538,8 @@ fn pipeline(
         for w in list.iter() {
             match *w {
                 Work::Apply { chunk, idx, at } => {
-                    if let Some(Parsed::Event(ev, _, _)) = lines[chunk as usize].get(idx as usize) {
-                        engine.apply_routed(ev, at);
+                    if let Some(Parsed::Event(ev, _, _, contact)) = lines[chunk as usize].get(idx as usize) {
+                        engine.apply_routed(ev, at, *contact);
                     }
                 }
                 Work::Maintain(clock) => engine.maintain_at(clock),
@@ -583,5 +620,45 @@ mod tests {
         let found: Vec<&[u8]> = string_members(line, &keys.contact).collect();
         assert_eq!(found, vec![&b"c1"[..], b"c2"]);
         assert_eq!(string_members(line, &keys.customer).count(), 1);
+    }
+
+    /// The lines of `text` that contain `offered` or a backslash, read line by line.
+    fn naive(text: &[u8]) -> Vec<&[u8]> {
+        let finder = Finder::new(b"offered");
+        text.split_inclusive(|&b| b == b'\n')
+            .filter(|l| finder.find(l).is_some() || l.contains(&b'\\'))
+            .collect()
+    }
+
+    #[test]
+    fn lines_with_offered_or_escape_skips_only_lines_without_either() {
+        let keys = OfferKeys::new();
+        for text in [
+            &b""[..],
+            b"offered",
+            b"\\",
+            b"a\nb\n",
+            b"a\noffered\nb\\c\n\nd offered \\ x\noff\nered\nlast offered",
+            b"\noffered\n\n\\\n",
+            b"offeredoffered\nxoffered\n",
+        ] {
+            let found: Vec<&[u8]> = lines_with_offered_or_escape(text, &keys.offered).collect();
+            assert_eq!(found, naive(text), "{:?}", String::from_utf8_lossy(text));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lines_with_offered_or_escape_is_the_naive_filter(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![&b"offered"[..], b"\\", b"\n", b"off", b"ered", b"x", b"{\"id\""]),
+                0..60,
+            )
+        ) {
+            let text = parts.concat();
+            let keys = OfferKeys::new();
+            let found: Vec<&[u8]> = lines_with_offered_or_escape(&text, &keys.offered).collect();
+            proptest::prop_assert_eq!(found, naive(&text));
+        }
     }
 }
