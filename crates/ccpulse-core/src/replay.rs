@@ -193,6 +193,9 @@ pub struct ReplayOutcome {
     /// could have reached `contacts.max_open` or `contacts.max_remembered` (then it was
     /// replayed again with one engine; see [`crate::shard`]).
     pub engines: usize,
+    /// Whether a split replay read the file's offers first: it does when a replay in
+    /// one pass could not keep one engine's figures ([`FileReplay::one_pass`]).
+    pub first_reading: bool,
     /// The engines, kept for [`ReplayOutcome::intervals`].
     held: Vec<Engine>,
     /// The time the figures are computed at.
@@ -269,10 +272,12 @@ fn for_each_line<'a>(bytes: &'a [u8], range: Range<usize>, mut f: impl FnMut(Res
 /// A replay of a file fed in segments of whole lines, as `ccpulse replay` reads a file
 /// it cannot map, with one engine or split over several (the figures are the same).
 ///
-/// With several engines the file is read twice: every segment to
-/// [`FileReplay::note_offers`] first (which customer each contact's offers name, to
-/// split the file by customer), then every segment to [`FileReplay::feed`]. A segment
-/// ends with a `\n`, but the last one of the file may not.
+/// Made with [`FileReplay::new`] and several engines, it reads the file twice: every
+/// segment to [`FileReplay::note_offers`] first (which customer each contact's offers
+/// name, to split the file by customer), then every segment to [`FileReplay::feed`].
+/// Made with [`FileReplay::one_pass`], it reads it once, and may find that it needs the
+/// first reading after all. A segment ends with a `\n`, but the last one of the file
+/// may not.
 #[derive(Debug)]
 pub struct FileReplay {
     inner: Inner,
@@ -295,11 +300,33 @@ impl FileReplay {
     pub fn new(cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis, threads: usize) -> Self {
         FileReplay {
             inner: if threads > 1 {
-                Inner::Split(Box::new(parallel::Split::new(cfg, as_of, now_wall, threads)))
+                Inner::Split(Box::new(parallel::Split::new(cfg, as_of, now_wall, threads, false)))
             } else {
                 Inner::One(Box::new(OneEngine::new(cfg, as_of, now_wall)))
             },
         }
+    }
+
+    /// A replay with `threads` engines (more than one) that reads the file once,
+    /// without [`FileReplay::note_offers`]: each contact stays on the engine its first
+    /// event went to ([`crate::shard::Pins`]). When an offer then names a customer of
+    /// another engine, it stops: [`FileReplay::needs_first_reading`] says so, and the
+    /// file must be replayed again with [`FileReplay::new`]. With one thread, as `new`.
+    pub fn one_pass(cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis, threads: usize) -> Self {
+        FileReplay {
+            inner: if threads > 1 {
+                Inner::Split(Box::new(parallel::Split::new(cfg, as_of, now_wall, threads, true)))
+            } else {
+                Inner::One(Box::new(OneEngine::new(cfg, as_of, now_wall)))
+            },
+        }
+    }
+
+    /// Whether a replay made with [`FileReplay::one_pass`] stopped because an offer
+    /// named a customer of another engine than its contact's earlier events: replay
+    /// the file again with [`FileReplay::new`].
+    pub fn needs_first_reading(&self) -> bool {
+        matches!(&self.inner, Inner::Split(split) if split.needs_first_reading())
     }
 
     /// Whether it reads the file twice: all of it to [`FileReplay::note_offers`] first.
@@ -377,6 +404,7 @@ impl OneEngine {
             duplicates,
             after_as_of,
             engines: 1,
+            first_reading: false,
             cfg: self.replay.engine.config().clone(),
             held: vec![self.replay.engine],
             now,
@@ -459,6 +487,21 @@ pub fn replay_segments(
     now_wall: Millis,
     threads: usize,
 ) -> ReplayOutcome {
+    // In one pass first, which nearly every file allows (a contact's offer comes
+    // before its other events, or a few lines after them); else read twice.
+    let mut once = FileReplay::one_pass(cfg.clone(), as_of, now_wall, threads);
+    for s in segments {
+        if once.gave_up() {
+            break;
+        }
+        once.feed(s);
+    }
+    if !once.needs_first_reading() {
+        return once
+            .finish()
+            .unwrap_or_else(|OneEngineNeeded| one_engine(segments, cfg, as_of, now_wall));
+    }
+    drop(once);
     let mut r = FileReplay::new(cfg.clone(), as_of, now_wall, threads);
     if r.reads_twice() {
         segments.iter().for_each(|s| r.note_offers(s));
@@ -469,11 +512,15 @@ pub fn replay_segments(
         }
         r.feed(s);
     }
-    r.finish().unwrap_or_else(|OneEngineNeeded| {
-        let mut one = OneEngine::new(cfg, as_of, now_wall);
-        segments.iter().for_each(|s| one.feed(s));
-        one.finish()
-    })
+    r.finish()
+        .unwrap_or_else(|OneEngineNeeded| one_engine(segments, cfg, as_of, now_wall))
+}
+
+/// A file given as segments of whole lines, replayed with one engine.
+fn one_engine(segments: &[&[u8]], cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis) -> ReplayOutcome {
+    let mut one = OneEngine::new(cfg, as_of, now_wall);
+    segments.iter().for_each(|s| one.feed(s));
+    one.finish()
 }
 
 #[cfg(test)]

@@ -7,10 +7,11 @@
 //!
 //! 1. **What an engine holds per key sees all of that key's events.** A contact's
 //!    events, the contacts of its customer (repeat detection compares them) and
-//!    surveys about the contact go to one engine: [`Partitioner`] names it from the
-//!    contact's customer, found in a first pass over the file's offers (customers
-//!    named together by one contact's offers are one group, so no contact's offers can
-//!    span two engines). An agent's state changes go to one engine; what an agent
+//!    surveys about the contact go to one engine, named from the contact's customer:
+//!    by [`Partitioner`], from a first pass over the file's offers (customers named
+//!    together by one contact's offers are one group, so no contact's offers can span
+//!    two engines), or in one pass by [`Pins`], which checks at every offer that its
+//!    customer is on its contact's engine and gives up if not. An agent's state changes go to one engine; what an agent
 //!    handled lands wherever its contacts are, and adds up (partials merge agents by
 //!    addition, and only the engine with its state changes reports its live state).
 //!    Queue groups add up.
@@ -214,6 +215,130 @@ pub fn contact_key(contact_id: &str) -> u128 {
     xxh3_128(contact_id.as_bytes())
 }
 
+/// One of `engines` engines for a 64-bit key, spread evenly.
+fn spread(k: u64, engines: usize) -> usize {
+    ((u128::from(k.wrapping_mul(0x9E37_79B9_7F4A_7C15)) * engines as u128) >> 64) as usize
+}
+
+/// A 128-bit key folded to 64 bits.
+fn fold(k: u128) -> u64 {
+    (k >> 64) as u64 ^ k as u64
+}
+
+/// Where a line's event goes, as far as reading it can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dest {
+    /// To this engine; `contact` is the [`contact_key`] of the contact it names, if any.
+    Engine {
+        /// The engine.
+        engine: u32,
+        /// The contact's key.
+        contact: Option<u128>,
+    },
+    /// To the engine its contact is pinned to ([`Pins`]); `offer` is the engine of the
+    /// customer it names when it is an offer naming one.
+    Pin {
+        /// The contact's key.
+        contact: u128,
+        /// The engine of the offer's customer.
+        offer: Option<u32>,
+    },
+}
+
+impl Dest {
+    /// The [`contact_key`] of the contact the event names, if any.
+    pub fn contact(&self) -> Option<u128> {
+        match *self {
+            Dest::Engine { contact, .. } => contact,
+            Dest::Pin { contact, .. } => Some(contact),
+        }
+    }
+}
+
+/// Where an event whose id has [`Dedupe::key`] `id_key` goes in a replay routed by
+/// [`Pins`] over `engines` engines: agent states by the agent and surveys of no contact
+/// by their id (as [`Partitioner::engine_of`]); contacts' events to their pin, which is
+/// decided in stream order ([`Pins::engine`]).
+pub fn pin_dest(ev: &Event<'_>, id_key: u128, engines: usize) -> Dest {
+    let engines = engines.max(1);
+    let to = |engine: usize| Dest::Engine {
+        engine: engine as u32,
+        contact: None,
+    };
+    match (&ev.body, ev.contact_id()) {
+        (Body::AgentState { agent_id, .. }, _) => to(spread(name_key(agent_id), engines)),
+        (body, Some(contact_id)) => Dest::Pin {
+            contact: contact_key(contact_id),
+            offer: match body {
+                Body::Offered {
+                    customer_id: Some(customer),
+                    ..
+                } => Some(spread(key64(customer).get(), engines) as u32),
+                _ => None,
+            },
+        },
+        (_, None) => to(spread(fold(id_key), engines)),
+    }
+}
+
+/// Routing in one pass, without a first reading of the offers: a contact is pinned to
+/// an engine by the first of its events routed, and its later events follow it. The
+/// engine is its customer's if that event is an offer naming one, or if an offer of
+/// the contact a little further in the stream names one (a contact's events come
+/// slightly out of order now and then), else the contact's own. Any pin keeps the
+/// [module](self)'s first condition as long as every offer routed names a customer of
+/// its contact's engine: then all of a contact's events, and all contacts of a
+/// customer, are on one engine. When an offer does not (its contact's events came
+/// well before it, or two customers of other engines share a contact), [`Pins::engine`]
+/// says so, and the replay must be split with a first reading instead.
+#[derive(Debug)]
+pub struct Pins {
+    engines: usize,
+    /// By the contact's key folded to 64 bits (half the table of the full key, which
+    /// the lookups' cache misses are about): two contacts that fold alike share a pin,
+    /// which is a choice like any other, checked like any other.
+    pins: FxHashMap<u64, u32>,
+}
+
+/// An offer names a customer of another engine than its contact's events went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinConflict;
+
+impl Pins {
+    /// No contact pinned yet, over `engines` engines (at least one).
+    pub fn new(engines: usize) -> Self {
+        Pins {
+            engines: engines.max(1),
+            pins: FxHashMap::default(),
+        }
+    }
+
+    /// The engine of an event going to `dest`, routed now (after every event before it
+    /// in the stream): its contact is pinned if it was not, by the offer `ahead` finds
+    /// for the contact (the engine of its customer) when the event is not one. Any
+    /// answer of `ahead` keeps the figures exact; one that agrees with the offer routed
+    /// later avoids a conflict. [`PinConflict`] when the event is an offer naming a
+    /// customer of another engine than its contact's pin.
+    pub fn engine(&mut self, dest: Dest, ahead: impl FnOnce(u128) -> Option<u32>) -> Result<u32, PinConflict> {
+        match dest {
+            Dest::Engine { engine, .. } => Ok(engine),
+            Dest::Pin { contact, offer } => match self.pins.entry(fold(contact)) {
+                Entry::Vacant(v) => {
+                    let engines = self.engines as u32;
+                    let pin = offer
+                        .or_else(|| ahead(contact).filter(|&e| e < engines))
+                        .unwrap_or(spread(fold(contact), self.engines) as u32);
+                    Ok(*v.insert(pin))
+                }
+                Entry::Occupied(o) => match offer {
+                    Some(e) if e != *o.get() => Err(PinConflict),
+                    _ => Ok(*o.get()),
+                },
+            },
+        }
+    }
+}
+
 impl Partitioner {
     /// The number of engines.
     pub fn engines(&self) -> usize {
@@ -224,9 +349,8 @@ impl Partitioner {
     /// [`contact_key`] of the contact it names (which the engine can be given, see
     /// [`Engine::apply_routed`](crate::engine::Engine::apply_routed)).
     pub fn engine_of(&self, ev: &Event<'_>, id_key: u128) -> (usize, Option<u128>) {
-        let spread =
-            |k: u64| ((u128::from(k.wrapping_mul(0x9E37_79B9_7F4A_7C15)) * self.engines as u128) >> 64) as usize;
-        let fold = |k: u128| (k >> 64) as u64 ^ k as u64;
+        let engines = self.engines;
+        let spread = |k: u64| spread(k, engines);
         match (&ev.body, ev.contact_id()) {
             (Body::AgentState { agent_id, .. }, _) => (spread(name_key(agent_id)), None),
             (_, Some(contact_id)) => {
@@ -239,6 +363,15 @@ impl Partitioner {
             }
             // A relationship survey: no contact, no agent's state; anywhere.
             (_, None) => (spread(fold(id_key)), None),
+        }
+    }
+
+    /// Where an event goes: [`Partitioner::engine_of`] as a [`Dest`].
+    pub fn dest(&self, ev: &Event<'_>, id_key: u128) -> Dest {
+        let (engine, contact) = self.engine_of(ev, id_key);
+        Dest::Engine {
+            engine: engine as u32,
+            contact,
         }
     }
 
@@ -285,6 +418,63 @@ mod tests {
             let survey = r#"{"id":"s","type":"survey.nps","ts":1,"contact_id":"c3","score":9}"#;
             assert_eq!(of(survey), answered("c3"));
         }
+    }
+
+    #[test]
+    fn a_contact_is_pinned_by_its_first_event_and_an_offer_elsewhere_conflicts() {
+        let offer = |c: &str, k: &str| {
+            format!(
+                r#"{{"id":"o","type":"contact.offered","ts":1,"contact_id":"{c}","channel":"voice","queue":"q","customer_id":"{k}"}}"#
+            )
+        };
+        let answered =
+            |c: &str| format!(r#"{{"id":"a","type":"contact.answered","ts":1,"contact_id":"{c}","agent_id":"a"}}"#);
+        let engines = 4;
+        let dest = |json: &str| pin_dest(&ev(json), 0, engines);
+        let customer_engine = |k: &str| match dest(&offer("any", k)) {
+            Dest::Pin { offer: Some(e), .. } => e,
+            other => panic!("an offer naming a customer: {other:?}"),
+        };
+        // Two customers of other engines.
+        let (k1, k2) = (0..100)
+            .map(|i| format!("k{i}"))
+            .find_map(|k| (customer_engine(&k) != customer_engine("k0")).then(|| ("k0".to_owned(), k)))
+            .unwrap();
+        let mut pins = Pins::new(engines);
+        // By its offer's customer; its later events follow.
+        let e1 = pins.engine(dest(&offer("c1", &k1)), |_| None).unwrap();
+        assert_eq!(e1, customer_engine(&k1));
+        assert_eq!(pins.engine(dest(&answered("c1")), |_| None), Ok(e1));
+        assert_eq!(
+            pins.engine(dest(&offer("c1", &k1)), |_| None),
+            Ok(e1),
+            "the same customer again"
+        );
+        assert_eq!(
+            pins.engine(dest(&offer("c1", &k2)), |_| None),
+            Err(PinConflict),
+            "a customer of another engine"
+        );
+        // An answer first pins the contact by itself; its offer must agree.
+        let mut pins = Pins::new(engines);
+        let by_contact = pins.engine(dest(&answered("c2")), |_| None).unwrap();
+        let k = if customer_engine(&k1) == by_contact { &k2 } else { &k1 };
+        assert_eq!(pins.engine(dest(&offer("c2", k)), |_| None), Err(PinConflict));
+        // Unless the offer found ahead pinned it with its customer.
+        let mut pins = Pins::new(engines);
+        let ahead = |c: u128| (c == contact_key("c3")).then(|| customer_engine(k));
+        assert_eq!(pins.engine(dest(&answered("c3")), ahead), Ok(customer_engine(k)));
+        assert_eq!(pins.engine(dest(&offer("c3", k)), |_| None), Ok(customer_engine(k)));
+        // Agent states by the agent, as the partitioner routes them.
+        let state = r#"{"id":"s","type":"agent.state","ts":1,"agent_id":"a7","state":"available"}"#;
+        let part = PartitionerBuilder::default().build(engines);
+        assert_eq!(
+            dest(state),
+            Dest::Engine {
+                engine: part.engine_of(&ev(state), 0).0 as u32,
+                contact: None
+            }
+        );
     }
 
     #[test]

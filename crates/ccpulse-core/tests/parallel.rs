@@ -102,6 +102,48 @@ fn the_golden_streams_split_over_engines() {
     assert_eq!(o.invalid[0].line, 11);
 }
 
+/// Offers of eight contacts of three customers, each answered ten seconds later; with
+/// the answers first when `answers_first`, and then `gap` bytes of blank lines before
+/// the offers.
+fn offers_and_answers(answers_first: bool, gap: usize) -> Vec<u8> {
+    let at = |s: i64| format_rfc3339(parse_rfc3339("2026-11-23T09:00:00Z").unwrap() + s * SECOND);
+    let (mut offers, mut answers) = (Vec::new(), Vec::new());
+    for i in 0..8i64 {
+        offers.push(format!(
+            r#"{{"id":"o{i}","type":"contact.offered","ts":"{}","contact_id":"c{i}","channel":"voice","queue":"q","customer_id":"k{}"}}"#,
+            at(i),
+            i % 3
+        ));
+        answers.push(format!(
+            r#"{{"id":"a{i}","type":"contact.answered","ts":"{}","contact_id":"c{i}","agent_id":"a1"}}"#,
+            at(i + 10)
+        ));
+    }
+    let lines: Vec<String> = if answers_first {
+        let blank = " ".repeat(64 << 10);
+        let gap = std::iter::repeat_n(blank, gap.div_ceil(64 << 10));
+        answers.into_iter().chain(gap).chain(offers).collect()
+    } else {
+        offers.into_iter().zip(answers).flat_map(|(o, a)| [o, a]).collect()
+    };
+    lines.join("\n").into_bytes()
+}
+
+#[test]
+fn in_one_pass_unless_an_event_comes_long_before_its_contacts_offer() {
+    for (answers_first, gap) in [(false, 0), (true, 0)] {
+        let o = same_with_any_split(&offers_and_answers(answers_first, gap), EngineConfig::default(), None);
+        assert!(!o.first_reading, "offers first or a few lines later: one pass");
+        assert_eq!(o.engines, 2);
+    }
+    // Answers megabytes before their offers: a contact goes where its answer went, and
+    // an offer naming a customer of the other engine makes the replay read the offers
+    // first.
+    let o = same_with_any_split(&offers_and_answers(true, 4 << 20), EngineConfig::default(), None);
+    assert!(o.first_reading, "answers long before their offers: read twice");
+    assert_eq!(o.engines, 2);
+}
+
 #[test]
 fn near_a_cap_the_replay_uses_one_engine() {
     let cfg = EngineConfig::from_toml("[contacts]\nmax_open = 3\n").unwrap();

@@ -1,12 +1,13 @@
 //! An event file mapped into memory, for `ccpulse replay`: the one place in the
 //! workspace that needs `unsafe`.
 //!
-//! Why a map: a split replay reads the file twice (see
-//! [`ccpulse_core::replay::FileReplay`]), and reading it meant copying every byte out of
-//! the page cache twice into buffers whose pages the kernel first had to zero (about
-//! 13 % of the process's CPU time in a profile). Mapped, the replay reads the page cache
-//! itself: on the realistic day of `benches/` (174 MB) the whole process took 7-38 %
-//! less wall time in alternating runs (BENCHMARKS.md, "Replay from a mapped file").
+//! Why a map: a split replay read the file twice (see
+//! [`ccpulse_core::replay::FileReplay`]; now once, unless its contacts' events come
+//! long before their offers), and reading it meant copying every byte out of the page
+//! cache into buffers whose pages the kernel first had to zero (about 13 % of the
+//! process's CPU time in a profile). Mapped, the replay reads the page cache itself: on
+//! the realistic day of `benches/` (174 MB) the whole process took 7-38 % less wall
+//! time in alternating runs (BENCHMARKS.md, "Replay from a mapped file").
 
 #![allow(unsafe_code)]
 
@@ -31,7 +32,7 @@ pub fn map(file: &File) -> Option<Mmap> {
     // be rewritten or truncated while it runs, as `ripgrep` does for the files it maps.
     // The map is read-only and lives as long as the replay that reads it.
     let map = unsafe { Mmap::map(file) }.ok()?;
-    // Read front to back (twice): read ahead. Only advice: its failure changes nothing.
+    // Read front to back (perhaps twice): read ahead. Only advice: its failure changes nothing.
     let _ = map.advise(Advice::Sequential);
     Some(map)
 }

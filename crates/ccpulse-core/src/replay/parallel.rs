@@ -1,13 +1,18 @@
 //! A replay over several engines on as many threads, with the figures of one engine
 //! (why they are the same: [`crate::shard`]).
 //!
-//! First reading: which customer each contact's offers name ([`Split::note_offers`]).
-//! Then each segment goes through three kinds of task, taken by whichever thread is
+//! Each event's engine is named by its customer: from a first reading of the offers
+//! ([`Split::note_offers`], [`Partitioner`]), or in one pass, each contact pinned to an
+//! engine as the stream goes ([`Pins`]), which stops if an offer then names a customer
+//! of another engine than its contact's (the caller reads the offers first and starts
+//! again). Each segment goes through three kinds of task, taken by whichever thread is
 //! free, in blocks of [`BLOCK_CHUNKS`] chunks of about [`CHUNK`](super::CHUNK) bytes:
 //!
-//! - **read** a chunk: its lines parsed, each event's id hashed and its engine named;
+//! - **read** a chunk: its lines parsed, each event's id hashed and its engine named
+//!   (in one pass: its contact's key, and its customer's engine if it is an offer);
 //! - **route** a block (one at a time, in order): the [`Router`]'s part of each event,
-//!   and each engine's list of work;
+//!   in one pass its contact's pin (an event before its contact's offer looks for that
+//!   offer in the rest of the block), and each engine's list of work;
 //! - **apply** a block's work to one engine (each engine's blocks in order).
 //!
 //! Up to [`SLOTS`] blocks are in flight, so that a thread the machine holds up for a
@@ -16,6 +21,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use memchr::memmem::Finder;
+use rustc_hash::FxHashMap;
 
 use super::{for_each_line, read_line, snapshot_of, Chunks, LineError, ReplayOutcome};
 use crate::config::EngineConfig;
@@ -24,7 +30,7 @@ use crate::dedupe::Dedupe;
 use crate::engine::{window_bounds, Engine};
 use crate::event::Event;
 use crate::partial::Partial;
-use crate::shard::{contact_key, Partitioner, PartitionerBuilder, Routed, Router};
+use crate::shard::{contact_key, pin_dest, Dest, Partitioner, PartitionerBuilder, Pins, Routed, Router};
 use crate::time::Millis;
 
 /// Chunks of a block: the unit of routing and applying.
@@ -197,9 +203,8 @@ enum Parsed<'a> {
     Blank,
     /// Invalid: why.
     Invalid(String),
-    /// An event, the [`Dedupe::key`] of its id, the engine it goes to and the key of
-    /// its contact ([`crate::shard::contact_key`]), if it names one.
-    Event(Event<'a>, u128, u32, Option<u128>),
+    /// An event, the [`Dedupe::key`] of its id, and where it goes.
+    Event(Event<'a>, u128, Dest),
 }
 
 /// What an engine does next, in stream order.
@@ -215,6 +220,11 @@ enum Work {
 #[derive(Debug)]
 struct Routing {
     router: Router,
+    /// The contacts' engines of a replay in one pass (empty in two).
+    pins: Pins,
+    /// An offer named a customer of another engine than its contact's: the replay in
+    /// one pass stopped, and must be split with a first reading.
+    conflict: bool,
     invalid: Vec<LineError>,
     lines: usize,
     after_as_of: u64,
@@ -315,6 +325,17 @@ impl Drop for FailOnPanic<'_> {
     }
 }
 
+/// How a split replay finds each event's engine.
+#[derive(Debug)]
+enum Partition {
+    /// From a first reading: its offers so far.
+    Offers(PartitionerBuilder),
+    /// From the first reading, once it is done.
+    Known(Partitioner),
+    /// In one pass: contacts pinned as they come ([`Pins`]).
+    Pinned,
+}
+
 /// A replay split over engines, fed segment by segment.
 #[derive(Debug)]
 pub(super) struct Split {
@@ -322,9 +343,7 @@ pub(super) struct Split {
     as_of: Option<Millis>,
     now_wall: Millis,
     threads: usize,
-    /// The first reading's offers, until the second reading starts.
-    offers: PartitionerBuilder,
-    part: Option<Partitioner>,
+    partition: Partition,
     /// Each engine, with bounds on its open and remembered contacts (for the caps).
     engines: Vec<(Engine, (usize, usize))>,
     routing: Routing,
@@ -333,11 +352,21 @@ pub(super) struct Split {
 }
 
 impl Split {
-    pub(super) fn new(cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis, threads: usize) -> Self {
+    /// A split with a first reading of the offers ([`Split::note_offers`]), or in one
+    /// pass ([`Pins`]), which may find that it needs one ([`Split::needs_first_reading`]).
+    pub(super) fn new(
+        cfg: Arc<EngineConfig>,
+        as_of: Option<Millis>,
+        now_wall: Millis,
+        threads: usize,
+        one_pass: bool,
+    ) -> Self {
         Split {
             engines: (0..threads).map(|_| (Engine::new(cfg.clone()), (0, 0))).collect(),
             routing: Routing {
                 router: Router::new(&cfg),
+                pins: Pins::new(threads),
+                conflict: false,
                 invalid: Vec::new(),
                 lines: 0,
                 after_as_of: 0,
@@ -346,15 +375,25 @@ impl Split {
             as_of,
             now_wall,
             threads,
-            offers: PartitionerBuilder::default(),
-            part: None,
+            partition: if one_pass {
+                Partition::Pinned
+            } else {
+                Partition::Offers(PartitionerBuilder::default())
+            },
             failed: false,
         }
     }
 
     pub(super) fn note_offers(&mut self, segment: &[u8]) {
-        let found = note_offers(segment, self.now_wall, self.threads);
-        self.offers.extend(found);
+        if let Partition::Offers(offers) = &mut self.partition {
+            offers.extend(note_offers(segment, self.now_wall, self.threads));
+        }
+    }
+
+    /// Whether a replay in one pass stopped because it cannot keep one engine's figures
+    /// that way: it must be split with a first reading.
+    pub(super) fn needs_first_reading(&self) -> bool {
+        self.routing.conflict
     }
 
     /// Whether the engines' counts could have added up to a cap, or a task failed.
@@ -367,9 +406,13 @@ impl Split {
 
     pub(super) fn feed(&mut self, segment: &[u8]) {
         let threads = self.threads;
-        let part = self
-            .part
-            .get_or_insert_with(|| std::mem::take(&mut self.offers).build(threads));
+        if let Partition::Offers(offers) = &mut self.partition {
+            self.partition = Partition::Known(std::mem::take(offers).build(threads));
+        }
+        let part = match &self.partition {
+            Partition::Known(part) => Some(part),
+            _ => None,
+        };
         let ok = pipeline(
             segment,
             part,
@@ -391,6 +434,7 @@ impl Split {
             invalid,
             lines,
             after_as_of,
+            ..
         } = self.routing;
         let now = self.as_of.or(router.watermark()).unwrap_or(self.now_wall);
         // Each engine's share on a thread of its own; the engines are kept for
@@ -426,6 +470,7 @@ impl Split {
             duplicates: router.duplicates(),
             after_as_of,
             engines: self.threads,
+            first_reading: matches!(self.partition, Partition::Known(_)),
             held,
             now,
             cfg: self.cfg,
@@ -433,10 +478,14 @@ impl Split {
     }
 }
 
-/// Replays one segment over the engines; `None` when a task failed.
+/// Per slot, per chunk of its block: what was read.
+type Slots<T> = Vec<Vec<RwLock<Vec<T>>>>;
+
+/// Replays one segment over the engines, routed by `part`, or in one pass by the
+/// routing's [`Pins`] when `None`; `None` when a task failed or the pins conflicted.
 fn pipeline(
     bytes: &[u8],
-    part: &Partitioner,
+    part: Option<&Partitioner>,
     engines: &mut [(Engine, (usize, usize))],
     routing: &mut Routing,
     as_of: Option<Millis>,
@@ -448,7 +497,12 @@ fn pipeline(
     let sizes: Vec<usize> = (0..chunks.len().div_ceil(BLOCK_CHUNKS))
         .map(|b| (chunks.len() - b * BLOCK_CHUNKS).min(BLOCK_CHUNKS))
         .collect();
-    let slots: Vec<Vec<RwLock<Vec<Parsed<'_>>>>> = (0..SLOTS)
+    let slots: Slots<Parsed<'_>> = (0..SLOTS)
+        .map(|_| (0..BLOCK_CHUNKS).map(|_| RwLock::new(Vec::new())).collect())
+        .collect();
+    // Per chunk, the offers naming a customer read in it (contact key, the customer's
+    // engine), for routing in one pass.
+    let offers: Slots<(u128, u32)> = (0..SLOTS)
         .map(|_| (0..BLOCK_CHUNKS).map(|_| RwLock::new(Vec::new())).collect())
         .collect();
     let work: Vec<Vec<Mutex<Vec<Work>>>> = (0..threads)
@@ -471,13 +525,25 @@ fn pipeline(
     let read = |block: usize, chunk: usize| -> Option<()> {
         let mut out = slots[block % SLOTS][chunk].write().ok()?;
         out.clear();
+        let mut found = offers[block % SLOTS][chunk].write().ok()?;
+        found.clear();
         for_each_line(bytes, chunks.get(block * BLOCK_CHUNKS + chunk), |line| {
             out.push(match read_line(line, now_wall) {
                 Ok(None) => Parsed::Blank,
                 Ok(Some(ev)) => {
                     let key = Dedupe::key(&ev.id);
-                    let (engine, contact) = part.engine_of(&ev, key);
-                    Parsed::Event(ev, key, engine as u32, contact)
+                    let dest = match part {
+                        Some(part) => part.dest(&ev, key),
+                        None => pin_dest(&ev, key, threads),
+                    };
+                    if let Dest::Pin {
+                        contact,
+                        offer: Some(engine),
+                    } = dest
+                    {
+                        found.push((contact, engine));
+                    }
+                    Parsed::Event(ev, key, dest)
                 }
                 Err(reason) => Parsed::Invalid(reason),
             });
@@ -492,6 +558,20 @@ fn pipeline(
             .map(|w| w[block % SLOTS].lock().ok())
             .collect::<Option<_>>()?;
         lists.iter_mut().for_each(|l| l.clear());
+        // The block's offers by contact, gathered the first time an event of a contact
+        // not pinned yet is not an offer: its offer is usually a few lines further.
+        let mut ahead: Option<FxHashMap<u128, u32>> = None;
+        let block_offers = || -> FxHashMap<u128, u32> {
+            let mut map = FxHashMap::default();
+            for found in offers[block % SLOTS].iter().take(sizes[block]) {
+                if let Ok(found) = found.read() {
+                    for &(contact, engine) in found.iter() {
+                        map.entry(contact).or_insert(engine);
+                    }
+                }
+            }
+            map
+        };
         for (c, slot) in slots[block % SLOTS].iter().take(sizes[block]).enumerate() {
             let mut lines = slot.write().ok()?;
             for (i, line) in lines.iter_mut().enumerate() {
@@ -502,7 +582,7 @@ fn pipeline(
                         line: r.lines,
                         reason: std::mem::take(reason),
                     }),
-                    Parsed::Event(ev, key, engine, _) => {
+                    Parsed::Event(ev, key, dest) => {
                         if as_of.is_some_and(|t| ev.ts >= t) {
                             r.after_as_of += 1;
                             continue;
@@ -510,8 +590,13 @@ fn pipeline(
                         let Some((at, maintain)) = r.router.route(*key, ev.ts) else {
                             continue;
                         };
+                        let look_ahead = |contact: u128| ahead.get_or_insert_with(block_offers).get(&contact).copied();
+                        let Ok(engine) = r.pins.engine(*dest, look_ahead) else {
+                            r.conflict = true;
+                            return None;
+                        };
                         let (chunk, idx) = (c as u32, i as u32);
-                        lists[*engine as usize].push(Work::Apply { chunk, idx, at });
+                        lists.get_mut(engine as usize)?.push(Work::Apply { chunk, idx, at });
                         if let Some(clock) = maintain {
                             lists.iter_mut().for_each(|l| l.push(Work::Maintain(clock)));
                         }
@@ -538,8 +623,8 @@ fn pipeline(
         for w in list.iter() {
             match *w {
                 Work::Apply { chunk, idx, at } => {
-                    if let Some(Parsed::Event(ev, _, _, contact)) = lines[chunk as usize].get(idx as usize) {
-                        engine.apply_routed(ev, at, *contact);
+                    if let Some(Parsed::Event(ev, _, dest)) = lines[chunk as usize].get(idx as usize) {
+                        engine.apply_routed(ev, at, dest.contact());
                     }
                 }
                 Work::Maintain(clock) => engine.maintain_at(clock),
