@@ -262,7 +262,10 @@ impl Sched {
     fn take(&mut self, me: usize) -> Option<Task> {
         let n = self.sizes.len();
         let b = self.routed;
-        if !self.routing && b < n && (b < self.read.0) && self.read_done[b % SLOTS] == self.sizes[b] {
+        let read = |k: usize| k < self.read.0 && self.read_done[k % SLOTS] == self.sizes[k];
+        // A block is routed once it and the next one are read: routing in one pass
+        // looks for offers in both.
+        if !self.routing && b < n && read(b) && (b + 1 == n || read(b + 1)) {
             self.routing = true;
             return Some(Task::Route(b));
         }
@@ -558,15 +561,19 @@ fn pipeline(
             .map(|w| w[block % SLOTS].lock().ok())
             .collect::<Option<_>>()?;
         lists.iter_mut().for_each(|l| l.clear());
-        // The block's offers by contact, gathered the first time an event of a contact
-        // not pinned yet is not an offer: its offer is usually a few lines further.
+        // The offers of this block and the next by contact, gathered the first time an
+        // event of a contact not pinned yet is not an offer: its offer usually comes a
+        // few lines, at most a few minutes of traffic, later (the next block is read
+        // before this one is routed, see `Sched::take`).
         let mut ahead: Option<FxHashMap<u128, u32>> = None;
         let block_offers = || -> FxHashMap<u128, u32> {
             let mut map = FxHashMap::default();
-            for found in offers[block % SLOTS].iter().take(sizes[block]) {
-                if let Ok(found) = found.read() {
-                    for &(contact, engine) in found.iter() {
-                        map.entry(contact).or_insert(engine);
+            for b in (block..sizes.len()).take(2) {
+                for found in offers[b % SLOTS].iter().take(sizes[b]) {
+                    if let Ok(found) = found.read() {
+                        for &(contact, engine) in found.iter() {
+                            map.entry(contact).or_insert(engine);
+                        }
                     }
                 }
             }
