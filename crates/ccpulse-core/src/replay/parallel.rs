@@ -12,7 +12,8 @@
 //!   (in one pass: its contact's key, and its customer's engine if it is an offer);
 //! - **route** a block (one at a time, in order): the [`Router`]'s part of each event,
 //!   in one pass its contact's pin (an event before its contact's offer looks for that
-//!   offer in the rest of the block), and each engine's list of work;
+//!   offer in the rest of the block and the [`AHEAD`] blocks after it), and each
+//!   engine's list of work;
 //! - **apply** a block's work to one engine (each engine's blocks in order).
 //!
 //! Up to [`SLOTS`] blocks are in flight, so that a thread the machine holds up for a
@@ -35,8 +36,13 @@ use crate::time::Millis;
 
 /// Chunks of a block: the unit of routing and applying.
 const BLOCK_CHUNKS: usize = 16;
-/// Blocks in flight: read, being routed, routed and waiting for their engines.
-const SLOTS: usize = 8;
+/// Blocks read before a block is routed: in one pass, an event of a contact not pinned
+/// yet looks for the contact's offer in its own block and these (events arrive minutes
+/// out of order; 3 blocks are 3 MiB of lines, 15 000 or so events).
+const AHEAD: usize = 3;
+/// Blocks in flight: read (a block and the [`AHEAD`] after it before it is routed),
+/// being routed, routed and waiting for their engines.
+const SLOTS: usize = 12;
 
 /// The string values of every member named `key` (with its quotes) in a line without
 /// backslashes: there a quote always ends a string, so a `"key"` followed by a colon
@@ -263,9 +269,9 @@ impl Sched {
         let n = self.sizes.len();
         let b = self.routed;
         let read = |k: usize| k < self.read.0 && self.read_done[k % SLOTS] == self.sizes[k];
-        // A block is routed once it and the next one are read: routing in one pass
-        // looks for offers in both.
-        if !self.routing && b < n && read(b) && (b + 1 == n || read(b + 1)) {
+        // A block is routed once it and the [`AHEAD`] after it are read: routing in one
+        // pass looks for offers in them.
+        if !self.routing && b < n && (b..n).take(AHEAD + 1).all(read) {
             self.routing = true;
             return Some(Task::Route(b));
         }
@@ -561,14 +567,14 @@ fn pipeline(
             .map(|w| w[block % SLOTS].lock().ok())
             .collect::<Option<_>>()?;
         lists.iter_mut().for_each(|l| l.clear());
-        // The offers of this block and the next by contact, gathered the first time an
-        // event of a contact not pinned yet is not an offer: its offer usually comes a
-        // few lines, at most a few minutes of traffic, later (the next block is read
-        // before this one is routed, see `Sched::take`).
+        // The offers of this block and the [`AHEAD`] after it by contact, gathered the
+        // first time an event of a contact not pinned yet is not an offer: its offer
+        // usually comes a few lines, at most a few minutes of traffic, later (those
+        // blocks are read before this one is routed, see `Sched::take`).
         let mut ahead: Option<FxHashMap<u128, u32>> = None;
         let block_offers = || -> FxHashMap<u128, u32> {
             let mut map = FxHashMap::default();
-            for b in (block..sizes.len()).take(2) {
+            for b in (block..sizes.len()).take(AHEAD + 1) {
                 for found in offers[b % SLOTS].iter().take(sizes[b]) {
                     if let Ok(found) = found.read() {
                         for &(contact, engine) in found.iter() {
