@@ -62,6 +62,10 @@ pub struct IngestContext {
     plans: Mutex<Vec<Plan>>,
     /// The replicas of the partitions not held, when kept (`kafka.standby`).
     standby: Option<Arc<Standby>>,
+    /// The (topic, partition) series of `ccpulse_consumer_lag_messages` set by the last
+    /// statistics: a partition no longer held loses its series, rather than keeping
+    /// its last lag for ever (which summed over a cluster counted it twice).
+    lag_series: Mutex<BTreeSet<(String, i32)>>,
 }
 
 impl std::fmt::Debug for IngestContext {
@@ -86,6 +90,7 @@ impl IngestContext {
             shared,
             plans: Mutex::new(Vec::new()),
             standby: None,
+            lag_series: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -474,11 +479,13 @@ impl ClientContext for IngestContext {
     fn stats(&self, statistics: Statistics) {
         self.fetches()
             .update(&statistics, jiff::Timestamp::now().as_millisecond());
+        let mut set = BTreeSet::new();
         for (name, topic) in &statistics.topics {
             for (&partition, p) in &topic.partitions {
                 if partition < 0 || !p.desired {
                     continue;
                 }
+                set.insert((name.clone(), partition));
                 let lag = if p.consumer_lag_stored >= 0 {
                     p.consumer_lag_stored
                 } else {
@@ -492,6 +499,16 @@ impl ClientContext for IngestContext {
                         .set(lag);
                 }
             }
+        }
+        if let Ok(mut last) = self.lag_series.lock() {
+            for (name, partition) in last.difference(&set) {
+                let _ = self
+                    .shared
+                    .metrics
+                    .lag
+                    .remove_label_values(&[name, &partition.to_string()]);
+            }
+            *last = set;
         }
     }
 
@@ -511,5 +528,55 @@ impl ConsumerContext for IngestContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
             other => error!(error = ?other, "rebalance error"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::freshness::statistics;
+    use crate::metrics::IngestMetrics;
+
+    /// The `ccpulse_consumer_lag_messages` series: (partition, lag).
+    fn lag_series(registry: &prometheus::Registry) -> Vec<(String, i64)> {
+        registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == "ccpulse_consumer_lag_messages")
+            .flat_map(|f| f.get_metric().to_vec())
+            .map(|m| {
+                let partition = m
+                    .get_label()
+                    .iter()
+                    .find(|l| l.name() == "partition")
+                    .map(|l| l.value().to_owned())
+                    .unwrap_or_default();
+                (partition, m.get_gauge().get_value() as i64)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_partition_no_longer_held_loses_its_lag_series() {
+        let registry = prometheus::Registry::new();
+        let metrics = IngestMetrics::register(&registry).unwrap();
+        let context = IngestContext::new(
+            vec!["cc.voice".to_owned()],
+            Recovery::Beginning,
+            0,
+            Arc::new(Shared::new(metrics)),
+        );
+        context.stats(statistics("UP", 0, true, 7));
+        assert_eq!(lag_series(&registry), vec![("0".to_owned(), 7)]);
+        context.stats(statistics("UP", 0, true, -1));
+        assert_eq!(
+            lag_series(&registry),
+            vec![("0".to_owned(), 7)],
+            "held, lag not known yet"
+        );
+        context.stats(statistics("UP", 0, false, 3));
+        assert_eq!(lag_series(&registry), vec![], "revoked: no series, not its last lag");
+        context.stats(statistics("UP", 0, true, 2));
+        assert_eq!(lag_series(&registry), vec![("0".to_owned(), 2)], "assigned again");
     }
 }
