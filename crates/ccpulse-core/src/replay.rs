@@ -298,13 +298,7 @@ pub struct OneEngineNeeded;
 impl FileReplay {
     /// A replay with `threads` engines on as many threads (1: one engine, line by line).
     pub fn new(cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis, threads: usize) -> Self {
-        FileReplay {
-            inner: if threads > 1 {
-                Inner::Split(Box::new(parallel::Split::new(cfg, as_of, now_wall, threads, false)))
-            } else {
-                Inner::One(Box::new(OneEngine::new(cfg, as_of, now_wall)))
-            },
-        }
+        Self::with(cfg, as_of, now_wall, threads, false)
     }
 
     /// A replay with `threads` engines (more than one) that reads the file once,
@@ -313,9 +307,14 @@ impl FileReplay {
     /// another engine, it stops: [`FileReplay::needs_first_reading`] says so, and the
     /// file must be replayed again with [`FileReplay::new`]. With one thread, as `new`.
     pub fn one_pass(cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis, threads: usize) -> Self {
+        Self::with(cfg, as_of, now_wall, threads, true)
+    }
+
+    /// [`FileReplay::new`], or [`FileReplay::one_pass`] when `one_pass`.
+    fn with(cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis, threads: usize, one_pass: bool) -> Self {
         FileReplay {
             inner: if threads > 1 {
-                Inner::Split(Box::new(parallel::Split::new(cfg, as_of, now_wall, threads, true)))
+                Inner::Split(Box::new(parallel::Split::new(cfg, as_of, now_wall, threads, one_pass)))
             } else {
                 Inner::One(Box::new(OneEngine::new(cfg, as_of, now_wall)))
             },

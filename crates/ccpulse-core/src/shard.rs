@@ -11,8 +11,9 @@
 //!    by [`Partitioner`], from a first pass over the file's offers (customers named
 //!    together by one contact's offers are one group, so no contact's offers can span
 //!    two engines), or in one pass by [`Pins`], which checks at every offer that its
-//!    customer is on its contact's engine and gives up if not. An agent's state changes go to one engine; what an agent
-//!    handled lands wherever its contacts are, and adds up (partials merge agents by
+//!    customer is on its contact's engine and gives up if not. An agent's state
+//!    changes go to one engine; what an agent handled lands wherever its contacts
+//!    are, and adds up (partials merge agents by
 //!    addition, and only the engine with its state changes reports its live state).
 //!    Queue groups add up.
 //! 2. **Everything else an engine decides with, it gets from the whole stream.** The
@@ -255,30 +256,37 @@ impl Dest {
     }
 }
 
-/// Where an event whose id has [`Dedupe::key`] `id_key` goes in a replay routed by
-/// [`Pins`] over `engines` engines: agent states by the agent and surveys of no contact
-/// by their id (as [`Partitioner::engine_of`]); contacts' events to their pin, which is
-/// decided in stream order ([`Pins::engine`]).
-pub fn pin_dest(ev: &Event<'_>, id_key: u128, engines: usize) -> Dest {
-    let engines = engines.max(1);
+/// Where an event whose id has [`Dedupe::key`] `id_key` goes over `engines` engines
+/// when it is no contact's: an agent's state by the agent, a relationship survey (no
+/// contact, no agent's state) anywhere, by its id. Else the contact id it names.
+fn without_contact<'e>(ev: &'e Event<'_>, id_key: u128, engines: usize) -> Result<Dest, &'e str> {
     let to = |engine: usize| Dest::Engine {
         engine: engine as u32,
         contact: None,
     };
     match (&ev.body, ev.contact_id()) {
-        (Body::AgentState { agent_id, .. }, _) => to(spread(name_key(agent_id), engines)),
-        (body, Some(contact_id)) => Dest::Pin {
-            contact: contact_key(contact_id),
-            offer: match body {
-                Body::Offered {
-                    customer_id: Some(customer),
-                    ..
-                } => Some(spread(key64(customer).get(), engines) as u32),
-                _ => None,
-            },
-        },
-        (_, None) => to(spread(fold(id_key), engines)),
+        (Body::AgentState { agent_id, .. }, _) => Ok(to(spread(name_key(agent_id), engines))),
+        (_, Some(contact_id)) => Err(contact_id),
+        (_, None) => Ok(to(spread(fold(id_key), engines))),
     }
+}
+
+/// Where an event whose id has [`Dedupe::key`] `id_key` goes in a replay routed by
+/// [`Pins`] over `engines` engines: agent states by the agent and surveys of no contact
+/// by their id (as [`Partitioner::dest`]); contacts' events to their pin, which is
+/// decided in stream order ([`Pins::engine`]).
+pub fn pin_dest(ev: &Event<'_>, id_key: u128, engines: usize) -> Dest {
+    let engines = engines.max(1);
+    without_contact(ev, id_key, engines).unwrap_or_else(|contact_id| Dest::Pin {
+        contact: contact_key(contact_id),
+        offer: match &ev.body {
+            Body::Offered {
+                customer_id: Some(customer),
+                ..
+            } => Some(spread(key64(customer).get(), engines) as u32),
+            _ => None,
+        },
+    })
 }
 
 /// Routing in one pass, without a first reading of the offers: a contact is pinned to
@@ -345,34 +353,19 @@ impl Partitioner {
         self.engines
     }
 
-    /// The engine of an event whose id has [`Dedupe::key`] `id_key`, and the
+    /// The engine of an event whose id has [`Dedupe::key`] `id_key`, with the
     /// [`contact_key`] of the contact it names (which the engine can be given, see
-    /// [`Engine::apply_routed`](crate::engine::Engine::apply_routed)).
-    pub fn engine_of(&self, ev: &Event<'_>, id_key: u128) -> (usize, Option<u128>) {
-        let engines = self.engines;
-        let spread = |k: u64| spread(k, engines);
-        match (&ev.body, ev.contact_id()) {
-            (Body::AgentState { agent_id, .. }, _) => (spread(name_key(agent_id)), None),
-            (_, Some(contact_id)) => {
-                let key = contact_key(contact_id);
-                let engine = match self.contacts.get(&key) {
-                    Some(&customer) => spread(customer),
-                    None => spread(fold(key)),
-                };
-                (engine, Some(key))
-            }
-            // A relationship survey: no contact, no agent's state; anywhere.
-            (_, None) => (spread(fold(id_key)), None),
-        }
-    }
-
-    /// Where an event goes: [`Partitioner::engine_of`] as a [`Dest`].
+    /// [`Engine::apply_routed`](crate::engine::Engine::apply_routed)): a contact's
+    /// event by its customer group, or by the contact when no offer named a customer.
     pub fn dest(&self, ev: &Event<'_>, id_key: u128) -> Dest {
-        let (engine, contact) = self.engine_of(ev, id_key);
-        Dest::Engine {
-            engine: engine as u32,
-            contact,
-        }
+        without_contact(ev, id_key, self.engines).unwrap_or_else(|contact_id| {
+            let key = contact_key(contact_id);
+            let by = self.contacts.get(&key).copied().unwrap_or(fold(key));
+            Dest::Engine {
+                engine: spread(by, self.engines) as u32,
+                contact: Some(key),
+            }
+        })
     }
 
     /// How many contacts were found with a customer, and in how many customer groups.
@@ -386,6 +379,14 @@ impl Partitioner {
 mod tests {
     use super::*;
     use crate::event::parse_event;
+
+    /// The engine of a destination the partitioner named.
+    fn engine(dest: Dest) -> u32 {
+        match dest {
+            Dest::Engine { engine, .. } => engine,
+            Dest::Pin { .. } => panic!("the partitioner names engines"),
+        }
+    }
 
     fn ev(json: &str) -> Event<'_> {
         parse_event(json.as_bytes(), i64::MAX / 2).unwrap_or_else(|e| panic!("{e}: {json}"))
@@ -406,7 +407,7 @@ mod tests {
             }
             let p = b.build(engines);
             assert_eq!(p.counts(), (3, 2));
-            let of = |json: &str| p.engine_of(&ev(json), 0).0;
+            let of = |json: &str| engine(p.dest(&ev(json), 0));
             let answered = |c: &str| {
                 of(&format!(
                     r#"{{"id":"x","type":"contact.answered","ts":1,"contact_id":"{c}","agent_id":"a"}}"#
@@ -414,7 +415,10 @@ mod tests {
             };
             assert_eq!(answered("c2"), answered("c3"), "k2 and k3 are one group through c2");
             assert_eq!(answered("c1"), of(offers[0]));
-            assert!((0..engines).contains(&answered("c9")), "no offer: by the contact");
+            assert!(
+                (0..engines as u32).contains(&answered("c9")),
+                "no offer: by the contact"
+            );
             let survey = r#"{"id":"s","type":"survey.nps","ts":1,"contact_id":"c3","score":9}"#;
             assert_eq!(of(survey), answered("c3"));
         }
@@ -468,13 +472,7 @@ mod tests {
         // Agent states by the agent, as the partitioner routes them.
         let state = r#"{"id":"s","type":"agent.state","ts":1,"agent_id":"a7","state":"available"}"#;
         let part = PartitionerBuilder::default().build(engines);
-        assert_eq!(
-            dest(state),
-            Dest::Engine {
-                engine: part.engine_of(&ev(state), 0).0 as u32,
-                contact: None
-            }
-        );
+        assert_eq!(dest(state), part.dest(&ev(state), 0));
     }
 
     #[test]

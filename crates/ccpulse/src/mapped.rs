@@ -32,7 +32,8 @@ pub fn map(file: &File) -> Option<Mmap> {
     // be rewritten or truncated while it runs, as `ripgrep` does for the files it maps.
     // The map is read-only and lives as long as the replay that reads it.
     let map = unsafe { Mmap::map(file) }.ok()?;
-    // Read front to back (perhaps twice): read ahead. Only advice: its failure changes nothing.
+    // Read front to back (perhaps twice): read ahead. Only advice: its failure
+    // changes nothing.
     let _ = map.advise(Advice::Sequential);
     Some(map)
 }

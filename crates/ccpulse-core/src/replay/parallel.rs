@@ -132,24 +132,22 @@ fn lines_with_offered_or_escape<'t>(
     text: &'t [u8],
     offered: &'t Finder<'static>,
 ) -> impl Iterator<Item = &'t [u8]> + 't {
-    let mut at = 0;
     // The next occurrence of each at or after `at` (`text.len()`: none), found again
     // only once `at` has passed it, so that each is searched for once over the text.
-    let mut next_word = 0;
-    let mut next_escape = 0;
-    let mut word_valid = false;
-    let mut escape_valid = false;
+    let word_from = move |at: usize| offered.find(&text[at..]).map_or(text.len(), |i| at + i);
+    let escape_from = move |at: usize| memchr::memchr(b'\\', &text[at..]).map_or(text.len(), |i| at + i);
+    let mut at = 0;
+    let mut next_word = word_from(0);
+    let mut next_escape = escape_from(0);
     std::iter::from_fn(move || {
         if at >= text.len() {
             return None;
         }
-        if !word_valid || next_word < at {
-            next_word = offered.find(&text[at..]).map_or(text.len(), |i| at + i);
-            word_valid = true;
+        if next_word < at {
+            next_word = word_from(at);
         }
-        if !escape_valid || next_escape < at {
-            next_escape = memchr::memchr(b'\\', &text[at..]).map_or(text.len(), |i| at + i);
-            escape_valid = true;
+        if next_escape < at {
+            next_escape = escape_from(at);
         }
         let hit = next_word.min(next_escape);
         if hit >= text.len() {
