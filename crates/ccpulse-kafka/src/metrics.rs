@@ -31,6 +31,8 @@ pub struct IngestMetrics {
     pub resumed: IntCounter,
     /// Topic-partitions whose resumed fetch stalled, read again from the replay's start.
     pub resume_stalls: IntCounter,
+    /// Resumed topic-partitions whose fetch skipped messages, read again.
+    pub resume_gaps: IntCounter,
     /// Consumer lag per topic-partition.
     pub lag: IntGaugeVec,
     /// Partitions held.
@@ -95,6 +97,10 @@ impl IngestMetrics {
                 "ccpulse_resume_stalls_total",
                 "Topic-partitions that yielded nothing from their resumed position and were read again from the replay's start, skipping what was applied.",
             )?,
+            resume_gaps: IntCounter::new(
+                "ccpulse_resume_gaps_total",
+                "Topic-partitions whose fetch, resumed at an offset, delivered a later one first, and were read again from the replay's start, skipping what was read.",
+            )?,
             lag: IntGaugeVec::new(
                 Opts::new("ccpulse_consumer_lag_messages", "Messages behind the partition's end."),
                 &["topic", "partition"],
@@ -122,6 +128,7 @@ impl IngestMetrics {
         registry.register(Box::new(m.parked.clone()))?;
         registry.register(Box::new(m.resumed.clone()))?;
         registry.register(Box::new(m.resume_stalls.clone()))?;
+        registry.register(Box::new(m.resume_gaps.clone()))?;
         registry.register(Box::new(m.lag.clone()))?;
         registry.register(Box::new(m.assigned.clone()))?;
         registry.register(Box::new(m.replaying.clone()))?;

@@ -77,7 +77,8 @@ pub enum Command {
     },
     /// The group rebalanced and this partition stayed: librdkafka paused its fetches
     /// for the rebalance and resumed them at the first message not yet polled, which
-    /// may lie inside a record batch (see [`Worker::unstall`]).
+    /// may lie inside a record batch (see [`Worker::unstall`] and
+    /// [`QueueState::read_past_resume`]).
     Rebalanced,
     /// Stop and hand the engine and its positions back (the partition was revoked).
     Park,
@@ -116,8 +117,14 @@ struct QueueState {
     /// Dead letters not yet confirmed written, by source offset.
     pending: VecDeque<(i64, Arc<Delivery>)>,
     /// Messages below this offset were applied before the partition was parked; they
-    /// are read again only because the resumed fetch stalled, and skipped.
+    /// are read again only because the resumed fetch stalled or skipped some, and are
+    /// skipped.
     skip_below: Option<i64>,
+    /// The offset of the last message read from the queue (applied, held, or skipped).
+    polled: Option<i64>,
+    /// Where the fetch resumed: the offset the next message read must have. `None` when
+    /// nothing is to be checked (the first read from a replay's start, or checked).
+    expect: Option<i64>,
 }
 
 impl QueueState {
@@ -133,6 +140,33 @@ impl QueueState {
             }
             None => false,
         }
+    }
+
+    /// A queue whose fetch resumes at an offset (started from a parked engine or a
+    /// replica, or resumed after a rebalance) must deliver that offset next.
+    fn resumed(&mut self, at: Option<i64>) {
+        self.expect = at;
+    }
+
+    /// Notes the offset of a message just read. When the fetch skipped past its resume
+    /// point, returns that point (the messages from it to `offset` were never delivered;
+    /// the message is not taken as read). Tansu 0.6.0 answers a fetch from inside a record
+    /// batch with the next batch (or with nothing at the end of the log, see
+    /// [`Worker::unstall`]), and librdkafka takes the jump for a gap left by compaction.
+    fn read_past_resume(&mut self, offset: i64) -> Option<i64> {
+        match self.expect.take() {
+            Some(expected) if offset > expected => Some(expected),
+            _ => {
+                self.polled = Some(offset);
+                None
+            }
+        }
+    }
+
+    /// After a gap: everything before the resume point `at` was read (applied, held or
+    /// skipped) and must be skipped when read again.
+    fn skip_before(&mut self, at: i64) {
+        self.skip_below = Some(self.skip_below.map_or(at, |b| b.max(at)));
     }
 }
 
@@ -207,8 +241,11 @@ impl Worker {
                 queue,
                 seen: Arc::new(AtomicI64::new(i64::MIN)),
             });
+            // A queue resumed at an offset must deliver it first.
             states.push(QueueState {
                 stored: position.dlq_floor,
+                polled: position.next.map(|n| n - 1),
+                expect: position.next,
                 position,
                 pending: VecDeque::new(),
                 skip_below: None,
@@ -296,6 +333,10 @@ impl Worker {
                         });
                     }
                     Ok(Command::Rebalanced) => {
+                        // librdkafka fetches again from the message after the last one read.
+                        for s in &mut self.states {
+                            s.resumed(s.polled.map(|o| o + 1));
+                        }
                         self.resumed_at = Some(std::time::Instant::now());
                         self.seen_at_resume = self.queues.iter().map(|q| q.seen.load(Ordering::Relaxed)).collect();
                     }
@@ -443,6 +484,8 @@ impl Worker {
             dlq,
             metrics,
             replay_from,
+            consumer,
+            partition,
             ..
         } = self;
         let queues: &Vec<TopicQueue> = queues;
@@ -477,6 +520,10 @@ impl Worker {
                     Some(Ok(m)) => {
                         q.seen.store(now_wall, Ordering::Relaxed);
                         progressed = true;
+                        if let Some(resume) = state.read_past_resume(m.offset()) {
+                            read_again(consumer, *partition, q, state, metrics, resume, m.offset());
+                            continue;
+                        }
                         if state.skips(m.offset()) {
                             continue;
                         }
@@ -547,6 +594,18 @@ impl Worker {
                     Some(Ok(m)) => {
                         progressed = true;
                         q.seen.store(now_wall, Ordering::Relaxed);
+                        if let Some(resume) = state.read_past_resume(m.offset()) {
+                            read_again(
+                                &self.consumer,
+                                self.partition,
+                                q,
+                                state,
+                                &self.metrics,
+                                resume,
+                                m.offset(),
+                            );
+                            break;
+                        }
                         if state.skips(m.offset()) {
                             continue;
                         }
@@ -633,6 +692,29 @@ impl Applier<'_> {
     }
 }
 
+/// Reads a queue again from where its replay started, skipping what was read before
+/// its resume point `resume`, after its fetch skipped from there to `offset` (see
+/// [`QueueState::read_past_resume`]). Costs the read, not the figures.
+fn read_again(
+    consumer: &BaseConsumer<IngestContext>,
+    partition: i32,
+    q: &TopicQueue,
+    state: &mut QueueState,
+    metrics: &IngestMetrics,
+    resume: i64,
+    offset: i64,
+) {
+    warn!(topic = %q.topic, resumed_at = resume, delivered = offset, start = ?state.position.start,
+        "the resumed fetch skipped messages; reading from the replay's start and skipping what was read");
+    match consumer.seek(&q.topic, partition, state.position.start, Duration::from_secs(5)) {
+        Ok(()) => {
+            state.skip_before(resume);
+            metrics.resume_gaps.inc();
+        }
+        Err(e) => warn!(topic = %q.topic, error = %e, "seeking to the replay's start"),
+    }
+}
+
 /// The event time a message is merged by during the replay: its `ts`, or `i64::MIN`
 /// (apply at once) when it will be rejected for its `ts`: absent, unparsable, or more
 /// than [`MAX_FUTURE`] ahead of the wall clock. A rejected message does not move the
@@ -667,7 +749,55 @@ mod tests {
             stored: -1,
             pending: VecDeque::new(),
             skip_below: None,
+            polled: next.map(|n| n - 1),
+            expect: next,
         }
+    }
+
+    #[test]
+    fn a_resumed_fetch_that_skips_messages_is_caught_once() {
+        // Resumed at 69 (as after a park): the first message must be 69.
+        let mut s = state(Some(69));
+        assert_eq!(
+            s.read_past_resume(766),
+            Some(69),
+            "Tansu's next batch: 69..766 never came"
+        );
+        assert_eq!(s.polled, Some(68), "the message past the gap is not taken as read");
+        s.skip_before(69);
+        assert!(
+            (0..69).all(|o| s.skips(o)),
+            "read again from the start: what was read is skipped"
+        );
+        assert_eq!(
+            s.read_past_resume(69),
+            None,
+            "checked once: the re-read is not a resume"
+        );
+        assert!(!s.skips(69));
+        assert_eq!(s.read_past_resume(70), None);
+
+        let mut kept = state(Some(10));
+        assert_eq!(kept.read_past_resume(10), None, "delivered where it resumed");
+        assert_eq!(kept.read_past_resume(500), None, "a later gap is not a resume's");
+        // A rebalance resumes the fetch after the last message read.
+        kept.resumed(kept.polled.map(|o| o + 1));
+        assert_eq!(kept.read_past_resume(502), Some(501));
+
+        let mut fresh = state(None);
+        assert_eq!(
+            fresh.read_past_resume(123),
+            None,
+            "a replay's first read is not checked"
+        );
+    }
+
+    #[test]
+    fn a_gap_during_a_reread_never_lowers_the_skip_point() {
+        let mut s = state(Some(100));
+        s.skip_before(100);
+        s.skip_before(40);
+        assert!(s.skips(99), "what was applied before 100 is still skipped");
     }
 
     #[test]
