@@ -72,6 +72,19 @@ pub struct Report {
 struct Entry {
     partial: Arc<Partial>,
     fresh_at: Millis,
+    /// The newest figures whose windows end earlier than `partial`'s: the instances
+    /// tick at their own times, so that right after the windows slide by a slice some
+    /// partitions' newest figures end a slice later than others'.
+    earlier: Option<Arc<Partial>>,
+}
+
+impl Entry {
+    /// Its figures with windows ending at `to`, if it has them.
+    fn ending_at(&self, to: Millis) -> Option<&Arc<Partial>> {
+        std::iter::once(&self.partial)
+            .chain(&self.earlier)
+            .find(|p| p.windows_end() == Some(to))
+    }
 }
 
 /// The newest figures of every partition, and how old they are.
@@ -132,15 +145,36 @@ impl Book {
             }
             let newer = self.entries.get(&r.partition).is_none_or(|e| fresh_at >= e.fresh_at);
             if newer {
+                let earlier = match self.entries.remove(&r.partition) {
+                    Some(old) if old.partial.windows_end() != partial.windows_end() => Some(old.partial),
+                    Some(old) => old.earlier,
+                    None => None,
+                };
                 self.entries.insert(
                     r.partition,
                     Entry {
                         partial: partial.clone(),
                         fresh_at,
+                        earlier,
                     },
                 );
             }
         }
+        // Every fresh partition's figures for the same windows: those ending at the
+        // earliest end among their newest and `base`'s, when each has figures ending
+        // there (else the newest of each). Merged figures of windows a slice apart would count the
+        // events of that slice at one end for some partitions and not for others.
+        let fresh = |e: &&Entry| now_wall - e.fresh_at <= stale_after;
+        let mut base = base;
+        let end = self
+            .entries
+            .values()
+            .filter(fresh)
+            .filter_map(|e| e.partial.windows_end())
+            .chain(base.windows_end())
+            .min()
+            .filter(|&to| self.entries.values().filter(fresh).all(|e| e.ending_at(to).is_some()))
+            .filter(|&to| base.windows_end() == Some(to) || base.end_windows_at(to));
         let held_only = (0..partitions)
             .filter(|p| self.entries.contains_key(p))
             .any(|p| !held.contains(&p));
@@ -174,9 +208,10 @@ impl Book {
                 });
                 continue;
             };
-            view.partial.merge(&e.partial);
+            let partial = end.and_then(|to| e.ending_at(to)).unwrap_or(&e.partial);
+            view.partial.merge(partial);
             if let Some(h) = held_view.as_mut().filter(|_| held.contains(&p)) {
-                h.merge(&e.partial);
+                h.merge(partial);
             }
             c.covered += 1;
             oldest = Some(oldest.map_or(e.fresh_at, |o| o.min(e.fresh_at)));
@@ -348,6 +383,85 @@ mod tests {
         // A partition held elsewhere takes the other instance's record.
         let v = book.view(Partial::empty(0, &[]), &reports, &[0], 2, 1_000, STALE);
         assert_eq!(v.coverage.waiting_for, ["partition 1 replaying"]);
+    }
+
+    /// Figures of one 5-minute window ending at `to`, with `waiting` to tell them apart.
+    fn at(partition: u32, waiting: i64, to: Millis) -> Report {
+        let mut p = Partial::empty(to, &[("5m".into(), to - 300_000, to)]);
+        p.live = partial(waiting).live.clone();
+        Report {
+            partition,
+            partial: Some(Arc::new(p)),
+            fresh_at: Some(to),
+            note: None,
+        }
+    }
+
+    fn base(to: Millis) -> Partial {
+        Partial::empty(to, &[("5m".into(), to - 300_000, to)])
+    }
+
+    #[test]
+    fn every_partition_is_merged_with_the_same_windows() {
+        let mut book = Book::default();
+        let peer_then = at(1, 10, 5_000);
+        book.view(
+            base(5_000),
+            &[at(0, 1, 5_000), peer_then.clone()],
+            &[0],
+            2,
+            5_000,
+            STALE,
+        );
+        // This instance's windows slid by a slice; the other's record is from before.
+        let v = book.view(base(10_000), &[at(0, 2, 10_000), peer_then], &[0], 2, 10_000, STALE);
+        assert_eq!(
+            (waiting(&v), v.partial.windows[0].from, v.partial.windows[0].to),
+            (1 + 10, -295_000, 5_000),
+            "both partitions' figures ending at 5 s, and the answer says so"
+        );
+        let v = book.view(
+            base(10_000),
+            &[at(0, 2, 10_000), at(1, 20, 10_000)],
+            &[0],
+            2,
+            10_000,
+            STALE,
+        );
+        assert_eq!((waiting(&v), v.partial.windows[0].to), (2 + 20, 10_000));
+        // The other instance ahead: this one's figures end a slice earlier.
+        let v = book.view(
+            base(10_000),
+            &[at(0, 3, 10_000), at(1, 30, 15_000)],
+            &[0],
+            2,
+            10_000,
+            STALE,
+        );
+        assert_eq!((waiting(&v), v.partial.windows[0].to), (3 + 20, 10_000));
+    }
+
+    #[test]
+    fn figures_of_different_windows_are_merged_only_when_no_common_end_is_known() {
+        let mut book = Book::default();
+        // The other partition's first figures end a slice later, and none earlier.
+        let v = book.view(
+            base(5_000),
+            &[at(0, 1, 5_000), at(1, 10, 10_000)],
+            &[0],
+            2,
+            10_000,
+            STALE,
+        );
+        assert_eq!((waiting(&v), v.partial.windows[0].to), (1 + 10, 5_000));
+        // A stale partition's last figures do not hold the others back.
+        let mut book = Book::default();
+        book.view(base(5_000), &[at(1, 10, 5_000)], &[], 2, 5_000, STALE);
+        let v = book.view(base(60_000), &[at(0, 1, 60_000)], &[0], 2, 60_000, STALE);
+        assert_eq!(
+            (waiting(&v), v.partial.windows[0].to, v.coverage.stale.clone()),
+            (1 + 10, 60_000, vec![1])
+        );
     }
 
     #[test]

@@ -248,6 +248,31 @@ impl Partial {
         }
     }
 
+    /// The end of its windows (they all end at `now` rounded down to the slice); `None`
+    /// without windows.
+    pub fn windows_end(&self) -> Option<Millis> {
+        self.windows.first().map(|w| w.to)
+    }
+
+    /// Moves the windows of an empty partial back to end at `to`: the sliding ones keep
+    /// their length, `today` its start. `false` (and unchanged) when `to` is not before
+    /// their end, or before the start of `today`.
+    pub fn end_windows_at(&mut self, to: Millis) -> bool {
+        let ok = self
+            .windows
+            .iter()
+            .all(|w| to < w.to && (w.name != crate::engine::TODAY || to >= w.from));
+        if ok {
+            for w in &mut self.windows {
+                if w.name != crate::engine::TODAY {
+                    w.from -= w.to - to;
+                }
+                w.to = to;
+            }
+        }
+        ok
+    }
+
     /// Adds another engine's partial, computed for the same `now` (or, for a partition
     /// whose data is stale, for an earlier one: its last figures are added as they were).
     pub fn merge(&mut self, other: &Partial) {
@@ -397,5 +422,24 @@ impl Partial {
             }
         }
         Some((out, folded_q, folded_a))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_move_back_keeping_their_length_and_todays_start() {
+        let windows = [("5m".to_owned(), 100_000, 400_000), ("today".to_owned(), 0, 400_000)];
+        let mut p = Partial::empty(400_000, &windows);
+        assert!(p.end_windows_at(395_000));
+        let ends: Vec<_> = p.windows.iter().map(|w| (w.from, w.to)).collect();
+        assert_eq!(ends, [(95_000, 395_000), (0, 395_000)]);
+        assert_eq!(p.windows_end(), Some(395_000));
+        assert!(!p.end_windows_at(395_000), "not before their end");
+        let mut p = Partial::empty(400_000, &[("today".to_owned(), 390_000, 400_000)]);
+        assert!(!p.end_windows_at(385_000), "not before today's start (midnight)");
+        assert_eq!(p.windows_end(), Some(400_000), "unchanged");
     }
 }
