@@ -3,7 +3,7 @@
 # instance's answers compared with `ccpulse replay` of the same events and with a single
 # instance of its own (benches/cluster_check.py says what is compared).
 #
-#   benches/cluster-check.sh [--contacts 200000] [--instances 3] [--clock event|wall] [--rounds 3]
+#   benches/cluster-check.sh [--contacts 200000] [--instances 3] [--clock event|wall] [--rounds 3] [--leave]
 #
 # Builds ccpulse and ccpulse-day (release), writes the day with its Kafka keys
 # (target/day/day-<contacts>.tsv), creates a Python virtual environment with
@@ -19,6 +19,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --contacts) contacts="$2"; shift 2 ;;
     --instances|--clock|--rounds|--partitions) pass+=("$1" "$2"); shift 2 ;;
+    --leave) pass+=("$1"); shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done

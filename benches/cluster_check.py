@@ -3,15 +3,17 @@ every instance's answers compared with `ccpulse replay` of the same events and w
 single instance of its own (benches/cluster-check.sh runs it).
 
     cluster_check.py KEYED_DAY_FILE CCPULSE TANSU [--instances 3] [--clock event|wall]
-        [--partitions 6] [--rounds 3]
+        [--partitions 6] [--rounds 3] [--leave]
 
 KEYED_DAY_FILE holds `key<TAB>json` lines (`ccpulse-day --keys`). With `--clock wall`
 the events are first moved in time so that the day ends two minutes ago. Each
 instance's `/api/v1/queues` answer of every window must equal `ccpulse replay` (with
 `--as-of` its `to` on the wall clock, live fields left out); its channels and agents
 answers must equal those of a single instance in another group, with a partials topic
-of its own, whenever both answer for the same `to`. Prints what it compared and exits
-1 when anything differed.
+of its own, whenever both answer for the same `to`. With `--leave`, one member then
+stops with SIGTERM: the time until the others hold every partition and are ready is
+printed, and everything is compared again. Prints what it compared and exits 1 when
+anything differed.
 """
 
 import argparse
@@ -148,6 +150,8 @@ def main():
     ap.add_argument("--clock", choices=["event", "wall"], default="event")
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--leave", action="store_true",
+                    help="then stop one member with SIGTERM, time until the others hold every partition, compare again")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="ccpulse-cluster-check-")
@@ -196,37 +200,24 @@ def main():
         members, alone = ports[:-1], ports[-1]
 
         replays = {}
-        same = different = skipped = 0
-        for _ in range(args.rounds):
-            for w in WINDOWS:
-                for i, http in enumerate(members):
-                    got = normalised(get(http, f"/api/v1/queues?window={w}&limit=1000")[1], args.clock == "event")
-                    as_of = [] if args.clock == "event" else ["--as-of", got["to"]]
-                    key = (w, tuple(as_of))
-                    if key not in replays:
-                        out = subprocess.run([args.ccpulse, "replay", "--input", day, "--window", w, *as_of],
-                                             capture_output=True, text=True, check=True).stdout
-                        replays[key] = normalised(out, args.clock == "event")
-                    d = first_difference(got, replays[key])
-                    if d:
-                        different += 1
-                        print(f"instance {i}, queues window {w}: differs from replay at {d}")
-                    else:
-                        same += 1
-            for path in ["channels?window=5m", "channels?window=1h", "channels?window=today",
-                         "agents?window=15m&limit=5000", "agents?window=today&limit=5000"]:
-                for i, http in enumerate(members):
-                    got = normalised(get(http, f"/api/v1/{path}")[1], args.clock == "event")
-                    want = normalised(get(alone, f"/api/v1/{path}")[1], args.clock == "event")
-                    if got.get("to") != want.get("to"):
-                        skipped += 1
-                        continue
-                    d = first_difference(got, want)
-                    if d:
-                        different += 1
-                        print(f"instance {i}, {path}: differs from the single instance at {d}")
-                    else:
-                        same += 1
+        totals = compare(args, day, members, alone, replays)
+        if args.leave:
+            leaver = procs[1 + args.instances - 1]
+            left = time.time()
+            leaver.terminate()
+            members = members[:-1]
+            while True:
+                held = sum(metric(http, "ccpulse_partitions_assigned") for http in members)
+                if held == args.partitions and all(get(http, "/readyz")[0] == 200 for http in members):
+                    break
+                if time.time() - left > 120:
+                    sys.exit(f"cluster-check: the leaver's partitions were not covered after 120 s (logs in {work})")
+                time.sleep(0.1)
+            print(f"one member stopped with SIGTERM: the other {len(members)} hold every partition, ready, "
+                  f"{time.time() - left:.1f} s later")
+            more = compare(args, day, members, alone, replays)
+            totals = tuple(a + b for a, b in zip(totals, more))
+        same, different, skipped = totals
         print(f"answers equal: {same}, different: {different}, not compared (another 'to' than the single instance's): {skipped}")
         if different:
             print(f"logs kept in {work}")
@@ -241,6 +232,50 @@ def main():
                 p.kill()
         if different == 0:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def metric(http, name):
+    """The value of an unlabelled metric of the instance (0 when absent)."""
+    for line in get(http, "/metrics")[1].splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def compare(args, day, members, alone, replays):
+    """Compares every member's answers; returns (equal, different, not compared)."""
+    same = different = skipped = 0
+    for _ in range(args.rounds):
+        for w in WINDOWS:
+            for i, http in enumerate(members):
+                got = normalised(get(http, f"/api/v1/queues?window={w}&limit=1000")[1], args.clock == "event")
+                as_of = [] if args.clock == "event" else ["--as-of", got["to"]]
+                key = (w, tuple(as_of))
+                if key not in replays:
+                    out = subprocess.run([args.ccpulse, "replay", "--input", day, "--window", w, *as_of],
+                                         capture_output=True, text=True, check=True).stdout
+                    replays[key] = normalised(out, args.clock == "event")
+                d = first_difference(got, replays[key])
+                if d:
+                    different += 1
+                    print(f"instance {i}, queues window {w}: differs from replay at {d}")
+                else:
+                    same += 1
+        for path in ["channels?window=5m", "channels?window=1h", "channels?window=today",
+                     "agents?window=15m&limit=5000", "agents?window=today&limit=5000"]:
+            for i, http in enumerate(members):
+                got = normalised(get(http, f"/api/v1/{path}")[1], args.clock == "event")
+                want = normalised(get(alone, f"/api/v1/{path}")[1], args.clock == "event")
+                if got.get("to") != want.get("to"):
+                    skipped += 1
+                    continue
+                d = first_difference(got, want)
+                if d:
+                    different += 1
+                    print(f"instance {i}, {path}: differs from the single instance at {d}")
+                else:
+                    same += 1
+    return same, different, skipped
 
 
 if __name__ == "__main__":
