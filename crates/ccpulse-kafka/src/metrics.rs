@@ -99,7 +99,7 @@ impl IngestMetrics {
             )?,
             resume_gaps: IntCounter::new(
                 "ccpulse_resume_gaps_total",
-                "Topic-partitions whose fetch, resumed at an offset, delivered a later one first, and were read again from the replay's start, skipping what was read.",
+                "Fetches that delivered a later offset first than the one they resumed or started at, read again from before it, skipping what was read.",
             )?,
             lag: IntGaugeVec::new(
                 Opts::new("ccpulse_consumer_lag_messages", "Messages behind the partition's end."),

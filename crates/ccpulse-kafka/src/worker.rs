@@ -46,6 +46,11 @@ use crate::park::{Parked, Position};
 /// A partition queue of one topic.
 pub type Queue = rdkafka::consumer::base_consumer::PartitionQueue<IngestContext>;
 
+/// How far before its resume point a queue whose fetch skipped past it is first read
+/// again (Tansu 0.6.0's record batches held a few hundred to a thousand messages in the
+/// realistic day's checks).
+const FIRST_BACK: i64 = 512;
+
 /// Messages applied per queue before the worker looks at its commands again.
 const BATCH: usize = 512;
 
@@ -122,9 +127,13 @@ struct QueueState {
     skip_below: Option<i64>,
     /// The offset of the last message read from the queue (applied, held, or skipped).
     polled: Option<i64>,
-    /// Where the fetch resumed: the offset the next message read must have. `None` when
-    /// nothing is to be checked (the first read from a replay's start, or checked).
+    /// Where the fetch resumed or started: the next message read must not be past it.
+    /// `None` when nothing is to be checked (a replay from the log's beginning, or
+    /// checked already).
     expect: Option<i64>,
+    /// How far before its resume point a queue whose fetch skipped past it is read
+    /// again ([`read_again`]); doubled while the fetches keep skipping.
+    back: i64,
 }
 
 impl QueueState {
@@ -156,15 +165,33 @@ impl QueueState {
     fn read_past_resume(&mut self, offset: i64) -> Option<i64> {
         match self.expect.take() {
             Some(expected) if offset > expected => Some(expected),
-            _ => {
+            checked => {
+                if checked.is_some() {
+                    self.back = FIRST_BACK;
+                }
                 self.polled = Some(offset);
                 None
             }
         }
     }
 
+    /// After the fetch skipped past `resume`: where to read again ([`read_again`]); what
+    /// comes before `resume` is then skipped, and the first message read must not be past
+    /// it.
+    fn read_again_from(&mut self, resume: i64) -> Offset {
+        let from = resume.saturating_sub(self.back);
+        self.back = self.back.saturating_mul(2);
+        self.skip_before(resume);
+        self.resumed(Some(resume));
+        if from > 0 {
+            Offset::Offset(from)
+        } else {
+            Offset::Beginning
+        }
+    }
+
     /// After a gap: everything before the resume point `at` was read (applied, held or
-    /// skipped) and must be skipped when read again.
+    /// skipped), or precedes the replay's start, and must be skipped when read again.
     fn skip_before(&mut self, at: i64) {
         self.skip_below = Some(self.skip_below.map_or(at, |b| b.max(at)));
     }
@@ -242,10 +269,17 @@ impl Worker {
                 seen: Arc::new(AtomicI64::new(i64::MIN)),
             });
             // A queue resumed at an offset must deliver it first.
+            // A queue resumed at an offset, or starting its replay at one (found by
+            // time), must deliver it first.
+            let start = match position.start {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            };
             states.push(QueueState {
                 stored: position.dlq_floor,
                 polled: position.next.map(|n| n - 1),
-                expect: position.next,
+                expect: position.next.or(start),
+                back: FIRST_BACK,
                 position,
                 pending: VecDeque::new(),
                 skip_below: None,
@@ -692,9 +726,12 @@ impl Applier<'_> {
     }
 }
 
-/// Reads a queue again from where its replay started, skipping what was read before
-/// its resume point `resume`, after its fetch skipped from there to `offset` (see
-/// [`QueueState::read_past_resume`]). Costs the read, not the figures.
+/// Reads a queue again from [`QueueState::back`] messages before its resume point
+/// `resume` (from the log's beginning when that is before it), after its fetch skipped
+/// from there to `offset` ([`QueueState::read_past_resume`]), skipping what comes before
+/// `resume`. A fetch from inside a record batch skips to the next batch on Tansu 0.6.0,
+/// so the read again must start at or before the batch that holds `resume`: when it too
+/// skips past `resume`, it is tried again twice as far back. Costs a few fetches.
 fn read_again(
     consumer: &BaseConsumer<IngestContext>,
     partition: i32,
@@ -704,14 +741,13 @@ fn read_again(
     resume: i64,
     offset: i64,
 ) {
-    warn!(topic = %q.topic, resumed_at = resume, delivered = offset, start = ?state.position.start,
-        "the resumed fetch skipped messages; reading from the replay's start and skipping what was read");
-    match consumer.seek(&q.topic, partition, state.position.start, Duration::from_secs(5)) {
-        Ok(()) => {
-            state.skip_before(resume);
-            metrics.resume_gaps.inc();
-        }
-        Err(e) => warn!(topic = %q.topic, error = %e, "seeking to the replay's start"),
+    let at = state.read_again_from(resume);
+    warn!(topic = %q.topic, resumed_at = resume, delivered = offset, reading_from = ?at,
+        "the fetch skipped messages; reading them again, skipping what was read");
+    metrics.resume_gaps.inc();
+    // Should the seek fail, the next message is past `resume` again, and another is tried.
+    if let Err(e) = consumer.seek(&q.topic, partition, at, Duration::from_secs(5)) {
+        warn!(topic = %q.topic, error = %e, "seeking back");
     }
 }
 
@@ -751,31 +787,44 @@ mod tests {
             skip_below: None,
             polled: next.map(|n| n - 1),
             expect: next,
+            back: FIRST_BACK,
         }
     }
 
     #[test]
     fn a_resumed_fetch_that_skips_messages_is_caught_once() {
-        // Resumed at 69 (as after a park): the first message must be 69.
-        let mut s = state(Some(69));
+        // Resumed at 1069 (as after a park): the first message must be 1069.
+        let mut s = state(Some(1069));
         assert_eq!(
-            s.read_past_resume(766),
-            Some(69),
-            "Tansu's next batch: 69..766 never came"
+            s.read_past_resume(1766),
+            Some(1069),
+            "Tansu's next batch: 1069..1766 never came"
         );
-        assert_eq!(s.polled, Some(68), "the message past the gap is not taken as read");
-        s.skip_before(69);
-        assert!(
-            (0..69).all(|o| s.skips(o)),
-            "read again from the start: what was read is skipped"
+        assert_eq!(s.polled, Some(1068), "the message past the gap is not taken as read");
+        assert_eq!(s.read_again_from(1069), Offset::Offset(1069 - 512));
+        assert_eq!(
+            s.read_past_resume(1766),
+            Some(1069),
+            "from inside the same batch: skipped again"
         );
         assert_eq!(
-            s.read_past_resume(69),
-            None,
-            "checked once: the re-read is not a resume"
+            s.read_again_from(1069),
+            Offset::Offset(1069 - 1024),
+            "twice as far back"
         );
-        assert!(!s.skips(69));
-        assert_eq!(s.read_past_resume(70), None);
+        assert_eq!(s.read_past_resume(40), None, "a batch at or before the resume point");
+        assert!((40..1069).all(|o| s.skips(o)), "what was read before is skipped");
+        assert!(!s.skips(1069));
+        assert_eq!(s.read_past_resume(1070), None, "checked once");
+        assert_eq!(s.read_past_resume(5000), None);
+        assert_eq!(s.back, FIRST_BACK, "the next gap starts close again");
+        let mut near = state(Some(100));
+        assert_eq!(near.read_past_resume(300), Some(100));
+        assert_eq!(
+            near.read_again_from(100),
+            Offset::Beginning,
+            "not before the log's beginning"
+        );
 
         let mut kept = state(Some(10));
         assert_eq!(kept.read_past_resume(10), None, "delivered where it resumed");
