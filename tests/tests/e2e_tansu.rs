@@ -295,18 +295,32 @@ fn assert_same(what: &str, got: &Value, expected: &Value) {
 }
 
 /// The service's queues answer equals `ccpulse replay`'s for each window.
-fn assert_same_as_replay(service: &Service, file: &Path, windows: &[&str]) {
+/// Where `service`'s queues answers differ from `expected`, per window (as `replay`
+/// gives them).
+fn queue_differences(service: &Service, expected: &[(&str, Value)]) -> Vec<String> {
     let mut diffs = Vec::new();
-    for &w in windows {
-        let expected = replay(file, w);
-        let got = queues(service, w);
+    for (w, want) in expected {
         let max = diffs.len() + 8;
-        differences(&format!("queues?window={w}"), &got, &expected, &mut diffs, max);
+        differences(
+            &format!("queues?window={w}"),
+            &queues(service, w),
+            want,
+            &mut diffs,
+            max,
+        );
+    }
+    diffs
+}
+
+fn assert_same_as_replay(service: &Service, file: &Path, windows: &[&str]) {
+    let expected: Vec<(&str, Value)> = windows.iter().map(|&w| (w, replay(file, w))).collect();
+    for (w, e) in &expected {
         assert!(
-            !expected["groups"].as_array().unwrap().is_empty(),
+            !e["groups"].as_array().unwrap().is_empty(),
             "replay of window {w} has no group: the comparison says nothing"
         );
     }
+    let diffs = queue_differences(service, &expected);
     assert!(
         diffs.is_empty(),
         "serve (left) and replay (right) differ at\n  {}",
@@ -862,11 +876,7 @@ fn members_that_join_during_a_replay_lose_no_message() {
     for m in &members {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let mut diffs = Vec::new();
-            for (w, want) in &expected {
-                let max = diffs.len() + 8;
-                differences(&format!("queues?window={w}"), &queues(m, w), want, &mut diffs, max);
-            }
+            let diffs = queue_differences(m, &expected);
             if diffs.is_empty() {
                 break;
             }

@@ -115,7 +115,7 @@ impl Book {
     /// the staleness threshold; `now_wall` the wall clock.
     pub fn view<'r>(
         &mut self,
-        base: Partial,
+        mut base: Partial,
         reports: impl IntoIterator<Item = &'r Report>,
         held: &[u32],
         partitions: u32,
@@ -162,10 +162,10 @@ impl Book {
         }
         // Every fresh partition's figures for the same windows: those ending at the
         // earliest end among their newest and `base`'s, when each has figures ending
-        // there (else the newest of each). Merged figures of windows a slice apart would count the
-        // events of that slice at one end for some partitions and not for others.
+        // there (else the newest of each). Merged figures of windows a slice apart
+        // would count the events of that slice at one end for some partitions and not
+        // for others.
         let fresh = |e: &&Entry| now_wall - e.fresh_at <= stale_after;
-        let mut base = base;
         let end = self
             .entries
             .values()

@@ -268,7 +268,6 @@ impl Worker {
                 queue,
                 seen: Arc::new(AtomicI64::new(i64::MIN)),
             });
-            // A queue resumed at an offset must deliver it first.
             // A queue resumed at an offset, or starting its replay at one (found by
             // time), must deliver it first.
             let start = match position.start {
