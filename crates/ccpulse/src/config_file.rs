@@ -495,6 +495,7 @@ mod tests {
             "the example sets every wallboard key to its default"
         );
         assert_eq!(l.engine.immediate_within, 3_600_000);
+        assert_eq!(l.engine.interval_days, 6);
         assert_eq!(l.engine.staffing.shrinkage, 0.3);
         assert_eq!(l.engine.staffing.max_occupancy, Some(0.85));
         assert_eq!((l.engine.sl_outlier_points, l.engine.sl_outlier_min_judged), (0.2, 10));
