@@ -56,10 +56,18 @@ fn key_of(index: usize) -> u64 {
 
 /// Past this many buckets a histogram moves from a sorted vector to pages of counts. A
 /// slice holds a few dozen buckets, where a vector is the smallest and fastest; but a
-/// day's histogram gathers thousands, and inserting into the middle of a vector that
-/// size moved about a kilobyte per event on average (measured on the benchmark stream:
-/// 12 M bucket pairs shifted per 200 000 events).
-const VEC_MAX: usize = 64;
+/// queue's day gathers thousands, and inserting into the middle of a vector that size
+/// moved about a kilobyte per event on average (measured on the benchmark stream: 12 M
+/// bucket pairs shifted per 200 000 events).
+///
+/// In between sit an agent's day of handle times: a hundred or so contacts, nearly each
+/// in a bucket of its own and a page of its own, spread over the minutes. In pages that
+/// is about 40 KB; as pairs, under 2 KB. At 64, histogram pages were 71 MB of the
+/// realistic day's 220 MB heap peak (`massif`); at 256 the replay's peak resident memory
+/// fell by 56 MB and its page faults by a fifth, for the same instructions
+/// (BENCHMARKS.md). A vector of
+/// 256 pairs moves at most 4 KB per insertion.
+const VEC_MAX: usize = 256;
 
 /// Counts per page of [`Paged`].
 const PAGE: usize = 64;
@@ -381,7 +389,7 @@ mod tests {
         /// equal however they were built.
         #[test]
         fn small_and_large_agree_with_a_naive_map(
-            ops in proptest::collection::vec((0i64..400, -2i64..=3, proptest::bool::ANY), 0..600),
+            ops in proptest::collection::vec((0i64..1000, -2i64..=3, proptest::bool::ANY), 0..1200),
         ) {
             use std::collections::BTreeMap;
             let (mut a, mut b) = (SparseHist::default(), SparseHist::default());
