@@ -60,13 +60,12 @@ fn key_of(index: usize) -> u64 {
 /// moved about a kilobyte per event on average (measured on the benchmark stream: 12 M
 /// bucket pairs shifted per 200 000 events).
 ///
-/// In between sit an agent's day of handle times: a hundred or so contacts, nearly each
+/// In between sits an agent's day of handle times: a hundred or so contacts, nearly each
 /// in a bucket of its own and a page of its own, spread over the minutes. In pages that
 /// is about 40 KB; as pairs, under 2 KB. At 64, histogram pages were 71 MB of the
 /// realistic day's 220 MB heap peak (`massif`); at 256 the replay's peak resident memory
 /// fell by 56 MB and its page faults by a fifth, for the same instructions
-/// (BENCHMARKS.md). A vector of
-/// 256 pairs moves at most 4 KB per insertion.
+/// (BENCHMARKS.md). A vector of 256 pairs moves at most 4 KB per insertion.
 const VEC_MAX: usize = 256;
 
 /// Counts per page of [`Paged`].
