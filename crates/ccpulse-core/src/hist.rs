@@ -4,7 +4,7 @@
 //! would cost tens of kilobytes each. So a [`SparseHist`] keeps `(bucket, count)` pairs,
 //! the bucket being hdrhistogram's lowest equivalent value at 3 significant digits
 //! (relative error ≤ 0.1 %, and exact below 2048 ms): in a sorted vector while they are
-//! few, in pages of counts by bucket position once they are many (a day's histogram).
+//! few, in pages of counts by bucket position once they are many (a queue's day).
 //! Its size is bounded by the number of buckets, not by traffic, and it supports
 //! removal, which retraction of out-of-order facts needs and hdrhistogram does not offer.
 
@@ -73,7 +73,7 @@ const PAGE: usize = 64;
 
 /// Counts by bucket position, in pages of 64 allocated on first use: adding to a bucket
 /// costs an index computation and one page, whatever the number of buckets. About 360
-/// pages cover every position; a day of waits or handle times touches a few dozen.
+/// pages cover every position; a queue's day of waits or handle times touches a few dozen.
 #[derive(Clone, Debug, Default)]
 struct Paged {
     pages: Vec<Option<Box<[i64; PAGE]>>>,
