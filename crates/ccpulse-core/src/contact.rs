@@ -299,12 +299,14 @@ pub struct Derived {
 pub struct Contact {
     /// Events sorted by `(ts, rank, tiebreak)`.
     pub events: Vec<ContactEvent>,
-    /// The facts currently counted for it.
-    pub facts: Vec<Fact>,
     /// Newest event time.
     pub last_ts: Millis,
     /// Repeat verdict from the customer index (used when the offer has no `repeat`).
     pub fcr_repeat: bool,
+    /// The verdict its counted facts were derived with. The facts themselves are not
+    /// kept: derived again from the events they were derived from, when the contact
+    /// changes, they are what is counted for it (see `Engine::rederive`).
+    pub applied_repeat: bool,
     /// Cached derivation outputs the engine reads at snapshot time.
     pub waiting: Option<Waiting>,
     /// See [`Derived::terminal`].
@@ -331,8 +333,8 @@ pub struct Contact {
 }
 
 impl Contact {
-    /// Inserts an event in order; says whether it went last.
-    pub fn insert(&mut self, ev: ContactEvent) -> bool {
+    /// Inserts an event in order; returns where it went in [`Contact::events`].
+    pub fn insert(&mut self, ev: ContactEvent) -> usize {
         // A contact has a handful of events: one allocation for them, not three.
         if self.events.is_empty() {
             self.events.reserve_exact(8);
@@ -341,7 +343,26 @@ impl Contact {
         if self.events.len() == 1 || ev.ts > self.last_ts {
             self.last_ts = ev.ts;
         }
-        at + 1 == self.events.len()
+        at
+    }
+
+    /// Its events but the one at `inserted` (all of them for `None`): those its
+    /// counted facts were derived from, when `inserted` is the event inserted since.
+    /// `scratch` holds them when the event went anywhere but last.
+    pub fn events_before<'a>(
+        &'a self,
+        inserted: Option<usize>,
+        scratch: &'a mut Vec<ContactEvent>,
+    ) -> &'a [ContactEvent] {
+        match inserted {
+            None => &self.events,
+            Some(i) if i + 1 >= self.events.len() => self.events.get(..i).unwrap_or_default(),
+            Some(i) => {
+                scratch.clear();
+                scratch.extend(self.events.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, e)| *e));
+                scratch
+            }
+        }
     }
 
     /// Sets the `contact_id` (of a new contact).
