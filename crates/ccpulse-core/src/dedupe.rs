@@ -55,6 +55,9 @@ impl Dedupe {
             // The old generation's table is cleared and reused, not freed and regrown.
             std::mem::swap(&mut self.previous, &mut self.current);
             self.current.clear();
+            // The next generation will hold about as many ids as the last one: room for
+            // them at once, not in steps that each move every id.
+            self.current.reserve(self.previous.len());
             self.rotated_at = Some(watermark);
         }
         if ts < watermark - self.horizon {

@@ -359,6 +359,17 @@ impl Engine {
         self.contacts.len()
     }
 
+    /// Makes room for about `contacts` finished contacts to remember (at most
+    /// `contacts.max_remembered`), so that a replay that knows its size does not grow
+    /// its table of them step by step: each step moves every entry, and the steps of a
+    /// day's replay were 0.4 M of its 7.6 M cache write misses (`callgrind`).
+    pub fn reserve_contacts(&mut self, contacts: usize) {
+        let closed = contacts.min(self.cfg.max_remembered_contacts);
+        self.closed.reserve(closed.saturating_sub(self.closed.len()));
+        self.closed_order
+            .reserve(closed.saturating_sub(self.closed_order.len()));
+    }
+
     /// Finished contacts remembered now (a cheap [`Engine::stats`] field).
     pub fn remembered_contacts(&self) -> usize {
         self.closed.len()

@@ -328,6 +328,15 @@ impl FileReplay {
         matches!(&self.inner, Inner::Split(split) if split.needs_first_reading())
     }
 
+    /// Makes room in its engines for what a file of `bytes` bytes holds, so that their
+    /// tables do not grow step by step (see [`Engine::reserve_contacts`]).
+    pub fn expect_bytes(&mut self, bytes: usize) {
+        match &mut self.inner {
+            Inner::One(one) => one.replay.engine.reserve_contacts(bytes / BYTES_PER_CONTACT),
+            Inner::Split(split) => split.expect_bytes(bytes),
+        }
+    }
+
     /// Whether it reads the file twice: all of it to [`FileReplay::note_offers`] first.
     pub fn reads_twice(&self) -> bool {
         matches!(self.inner, Inner::Split(_))
@@ -488,7 +497,9 @@ pub fn replay_segments(
 ) -> ReplayOutcome {
     // In one pass first, which nearly every file allows (a contact's offer comes
     // before its other events, or a few lines after them); else read twice.
+    let bytes = segments.iter().map(|s| s.len()).sum();
     let mut once = FileReplay::one_pass(cfg.clone(), as_of, now_wall, threads);
+    once.expect_bytes(bytes);
     for s in segments {
         if once.gave_up() {
             break;
@@ -502,6 +513,7 @@ pub fn replay_segments(
     }
     drop(once);
     let mut r = FileReplay::new(cfg.clone(), as_of, now_wall, threads);
+    r.expect_bytes(bytes);
     if r.reads_twice() {
         segments.iter().for_each(|s| r.note_offers(s));
     }
@@ -514,6 +526,11 @@ pub fn replay_segments(
     r.finish()
         .unwrap_or_else(|OneEngineNeeded| one_engine(segments, cfg, as_of, now_wall))
 }
+
+/// About how many bytes of a file one contact takes: its four or five events, of about
+/// 200 bytes each. A guess for making room ([`FileReplay::expect_bytes`]): a file of
+/// other shapes only makes more or less room than it needs.
+pub(crate) const BYTES_PER_CONTACT: usize = 1000;
 
 /// A file given as segments of whole lines, replayed with one engine.
 fn one_engine(segments: &[&[u8]], cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis) -> ReplayOutcome {

@@ -182,7 +182,9 @@ fn replay_file(
         return Ok(replay_bytes(&map, cfg, as_of, now_wall, threads));
     }
     let mut bufs = [Vec::new(), Vec::new()];
+    let bytes = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
     let mut replay = FileReplay::new(cfg.clone(), as_of, now_wall, threads);
+    replay.expect_bytes(bytes);
     if replay.reads_twice() {
         for_each_segment(&mut file, &mut bufs, SEGMENT, |segment| {
             replay.note_offers(segment);
@@ -200,6 +202,7 @@ fn replay_file(
             // The engines' counts could have reached a cap: one engine, from the start.
             file.seek(SeekFrom::Start(0))?;
             let mut one = FileReplay::new(cfg, as_of, now_wall, 1);
+            one.expect_bytes(bytes);
             for_each_segment(&mut file, &mut bufs, SEGMENT, |segment| {
                 one.feed(segment);
                 true

@@ -392,6 +392,12 @@ impl Split {
         }
     }
 
+    /// See [`super::FileReplay::expect_bytes`]: each engine gets its share.
+    pub(super) fn expect_bytes(&mut self, bytes: usize) {
+        let contacts = bytes / super::BYTES_PER_CONTACT / self.threads.max(1);
+        self.engines.iter_mut().for_each(|(e, _)| e.reserve_contacts(contacts));
+    }
+
     pub(super) fn note_offers(&mut self, segment: &[u8]) {
         if let Partition::Offers(offers) = &mut self.partition {
             offers.extend(note_offers(segment, self.now_wall, self.threads));
