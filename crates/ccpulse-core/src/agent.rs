@@ -6,9 +6,10 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 use crate::agg::{AgentAgg, NameId};
 use crate::event::AgentState;
+use crate::fact_ring::FactRing;
 use crate::sorted::insert_sorted;
 use crate::time::Millis;
-use crate::window::{Days, Ring};
+use crate::window::Days;
 
 /// The key of a name as an event wrote it: its 64-bit xxh3 hash. A team recognised by
 /// its key is taken to be the one held; two names share a key with probability 2^-64.
@@ -39,7 +40,7 @@ pub struct AgentRecord {
     /// event's costs no read of another allocation.
     queues: Option<(Millis, SmallVec<[NameId; 6]>, u64)>,
     /// Handled contacts by slice.
-    pub ring: Ring<AgentAgg>,
+    pub ring: FactRing,
     /// Handled contacts by local day.
     pub days: Days<AgentAgg>,
 }
@@ -51,7 +52,7 @@ impl AgentRecord {
             transitions: Vec::new(),
             team: None,
             queues: None,
-            ring: Ring::new(cap),
+            ring: FactRing::new(cap),
             days: Days::default(),
         }
     }

@@ -111,7 +111,6 @@ struct Store {
     leaves: FxHashMap<LeafKey, Leaf>,
     agents: FxHashMap<NameId, AgentRecord>,
     leaf_slices: SlicePool<QueueSlice>,
-    agent_slices: SlicePool<AgentAgg>,
     days: DayClock,
     /// The local days of the floors, kept apart from `days`: the floors are two other
     /// days than the facts' (a day and `interval_days` before the watermark), and
@@ -163,9 +162,7 @@ impl Store {
         if let Some(agent) = f.agent {
             let a = self.agents.entry(agent).or_insert_with(|| AgentRecord::new(cap));
             if in_ring {
-                if let Some(s) = a.ring.slot_mut(idx, &mut self.agent_slices) {
-                    s.apply(&f.kind, sign);
-                }
+                a.ring.add(idx, &f.kind, sign);
             }
             if in_days {
                 a.days.day_mut(day).apply(&f.kind, sign);
@@ -268,7 +265,6 @@ impl Engine {
                 leaves: FxHashMap::default(),
                 agents: FxHashMap::default(),
                 leaf_slices: SlicePool::default(),
-                agent_slices: SlicePool::default(),
                 days: DayClock::new(cfg.time_zone.clone()),
                 day_floor_days: DayClock::new(cfg.time_zone.clone()),
                 quarter_floor_days: DayClock::new(cfg.time_zone.clone()),
@@ -706,7 +702,7 @@ impl Engine {
         let day_floor = self.store.day_floor;
         let quarter_floor = self.store.quarter_floor;
         let store = &mut self.store;
-        let (leaf_slices, agent_slices) = (&mut store.leaf_slices, &mut store.agent_slices);
+        let leaf_slices = &mut store.leaf_slices;
         let dirty = &mut store.dirty_quarters;
         store.leaves.retain(|_, l| {
             l.ring.evict_before(slice_floor, leaf_slices);
@@ -717,7 +713,7 @@ impl Engine {
         let today = store.days.bounds(clock).0;
         let keep_states = today.min(clock - cfg.longest_window()) - cfg.lateness;
         store.agents.retain(|_, a| {
-            a.ring.evict_before(slice_floor, agent_slices);
+            a.ring.evict_before(slice_floor);
             a.days.evict_before(day_floor);
             a.evict_before(keep_states);
             !a.is_idle()
@@ -807,7 +803,9 @@ impl Engine {
                     leaf.ring.fold_into(w.from.div_euclid(slice), to_idx, &mut agg);
                     agg
                 } else {
-                    today_of(&leaf.ring, &leaf.days, day_start, to_idx, end_idx)
+                    today_of(&leaf.days, day_start, |ahead| {
+                        leaf.ring.fold_into(to_idx, end_idx, ahead)
+                    })
                 };
                 if !agg.is_zero() {
                     std::mem::swap(w.leaves.entry(group(key)).or_default(), &mut agg);
@@ -822,7 +820,7 @@ impl Engine {
                     a.ring.fold_into(w.from.div_euclid(slice), to_idx, &mut agg);
                     agg
                 } else {
-                    today_of(&a.ring, &a.days, day_start, to_idx, end_idx)
+                    today_of(&a.days, day_start, |ahead| a.ring.fold_into(to_idx, end_idx, ahead))
                 };
                 let time_in = a.time_in_states(w.from, w.to);
                 if !agg.is_zero() || time_in.iter().any(|&t| t > 0) {
@@ -1190,25 +1188,19 @@ pub fn window_bounds(cfg: &EngineConfig, now: Millis) -> Vec<(String, Millis, Mi
     defs
 }
 
-/// `today` = the day's sum minus the slices at or after `to` (events ahead of the
-/// rounded now).
-fn today_of<S: crate::window::Slice>(
-    ring: &Ring<S>,
-    days: &Days<S::Sum>,
-    day_start: Millis,
-    to_idx: i64,
-    end_idx: i64,
-) -> S::Sum {
+/// `today` = the day's sum minus what `ahead` adds: the slices at or after `to`
+/// (events ahead of the rounded now).
+fn today_of<A: Aggregate>(days: &Days<A>, day_start: Millis, ahead: impl FnOnce(&mut A)) -> A {
     // Merged into an empty sum rather than cloned: a day's large histograms are pages,
     // and a merge into a vector reads them without allocating a copy of each page.
-    let mut agg = S::Sum::default();
+    let mut agg = A::default();
     if let Some(day) = days.day(day_start) {
         agg.merge(day, 1);
     }
-    let mut ahead = S::Sum::default();
-    ring.fold_into(to_idx, end_idx, &mut ahead);
-    if !ahead.is_zero() {
-        agg.merge(&ahead, -1);
+    let mut later = A::default();
+    ahead(&mut later);
+    if !later.is_zero() {
+        agg.merge(&later, -1);
     }
     agg
 }

@@ -20,6 +20,7 @@ pub mod engine;
 pub mod erlang;
 pub mod error;
 pub mod event;
+pub mod fact_ring;
 pub mod fcr;
 pub mod hist;
 pub mod intern;
