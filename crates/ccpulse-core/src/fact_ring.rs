@@ -10,28 +10,44 @@
 //!
 //! The ring keeps and refuses exactly what a ring of slices would: an entry per
 //! (slice, fact), kept while its count is zero, so that the slices held, the newest one
-//! and the span behind it are the same, and a window folds the same sums.
+//! and the span behind it are the same, and a window folds the same sums. An identity
+//! with a fact every second or so (an automated one, a flood) would hold more entries
+//! than slices: past two entries per slice of the span it turns into a ring of slices.
 
 use std::collections::VecDeque;
 
 use crate::agg::{AgentAgg, FactKind};
+use crate::window::{Ring, SlicePool};
 
 /// An agent's facts by slice index, within a span of slices behind the newest.
 ///
 /// Memory is one entry per distinct fact in the span (a longest window and the
-/// allowed lateness), as a ring of slices holds one slice per slice with a fact.
+/// allowed lateness). An identity with more facts than [`FactRing::MAX_ENTRIES_PER_SLICE`]
+/// times the span's slices (an automated one, or a flood) turns into a ring of slices,
+/// whose memory is bounded by the span alone, and stays one: what it costs per fact
+/// and in all is bounded whatever the traffic.
 #[derive(Clone, Debug)]
 pub struct FactRing {
-    /// (slice index, fact, count), sorted by slice index.
-    entries: VecDeque<(i64, FactKind, i64)>,
+    inner: Inner,
     cap: i64,
 }
 
+#[derive(Clone, Debug)]
+enum Inner {
+    /// (slice index, fact, count), sorted by slice index.
+    Facts(VecDeque<(i64, FactKind, i64)>),
+    /// A ring of slices, with the slices it let go of for reuse.
+    Slices(Ring<AgentAgg>, SlicePool<AgentAgg>),
+}
+
 impl FactRing {
+    /// Entries per slice of the span past which the ring turns into a ring of slices.
+    pub const MAX_ENTRIES_PER_SLICE: usize = 2;
+
     /// A ring spanning at most `cap` slice indexes.
     pub fn new(cap: usize) -> Self {
         FactRing {
-            entries: VecDeque::new(),
+            inner: Inner::Facts(VecDeque::new()),
             cap: i64::try_from(cap.max(1)).unwrap_or(i64::MAX),
         }
     }
@@ -40,41 +56,44 @@ impl FactRing {
     /// `idx` is older than the ring spans behind its newest slice; a newer slice slides
     /// the span forward, dropping what falls out of it.
     pub fn add(&mut self, idx: i64, kind: &FactKind, sign: i64) -> bool {
-        if let Some(&(newest, ..)) = self.entries.back() {
-            if idx > newest {
-                while self.entries.front().is_some_and(|&(i, ..)| i <= idx - self.cap) {
-                    self.entries.pop_front();
-                }
-                self.entries.push_back((idx, *kind, sign));
-                return true;
+        let entries = match &mut self.inner {
+            Inner::Facts(entries) => entries,
+            Inner::Slices(ring, pool) => {
+                return ring.slot_mut(idx, pool).map(|s| s.apply(kind, sign)).is_some();
             }
-            if idx <= newest - self.cap {
-                return false;
+        };
+        let added = add_entry(entries, self.cap, idx, kind, sign);
+        let limit = usize::try_from(self.cap).unwrap_or(usize::MAX);
+        if entries.len() > limit.saturating_mul(Self::MAX_ENTRIES_PER_SLICE) {
+            self.turn_into_slices();
+        }
+        added
+    }
+
+    /// Turns the entries into a ring of slices holding the same sums: the same slices
+    /// (one per slice index with an entry), so the same newest slice and span.
+    fn turn_into_slices(&mut self) {
+        let Inner::Facts(entries) = &mut self.inner else {
+            return;
+        };
+        let mut ring: Ring<AgentAgg> = Ring::new(usize::try_from(self.cap).unwrap_or(usize::MAX));
+        let mut pool = SlicePool::default();
+        for (idx, kind, count) in entries.drain(..) {
+            if let Some(s) = ring.slot_mut(idx, &mut pool) {
+                s.apply(&kind, count);
             }
         }
-        // The same slice as a held entry or an earlier one: facts mostly come in time
-        // order, so the entries of the slice are looked for from the back.
-        let mut at = self.entries.len();
-        for (pos, (i, k, count)) in self.entries.iter_mut().enumerate().rev() {
-            if *i < idx {
-                break;
-            }
-            if *i == idx && k == kind {
-                *count += sign;
-                return true;
-            }
-            if *i > idx {
-                at = pos;
-            }
-        }
-        self.entries.insert(at, (idx, *kind, sign));
-        true
+        self.inner = Inner::Slices(ring, pool);
     }
 
     /// Adds the facts with slice index in `[from, to)` into `out`.
     pub fn fold_into(&self, from: i64, to: i64, out: &mut AgentAgg) {
-        let lo = self.entries.partition_point(|&(i, ..)| i < from);
-        for (i, kind, count) in self.entries.range(lo..) {
+        let entries = match &self.inner {
+            Inner::Facts(entries) => entries,
+            Inner::Slices(ring, _) => return ring.fold_into(from, to, out),
+        };
+        let lo = entries.partition_point(|&(i, ..)| i < from);
+        for (i, kind, count) in entries.range(lo..) {
             if *i >= to {
                 break;
             }
@@ -84,20 +103,56 @@ impl FactRing {
 
     /// Drops the facts of slices with index below `idx`.
     pub fn evict_before(&mut self, idx: i64) {
-        while self.entries.front().is_some_and(|&(i, ..)| i < idx) {
-            self.entries.pop_front();
+        match &mut self.inner {
+            Inner::Facts(entries) => {
+                while entries.front().is_some_and(|&(i, ..)| i < idx) {
+                    entries.pop_front();
+                }
+            }
+            Inner::Slices(ring, pool) => ring.evict_before(idx, pool),
         }
     }
 
     /// Whether the ring holds no fact.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        match &self.inner {
+            Inner::Facts(entries) => entries.is_empty(),
+            Inner::Slices(ring, _) => ring.is_empty(),
+        }
     }
 
-    /// How many entries it holds (for the memory gauges).
+    /// How many entries, or slices, it holds (for the memory gauges).
     pub fn allocated(&self) -> usize {
-        self.entries.len()
+        match &self.inner {
+            Inner::Facts(entries) => entries.len(),
+            Inner::Slices(ring, _) => ring.allocated(),
+        }
     }
+}
+
+/// [`FactRing::add`] on the entries, sorted by slice index, of a ring spanning `cap`.
+fn add_entry(entries: &mut VecDeque<(i64, FactKind, i64)>, cap: i64, idx: i64, kind: &FactKind, sign: i64) -> bool {
+    if let Some(&(newest, ..)) = entries.back() {
+        if idx > newest {
+            while entries.front().is_some_and(|&(i, ..)| i <= idx - cap) {
+                entries.pop_front();
+            }
+            entries.push_back((idx, *kind, sign));
+            return true;
+        }
+        if idx <= newest - cap {
+            return false;
+        }
+    }
+    // The same slice as a held entry or an earlier one: facts mostly come in time
+    // order, so the slice's entries are looked for from the back.
+    let at = entries.partition_point(|&(i, ..)| i <= idx);
+    let same = entries.range(..at).rev().take_while(|&&(i, ..)| i == idx).count();
+    match entries.range_mut(at - same..at).find(|(_, k, _)| k == kind) {
+        Some((_, _, count)) => *count += sign,
+        None => entries.insert(at, (idx, *kind, sign)),
+    }
+    true
 }
 
 #[cfg(test)]
@@ -178,6 +233,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_flood_of_facts_turns_it_into_a_ring_of_slices_with_the_same_sums() {
+        let cap = 10;
+        let mut r = FactRing::new(cap);
+        for n in 0..(cap * FactRing::MAX_ENTRIES_PER_SLICE) as u8 {
+            assert!(r.add(5, &kind(n * 4), 1), "distinct handle times");
+        }
+        assert!(matches!(r.inner, Inner::Facts(_)));
+        assert_eq!(r.allocated(), 20);
+        assert!(r.add(6, &kind(200), 1));
+        assert!(matches!(r.inner, Inner::Slices(..)), "past two entries a slice");
+        assert_eq!(r.allocated(), 2, "two slices");
+        let mut sum = AgentAgg::default();
+        r.fold_into(0, 10, &mut sum);
+        assert_eq!(sum.c.handled, 21);
+        assert!(!r.add(-4, &kind(0), 1), "-4 <= 6 - 10: older than the span");
+        r.evict_before(6);
+        let mut sum = AgentAgg::default();
+        r.fold_into(0, 10, &mut sum);
+        assert_eq!(sum.c.handled, 1);
     }
 
     #[test]

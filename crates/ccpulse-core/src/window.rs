@@ -26,7 +26,7 @@ pub trait Slice: Default {
 /// Slices a ring let go of, kept for reuse: a ring slides by one slice every few
 /// seconds per group, and a new slice would otherwise allocate again what the dropped
 /// one held. Bounded by [`SlicePool::MAX`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SlicePool<A> {
     free: Vec<Box<A>>,
 }
