@@ -144,8 +144,8 @@ fn add_entry(entries: &mut VecDeque<(i64, FactKind, i64)>, cap: i64, idx: i64, k
             return false;
         }
     }
-    // The same slice as a held entry or an earlier one: facts mostly come in time
-    // order, so the slice's entries are looked for from the back.
+    // The same slice as a held entry or an earlier one: the slice's entries, found by
+    // binary search, get the fact's count, or the fact goes after them.
     let at = entries.partition_point(|&(i, ..)| i <= idx);
     let same = entries.range(..at).rev().take_while(|&&(i, ..)| i == idx).count();
     match entries.range_mut(at - same..at).find(|(_, k, _)| k == kind) {
@@ -160,7 +160,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::window::{Ring, SlicePool};
 
     fn kind(n: u8) -> FactKind {
         match n % 4 {

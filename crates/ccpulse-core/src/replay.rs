@@ -331,9 +331,10 @@ impl FileReplay {
     /// Makes room in its engines for what a file of `bytes` bytes holds, so that their
     /// tables do not grow step by step (see [`Engine::reserve_contacts`]).
     pub fn expect_bytes(&mut self, bytes: usize) {
+        let contacts = bytes / BYTES_PER_CONTACT;
         match &mut self.inner {
-            Inner::One(one) => one.replay.engine.reserve_contacts(bytes / BYTES_PER_CONTACT),
-            Inner::Split(split) => split.expect_bytes(bytes),
+            Inner::One(one) => one.replay.engine.reserve_contacts(contacts),
+            Inner::Split(split) => split.reserve_contacts(contacts),
         }
     }
 
@@ -530,7 +531,7 @@ pub fn replay_segments(
 /// About how many bytes of a file one contact takes: its four or five events, of about
 /// 200 bytes each. A guess for making room ([`FileReplay::expect_bytes`]): a file of
 /// other shapes only makes more or less room than it needs.
-pub(crate) const BYTES_PER_CONTACT: usize = 1000;
+const BYTES_PER_CONTACT: usize = 1000;
 
 /// A file given as segments of whole lines, replayed with one engine.
 fn one_engine(segments: &[&[u8]], cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis) -> ReplayOutcome {

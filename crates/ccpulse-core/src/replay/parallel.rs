@@ -392,10 +392,11 @@ impl Split {
         }
     }
 
-    /// See [`super::FileReplay::expect_bytes`]: each engine gets its share.
-    pub(super) fn expect_bytes(&mut self, bytes: usize) {
-        let contacts = bytes / super::BYTES_PER_CONTACT / self.threads.max(1);
-        self.engines.iter_mut().for_each(|(e, _)| e.reserve_contacts(contacts));
+    /// Makes room for about `contacts` finished contacts in all, each engine for its
+    /// share ([`Engine::reserve_contacts`]).
+    pub(super) fn reserve_contacts(&mut self, contacts: usize) {
+        let share = contacts / self.threads.max(1);
+        self.engines.iter_mut().for_each(|(e, _)| e.reserve_contacts(share));
     }
 
     pub(super) fn note_offers(&mut self, segment: &[u8]) {
