@@ -315,8 +315,6 @@ pub struct Contact {
     pub attribution: Attribution,
     /// See [`Derived::ended`].
     pub ended: Option<Millis>,
-    /// See [`Derived::drill`].
-    pub drill: Vec<DrillLeg>,
     /// See [`Derived::surveyed`].
     pub surveyed: bool,
     /// Its `contact_id`, then its `customer_id`, for the drill-down lists: one buffer,

@@ -744,6 +744,25 @@ fn ids(rows: &[Row]) -> Vec<&str> {
     rows.iter().map(|r| r.0.as_str()).collect()
 }
 
+/// A leg decided at the very start of the longest window (1 h before 09:15) is listed
+/// in it, one decided a millisecond earlier is not: the engine derives a contact's legs
+/// only when its newest event is in that span, and both contacts' newest event is the
+/// one that decides.
+#[test]
+fn a_leg_decided_at_the_start_of_the_longest_window_is_listed() {
+    let lines = vec![
+        offered("e1", "voice", "billing", "2026-11-30T08:14:00Z", None),
+        simple("e1", "contact.abandoned", "2026-11-30T08:15:00Z", json!({})),
+        offered("e2", "voice", "billing", "2026-11-30T08:14:00Z", None),
+        simple("e2", "contact.abandoned", "2026-11-30T08:14:59.999Z", json!({})),
+        offered("e3", "voice", "billing", "2026-11-30T09:00:00Z", None),
+    ];
+    let s = run_cfg(&lines, "2026-11-30T09:15:00Z", EngineConfig::default());
+    let abandoned = drill(&s, "1h", "billing", Some(Channel::Voice), DrillOutcome::Abandoned, 100);
+    assert_eq!(ids(&abandoned), ["e1"]);
+    assert_eq!(abandoned.len() as i64, queue(&s, "1h", "billing", "voice").abandoned);
+}
+
 #[test]
 fn the_contacts_behind_the_figures_by_hand() {
     let s = run_cfg(&drill_events(), "2026-11-30T09:15:00Z", EngineConfig::default());
