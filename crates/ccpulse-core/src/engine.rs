@@ -76,6 +76,17 @@ struct Policies<'a> {
     cache: &'a mut FxHashMap<u128, Option<u16>>,
 }
 
+impl<'a> Policies<'a> {
+    /// The policies of `cfg`, with the engine's names and selections so far.
+    fn of(cfg: &'a EngineConfig, names: &'a Interner, cache: &'a mut FxHashMap<u128, Option<u16>>) -> Self {
+        Policies {
+            list: &cfg.policies,
+            names,
+            cache,
+        }
+    }
+}
+
 impl PolicyLookup for Policies<'_> {
     fn select(&mut self, channel: Channel, queue: NameId, segment: Option<NameId>) -> Option<u16> {
         // Looked up before it is entered: `entry` costs more, and nearly every lookup hits.
@@ -587,11 +598,7 @@ impl Engine {
         let mut inserted = inserted;
         loop {
             if let Some(contact) = self.contacts.get_mut(&key) {
-                let mut lookup = Policies {
-                    list: &self.cfg.policies,
-                    names: &self.names,
-                    cache: &mut self.policy_cache,
-                };
+                let mut lookup = Policies::of(&self.cfg, &self.names, &mut self.policy_cache);
                 let within = self.cfg.immediate_within;
                 let counted = &mut self.derived_before;
                 let before = contact.events_before(inserted, &mut self.events_before);
@@ -954,11 +961,7 @@ impl Engine {
         /// leg (`None`: it waits).
         type Candidate<'a> = (Millis, &'a str, &'a Contact, Option<DrillLeg>);
         let mut candidates: FxHashMap<(LeafKey, DrillOutcome), Vec<Candidate<'_>>> = FxHashMap::default();
-        let mut lookup = Policies {
-            list: &self.cfg.policies,
-            names: &self.names,
-            cache: &mut self.policy_cache,
-        };
+        let mut lookup = Policies::of(&self.cfg, &self.names, &mut self.policy_cache);
         let within = self.cfg.immediate_within;
         let derived = &mut self.derived;
         for c in self.contacts.values() {
