@@ -331,10 +331,9 @@ impl FileReplay {
     /// Makes room in its engines for what a file of `bytes` bytes holds, so that their
     /// tables do not grow step by step (see [`Engine::reserve_contacts`]).
     pub fn expect_bytes(&mut self, bytes: usize) {
-        let contacts = bytes / BYTES_PER_CONTACT;
         match &mut self.inner {
-            Inner::One(one) => one.replay.engine.reserve_contacts(contacts),
-            Inner::Split(split) => split.reserve_contacts(contacts),
+            Inner::One(one) => one.expect_bytes(bytes),
+            Inner::Split(split) => split.reserve_contacts(bytes / BYTES_PER_CONTACT),
         }
     }
 
@@ -386,6 +385,11 @@ impl OneEngine {
             replay: Replay::new(cfg, as_of, now_wall),
             lines: 0,
         }
+    }
+
+    /// [`FileReplay::expect_bytes`] for its engine.
+    fn expect_bytes(&mut self, bytes: usize) {
+        self.replay.engine.reserve_contacts(bytes / BYTES_PER_CONTACT);
     }
 
     fn feed(&mut self, segment: &[u8]) {
@@ -536,6 +540,7 @@ const BYTES_PER_CONTACT: usize = 1000;
 /// A file given as segments of whole lines, replayed with one engine.
 fn one_engine(segments: &[&[u8]], cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis) -> ReplayOutcome {
     let mut one = OneEngine::new(cfg, as_of, now_wall);
+    one.expect_bytes(segments.iter().map(|s| s.len()).sum());
     segments.iter().for_each(|s| one.feed(s));
     one.finish()
 }
