@@ -118,14 +118,14 @@ impl Replay {
     pub fn snapshot(&mut self) -> Snapshot {
         let now = self.now();
         let cfg = self.engine.config().clone();
-        snapshot_of(&self.engine.partial(now), &cfg)
+        snapshot_of(&self.engine.partial(now), &cfg, 1)
     }
 }
 
-/// The snapshot of a replay's partial: breaches evaluated once, and the coverage of one
-/// whole, complete source.
-fn snapshot_of(partial: &Partial, cfg: &EngineConfig) -> Snapshot {
-    let mut snap = Snapshot::build(partial, cfg);
+/// The snapshot of a replay's partial, its windows made on up to `threads` threads:
+/// breaches evaluated once, and the coverage of one whole, complete source.
+fn snapshot_of(partial: &Partial, cfg: &EngineConfig, threads: usize) -> Snapshot {
+    let mut snap = Snapshot::build_on(partial, cfg, threads);
     BreachTracker::default().evaluate(&mut snap, &cfg.policies);
     snap.coverage = whole_file();
     snap

@@ -2,6 +2,7 @@
 //! shapes of `spec/api.md`. A ratio whose denominator is zero is `None` (`null`).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -12,7 +13,7 @@ use crate::contact::DrillOutcome;
 use crate::coverage::Coverage;
 use crate::erlang::{self, Planning};
 use crate::event::{AgentState, Channel};
-use crate::partial::{trim_listed, EngineStats, GroupKey, Listed, LiveLeaf, Partial};
+use crate::partial::{trim_listed, EngineStats, GroupKey, Listed, LiveLeaf, Partial, WindowPartial};
 use crate::policy::{Policy, SlCounts};
 use crate::time::{serialize_rfc3339, Millis};
 
@@ -590,87 +591,128 @@ fn staffed_by_queue(p: &Partial) -> BTreeMap<&Arc<str>, i64> {
     out
 }
 
+/// The view of one window of the merged partial `p`; `staffed` is
+/// [`staffed_by_queue`] of `p`.
+fn window_view(p: &Partial, w: &WindowPartial, cfg: &EngineConfig, staffed: &BTreeMap<&Arc<str>, i64>) -> WindowView {
+    let now = p.now;
+    let policies = &cfg.policies;
+    // (queue, channel) groups.
+    let mut by_queue: BTreeMap<(Arc<str>, Channel), Vec<LeafRef>> = BTreeMap::new();
+    let mut by_channel: BTreeMap<Channel, Vec<LeafRef>> = BTreeMap::new();
+    let mut all = Vec::new();
+    for (k, a) in &w.leaves {
+        if let (Some(q), Some(ch)) = (&k.queue, k.channel) {
+            by_queue.entry((q.clone(), ch)).or_default().push((k, a));
+        }
+        if let Some(ch) = k.channel {
+            by_channel.entry(ch).or_default().push((k, a));
+        }
+        all.push((k, a));
+    }
+    let mut live_q: BTreeMap<(Arc<str>, Channel), Live> = BTreeMap::new();
+    let mut live_c: BTreeMap<Channel, Live> = BTreeMap::new();
+    let mut live_all = Live::default();
+    for (k, l) in &p.live {
+        let l = &Live::of(l, k.policy.and_then(|i| policies.get(usize::from(i))), now);
+        if let (Some(q), Some(ch)) = (&k.queue, k.channel) {
+            live_q.entry((q.clone(), ch)).or_default().merge(l);
+            by_queue.entry((q.clone(), ch)).or_default();
+        }
+        if let Some(ch) = k.channel {
+            live_c.entry(ch).or_default().merge(l);
+        }
+        live_all.merge(l);
+    }
+    let queues = by_queue
+        .iter()
+        .map(|((q, ch), leaves)| {
+            let live = live_q.get(&(q.clone(), *ch)).copied().unwrap_or_default();
+            let gp = group_policy(policies, Some(q), Some(*ch));
+            let mut g = row(Some(q.clone()), ch.as_str().to_owned(), leaves, live, now, policies, gp);
+            let policy = gp.and_then(|i| policies.get(i));
+            g.agents_required = agents_required(&g, *ch, w.to - w.from, policy, cfg.staffing);
+            g.agents_staffed = Some(staffed.get(q).copied().unwrap_or(0));
+            g.staffing_gap = match (g.agents_staffed, g.agents_required) {
+                (Some(s), Some(r)) => Some(s - i64::from(r)),
+                _ => None,
+            };
+            g
+        })
+        .collect();
+    let mut channels: Vec<GroupRow> = Channel::ALL
+        .iter()
+        .map(|ch| {
+            let leaves = by_channel.get(ch).map_or(&[][..], Vec::as_slice);
+            let live = live_c.get(ch).copied().unwrap_or_default();
+            let gp = group_policy(policies, None, Some(*ch));
+            row(None, ch.as_str().to_owned(), leaves, live, now, policies, gp)
+        })
+        .collect();
+    channels.push(row(
+        None,
+        ALL.to_owned(),
+        &all,
+        live_all,
+        now,
+        policies,
+        group_policy(policies, None, None),
+    ));
+    WindowView {
+        window: w.name.clone(),
+        from: w.from,
+        to: w.to,
+        queues,
+        channels,
+        agents: agent_rows(p, w, cfg),
+    }
+}
+
+/// `f` of each item, in their order, made on up to `threads` scoped threads; each
+/// thread takes the next item not taken, last first (the last window, `today`, holds
+/// the most). A panic in `f` is raised again here.
+fn map_on_threads<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let taken = AtomicUsize::new(0);
+    let work = || {
+        let mut made = Vec::new();
+        loop {
+            let k = taken.fetch_add(1, Ordering::Relaxed);
+            let Some(i) = items.len().checked_sub(k + 1) else { break };
+            made.push((i, f(&items[i])));
+        }
+        made
+    };
+    let mut made: Vec<(usize, R)> = std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut made = work();
+        for h in others {
+            match h.join() {
+                Ok(theirs) => made.extend(theirs),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        made
+    });
+    made.sort_unstable_by_key(|(i, _)| *i);
+    made.into_iter().map(|(_, r)| r).collect()
+}
+
 impl Snapshot {
     /// Builds the figures from the merged partial of every engine.
     pub fn build(p: &Partial, cfg: &EngineConfig) -> Snapshot {
+        Snapshot::build_on(p, cfg, 1)
+    }
+
+    /// [`Snapshot::build`], each window's view made on one of up to `threads` threads:
+    /// the last step of a replay split over engines, when the other threads are idle
+    /// (the live service builds on one thread, next to its partitions' work).
+    pub fn build_on(p: &Partial, cfg: &EngineConfig, threads: usize) -> Snapshot {
         let now = p.now;
-        let policies = &cfg.policies;
         let staffed = staffed_by_queue(p);
-        let windows = p
-            .windows
-            .iter()
-            .map(|w| {
-                // (queue, channel) groups.
-                let mut by_queue: BTreeMap<(Arc<str>, Channel), Vec<LeafRef>> = BTreeMap::new();
-                let mut by_channel: BTreeMap<Channel, Vec<LeafRef>> = BTreeMap::new();
-                let mut all = Vec::new();
-                for (k, a) in &w.leaves {
-                    if let (Some(q), Some(ch)) = (&k.queue, k.channel) {
-                        by_queue.entry((q.clone(), ch)).or_default().push((k, a));
-                    }
-                    if let Some(ch) = k.channel {
-                        by_channel.entry(ch).or_default().push((k, a));
-                    }
-                    all.push((k, a));
-                }
-                let mut live_q: BTreeMap<(Arc<str>, Channel), Live> = BTreeMap::new();
-                let mut live_c: BTreeMap<Channel, Live> = BTreeMap::new();
-                let mut live_all = Live::default();
-                for (k, l) in &p.live {
-                    let l = &Live::of(l, k.policy.and_then(|i| policies.get(usize::from(i))), now);
-                    if let (Some(q), Some(ch)) = (&k.queue, k.channel) {
-                        live_q.entry((q.clone(), ch)).or_default().merge(l);
-                        by_queue.entry((q.clone(), ch)).or_default();
-                    }
-                    if let Some(ch) = k.channel {
-                        live_c.entry(ch).or_default().merge(l);
-                    }
-                    live_all.merge(l);
-                }
-                let queues = by_queue
-                    .iter()
-                    .map(|((q, ch), leaves)| {
-                        let live = live_q.get(&(q.clone(), *ch)).copied().unwrap_or_default();
-                        let gp = group_policy(policies, Some(q), Some(*ch));
-                        let mut g = row(Some(q.clone()), ch.as_str().to_owned(), leaves, live, now, policies, gp);
-                        let policy = gp.and_then(|i| policies.get(i));
-                        g.agents_required = agents_required(&g, *ch, w.to - w.from, policy, cfg.staffing);
-                        g.agents_staffed = Some(staffed.get(q).copied().unwrap_or(0));
-                        g.staffing_gap = match (g.agents_staffed, g.agents_required) {
-                            (Some(s), Some(r)) => Some(s - i64::from(r)),
-                            _ => None,
-                        };
-                        g
-                    })
-                    .collect();
-                let mut channels: Vec<GroupRow> = Channel::ALL
-                    .iter()
-                    .map(|ch| {
-                        let leaves = by_channel.get(ch).map_or(&[][..], Vec::as_slice);
-                        let live = live_c.get(ch).copied().unwrap_or_default();
-                        let gp = group_policy(policies, None, Some(*ch));
-                        row(None, ch.as_str().to_owned(), leaves, live, now, policies, gp)
-                    })
-                    .collect();
-                channels.push(row(
-                    None,
-                    ALL.to_owned(),
-                    &all,
-                    live_all,
-                    now,
-                    policies,
-                    group_policy(policies, None, None),
-                ));
-                WindowView {
-                    window: w.name.clone(),
-                    from: w.from,
-                    to: w.to,
-                    queues,
-                    channels,
-                    agents: agent_rows(p, w, cfg),
-                }
-            })
-            .collect();
+        let windows = map_on_threads(&p.windows, threads, |w| window_view(p, w, cfg, &staffed));
         let mut listed: BTreeMap<(Arc<str>, Channel), Vec<Listed>> = BTreeMap::new();
         for (k, list) in &p.listed {
             if let (Some(q), Some(ch)) = (&k.queue, k.channel) {
@@ -906,5 +948,32 @@ fn agent_states(p: &Partial) -> AgentStates {
     AgentStates {
         teams: teams.into_values().collect(),
         queues: queues.into_values().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::map_on_threads;
+
+    #[test]
+    fn made_on_threads_in_the_items_order() {
+        for n in [0usize, 1, 2, 4, 9] {
+            let items: Vec<usize> = (0..n).collect();
+            for threads in [0, 1, 2, 3, 16] {
+                let made = map_on_threads(&items, threads, |i| i * 10);
+                assert_eq!(
+                    made,
+                    items.iter().map(|i| i * 10).collect::<Vec<_>>(),
+                    "{n} on {threads}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "item 3")]
+    fn a_panic_on_a_thread_is_raised_again() {
+        let items: Vec<usize> = (0..6).collect();
+        map_on_threads(&items, 2, |&i| assert!(i != 3, "item 3"));
     }
 }
