@@ -13,9 +13,10 @@ use crate::agent::{name_key, names_key, AgentRecord};
 use crate::agg::{AgentAgg, Aggregate, Fact, LeafKey, NameId, QueueAgg, QueueSlice};
 use crate::config::EngineConfig;
 use crate::contact::{
-    derive_into, key64, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, Derived, DrillLeg,
-    DrillOutcome, FirstOffer, PolicyLookup, SurveyMemo,
+    derive_into, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, Derived, DrillLeg, DrillOutcome,
+    FirstOffer, PolicyLookup, SurveyMemo,
 };
+use crate::contact_kind::{kind_of, NameKeys};
 use crate::dedupe::{Dedupe, Seen};
 use crate::event::{Body, Channel, Event};
 use crate::fcr::CustomerIndex;
@@ -321,7 +322,7 @@ impl Engine {
         let wm = self.watermark.map_or(ts, |w| w.max(ts));
         self.seq += 1;
         let seen = self.dedupe.check(Dedupe::key(&ev.id), ts, wm);
-        let outcome = self.apply_checked(ev, self.seq, wm, seen, None);
+        let outcome = self.apply_checked(ev, self.seq, wm, seen, None, None);
         if seen == Seen::New {
             self.maintain(wm);
         }
@@ -337,15 +338,23 @@ impl Engine {
     ///
     /// `contact` is the event's [`contact_key`](crate::shard::contact_key), when the
     /// caller has computed it already (routing needs it): the engine then does not hash
-    /// the contact id again. It must be that key.
-    pub fn apply_routed(&mut self, ev: &Event<'_>, at: Routed, contact: Option<u128>) -> Applied {
+    /// the contact id again. It must be that key. `keys`, when given, are
+    /// [`NameKeys::of`] the event's body, computed where it was read: the engine then
+    /// reads its names' bytes only for names new to it.
+    pub fn apply_routed(
+        &mut self,
+        ev: &Event<'_>,
+        at: Routed,
+        contact: Option<u128>,
+        keys: Option<&NameKeys>,
+    ) -> Applied {
         debug_assert!(contact.is_none() || contact == ev.contact_id().map(|c| xxh3_128(c.as_bytes())));
         // One engine's floors are the stream's watermark's, whatever the event (a
         // too-old event that closes a contact adds its facts above them).
         if self.watermark != Some(at.watermark) {
             self.advance_watermark(at.watermark);
         }
-        self.apply_checked(ev, at.seq, at.watermark, at.seen, contact)
+        self.apply_checked(ev, at.seq, at.watermark, at.seen, contact, keys)
     }
 
     /// The maintenance the router ran at `clock` for the whole stream (the watermark
@@ -388,6 +397,7 @@ impl Engine {
         wm: Millis,
         seen: Seen,
         contact: Option<u128>,
+        keys: Option<&NameKeys>,
     ) -> Applied {
         let ts = ev.ts;
         match seen {
@@ -396,7 +406,7 @@ impl Engine {
                 return Applied::Duplicate;
             }
             Seen::TooOld => {
-                if self.close_late(ev, tiebreak, contact) {
+                if self.close_late(ev, tiebreak, contact, keys) {
                     self.stats.applied += 1;
                     self.stats.late += 1;
                     return Applied::Applied;
@@ -412,7 +422,7 @@ impl Engine {
         if ts < wm - self.cfg.lateness {
             self.stats.late += 1;
         }
-        let outcome = self.apply_body(ev, tiebreak, contact);
+        let outcome = self.apply_body(ev, tiebreak, contact, keys);
         match outcome {
             Applied::Applied => self.stats.applied += 1,
             Applied::OverCap => self.stats.over_cap += 1,
@@ -428,7 +438,7 @@ impl Engine {
     /// wait or a leg of a contact still held is applied all the same, unless the
     /// contact already has an event of its type at its time: a very late abandon must
     /// not leave its contact waiting for hours. Says whether it was applied.
-    fn close_late(&mut self, ev: &Event<'_>, tiebreak: u64, contact: Option<u128>) -> bool {
+    fn close_late(&mut self, ev: &Event<'_>, tiebreak: u64, contact: Option<u128>, keys: Option<&NameKeys>) -> bool {
         let closes = matches!(
             ev.body,
             Body::Answered { .. }
@@ -448,7 +458,7 @@ impl Engine {
         if contact.events.len() >= MAX_CONTACT_EVENTS {
             return false;
         }
-        let Some(kind) = contact_event_kind(&mut self.names, &ev.body) else {
+        let Some(kind) = kind_of(&mut self.names, &ev.body, keys) else {
             return false;
         };
         let event = ContactEvent {
@@ -477,7 +487,7 @@ impl Engine {
         s.quarter_floor = s.quarter_floor_days.bounds(wm - self.cfg.interval_days * DAY).0;
     }
 
-    fn apply_body(&mut self, ev: &Event<'_>, tiebreak: u64, contact: Option<u128>) -> Applied {
+    fn apply_body(&mut self, ev: &Event<'_>, tiebreak: u64, contact: Option<u128>, keys: Option<&NameKeys>) -> Applied {
         let names = &mut self.names;
         match &ev.body {
             Body::AgentState {
@@ -523,7 +533,7 @@ impl Engine {
             }
             _ => {}
         }
-        let (Some(contact_id), Some(kind)) = (ev.contact_id(), contact_event_kind(names, &ev.body)) else {
+        let (Some(contact_id), Some(kind)) = (ev.contact_id(), kind_of(names, &ev.body, keys)) else {
             return Applied::Applied;
         };
         let key = contact.unwrap_or_else(|| xxh3_128(contact_id.as_bytes()));
@@ -1099,79 +1109,6 @@ fn closed_survey(closed: &mut Closed, ts: Millis, kind: ContactEventKind, within
         store.apply(f, 1);
     }
     true
-}
-
-/// The contact event an event is, with its names interned; `None` for agent events and
-/// relationship surveys (no contact).
-fn contact_event_kind(names: &mut Interner, body: &Body<'_>) -> Option<ContactEventKind> {
-    Some(match body {
-        Body::AgentState { .. } | Body::Survey { contact_id: None, .. } => return None,
-        Body::Survey {
-            answer,
-            channel,
-            queue,
-            agent_id,
-            ..
-        } => ContactEventKind::Survey {
-            answer: *answer,
-            channel: *channel,
-            queue: queue.as_deref().map(|q| names.intern(q)),
-            agent: agent_id.as_deref().map(|a| names.intern(a)),
-        },
-        Body::SurveySent {
-            kind,
-            channel,
-            queue,
-            agent_id,
-            ..
-        } => ContactEventKind::SurveySent {
-            kind: *kind,
-            channel: *channel,
-            queue: queue.as_deref().map(|q| names.intern(q)),
-            agent: agent_id.as_deref().map(|a| names.intern(a)),
-        },
-        Body::Offered {
-            channel,
-            queue,
-            customer_id,
-            topic,
-            segment,
-            repeat,
-            ..
-        } => ContactEventKind::Offered {
-            channel: *channel,
-            queue: names.intern(queue),
-            segment: segment.as_deref().map(|s| names.intern(s)),
-            customer: customer_id.as_deref().map(key64),
-            topic: topic.as_deref().map(key64),
-            repeat: *repeat,
-        },
-        Body::Answered {
-            agent_id,
-            channel,
-            queue,
-            ..
-        } => ContactEventKind::Answered {
-            agent: names.intern(agent_id),
-            channel: *channel,
-            queue: queue.as_deref().map(|q| names.intern(q)),
-        },
-        Body::Abandoned { channel, queue, .. } => ContactEventKind::Abandoned {
-            channel: *channel,
-            queue: queue.as_deref().map(|q| names.intern(q)),
-        },
-        Body::FlowedOut { channel, queue, .. } => ContactEventKind::FlowedOut {
-            channel: *channel,
-            queue: queue.as_deref().map(|q| names.intern(q)),
-        },
-        Body::HoldStarted { .. } => ContactEventKind::HoldStarted,
-        Body::HoldEnded { .. } => ContactEventKind::HoldEnded,
-        Body::Transferred { to_queue, .. } => ContactEventKind::Transferred {
-            to_queue: names.intern(to_queue),
-        },
-        Body::Ended { resolved, .. } => ContactEventKind::Ended { resolved: *resolved },
-        Body::WrappedUp { .. } => ContactEventKind::WrappedUp,
-    })
 }
 
 /// When a contact stops being needed: a finished one keeps its events while its figures

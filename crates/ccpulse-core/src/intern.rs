@@ -23,8 +23,19 @@ pub struct Interner {
 impl Interner {
     /// The id of `name`, added if new.
     pub fn intern(&mut self, name: &str) -> NameId {
+        self.intern_keyed(Interner::key(name), name)
+    }
+
+    /// The key names are looked up by: their 128-bit xxh3 hash.
+    pub fn key(name: &str) -> u128 {
+        xxh3_128(name.as_bytes())
+    }
+
+    /// The id of `name`, whose [`Interner::key`] is `key`, added if new: `name` is read
+    /// only then (the key may have been computed where its bytes were in the cache).
+    pub fn intern_keyed(&mut self, key: u128, name: &str) -> NameId {
         let names = &mut self.names;
-        *self.ids.entry(xxh3_128(name.as_bytes())).or_insert_with(|| {
+        *self.ids.entry(key).or_insert_with(|| {
             names.push(Arc::from(name));
             (names.len() - 1) as NameId
         })

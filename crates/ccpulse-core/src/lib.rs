@@ -14,6 +14,7 @@ pub mod breach;
 pub mod calendar;
 pub mod config;
 pub mod contact;
+pub mod contact_kind;
 pub mod coverage;
 pub mod dedupe;
 pub mod engine;

@@ -28,6 +28,7 @@ use rustc_hash::FxHashMap;
 use super::{for_each_line, read_line, snapshot_of, Chunks, LineError, ReplayOutcome};
 use crate::config::EngineConfig;
 use crate::contact::key64;
+use crate::contact_kind::NameKeys;
 use crate::dedupe::Dedupe;
 use crate::engine::Engine;
 use crate::event::Event;
@@ -208,8 +209,9 @@ enum Parsed<'a> {
     Blank,
     /// Invalid: why.
     Invalid(String),
-    /// An event, the [`Dedupe::key`] of its id, and where it goes.
-    Event(Event<'a>, u128, Dest),
+    /// An event, the [`Dedupe::key`] of its id, where it goes, and the keys of its names
+    /// (computed here, where its bytes are in the cache).
+    Event(Event<'a>, u128, Dest, NameKeys),
 }
 
 /// What an engine does next, in stream order.
@@ -618,7 +620,8 @@ fn pipeline(
                     {
                         found.push((contact, engine));
                     }
-                    Parsed::Event(ev, key, dest)
+                    let names = NameKeys::of(&ev.body);
+                    Parsed::Event(ev, key, dest, names)
                 }
                 Err(reason) => Parsed::Invalid(reason),
             });
@@ -650,7 +653,7 @@ fn pipeline(
                         line: r.lines,
                         reason: std::mem::take(reason),
                     }),
-                    Parsed::Event(ev, key, dest) => {
+                    Parsed::Event(ev, key, dest, _) => {
                         if as_of.is_some_and(|t| ev.ts >= t) {
                             r.after_as_of += 1;
                             continue;
@@ -691,8 +694,8 @@ fn pipeline(
         for w in list.iter() {
             match *w {
                 Work::Apply { chunk, idx, at } => {
-                    if let Some(Parsed::Event(ev, _, dest)) = lines[chunk as usize].get(idx as usize) {
-                        engine.apply_routed(ev, at, dest.contact());
+                    if let Some(Parsed::Event(ev, _, dest, names)) = lines[chunk as usize].get(idx as usize) {
+                        engine.apply_routed(ev, at, dest.contact(), Some(names));
                     }
                 }
                 Work::Maintain(clock) => engine.maintain_at(clock),
