@@ -83,8 +83,8 @@ impl Namer for Recording<'_> {
 /// Interns with keys recorded from the same event ([`NameKeys::of`]): a name is read
 /// only if it is new to `names` (or was past the recorded ones).
 pub(crate) struct Recorded<'a> {
-    pub(crate) names: &'a mut Interner,
-    pub(crate) keys: &'a NameKeys,
+    names: &'a mut Interner,
+    keys: &'a NameKeys,
     next_name: usize,
     next_key: usize,
 }
