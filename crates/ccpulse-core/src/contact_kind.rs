@@ -39,10 +39,11 @@ impl Namer for Interner {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NameKeys {
     names: [u128; 2],
-    keys: [u64; 2],
-    /// How many of each were read; one more than fits means "read the rest again".
+    /// How many names were read: those past the two kept are read again where the
+    /// event is applied.
     n_names: u8,
-    n_keys: u8,
+    /// The customer's and topic's keys, as read (`None`: not read, or past these two).
+    keys: [Option<NonZeroU64>; 2],
 }
 
 impl NameKeys {
@@ -71,11 +72,10 @@ impl Namer for Recording<'_> {
 
     fn key(&mut self, value: &str) -> NonZeroU64 {
         let key = key64(value);
-        let k = &mut *self.0;
-        if let Some(slot) = k.keys.get_mut(usize::from(k.n_keys)) {
-            *slot = key.get();
+        // Kept in the first free slot: they are read in order.
+        if let Some(slot) = self.0.keys.iter_mut().find(|k| k.is_none()) {
+            *slot = Some(key);
         }
-        k.n_keys = k.n_keys.saturating_add(1);
         key
     }
 }
@@ -116,8 +116,7 @@ impl Namer for Recorded<'_> {
     fn key(&mut self, value: &str) -> NonZeroU64 {
         let i = self.next_key;
         self.next_key += 1;
-        let recorded = self.keys.keys.get(i).filter(|_| i < usize::from(self.keys.n_keys));
-        match recorded.and_then(|&k| NonZeroU64::new(k)) {
+        match self.keys.keys.get(i).copied().flatten() {
             Some(key) => {
                 debug_assert_eq!(key, key64(value), "keys recorded from another event");
                 key
@@ -248,7 +247,8 @@ mod tests {
             assert_eq!(keyed.name(id), plain.name(id));
         }
         let offer = NameKeys::of(&events[0].body);
-        assert_eq!((offer.n_names, offer.n_keys), (2, 2), "queue, segment; customer, topic");
+        assert_eq!(offer.n_names, 2, "queue, segment");
+        assert!(offer.keys.iter().all(Option::is_some), "customer, topic");
     }
 
     /// Keys past those recorded (none are, today) are computed from the names.
