@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ccpulse replay against DuckDB on the same realistic day, in alternating runs.
 #
-#   benches/duckdb-peer.sh [--runs 5] [--file FILE] [--contacts 200000] [-- CCPULSE REPLAY ARGS]
+#   benches/duckdb-peer.sh [--runs 5] [--file FILE] [--contacts 200000] [--binary CCPULSE]
+#                          [-- CCPULSE REPLAY ARGS]
 #
 # Without --file, writes a realistic day (target/day/day-<contacts>.jsonl, bare JSON lines,
 # by ccpulse-day: 24 h, 100 000 customers, surveys hours late, few agent events).
@@ -11,18 +12,21 @@
 # process with DuckDB on one thread computing a 15-minute window sliding by 1 minute per
 # (queue, channel) over the whole file (benches/duckdb_peer.py), and prints each run's
 # time, the load average before it, and the ratios. Arguments after `--` go to
-# `ccpulse replay` (e.g. `-- --threads 1`).
+# `ccpulse replay` (e.g. `-- --threads 1`). `--binary` times that `ccpulse` instead of the
+# release build (e.g. the profile-guided one of benches/pgo-build.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs=5
 file=""
 contacts=200000
+binary=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --file) file="$2"; shift 2 ;;
     --contacts) contacts="$2"; shift 2 ;;
+    --binary) binary="$2"; shift 2 ;;
     --) shift; break ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
@@ -45,4 +49,4 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import duckdb, sys; s
   "$venv/bin/pip" install --quiet "duckdb==$version"
 fi
 
-exec "$venv/bin/python" benches/duckdb_peer.py compare "$file" "$runs" "$target/release/ccpulse" "$@"
+exec "$venv/bin/python" benches/duckdb_peer.py compare "$file" "$runs" "${binary:-$target/release/ccpulse}" "$@"
