@@ -36,11 +36,14 @@ fi
 cargo build --release --quiet -p ccpulse-benches --bin ccpulse-day
 train="$work/train-150000-seed2.jsonl"
 if [ ! -s "$train" ]; then
-  "$target/release/ccpulse-day" --contacts 150000 --seed 2 --output "$train"
+  # Written aside and renamed, so that a run cut short leaves no half day behind.
+  "$target/release/ccpulse-day" --contacts 150000 --seed 2 --output "$train.part"
+  mv "$train.part" "$train"
 fi
 dense="$work/train-150000-seed2-denser.jsonl"
 if [ ! -s "$dense" ]; then
-  python3 benches/denser_day.py "$train" "$dense"
+  python3 benches/denser_day.py "$train" "$dense.part"
+  mv "$dense.part" "$dense"
 fi
 
 raw="$work/raw"
@@ -59,6 +62,7 @@ done
 "$profdata" merge -o "$work/merged.profdata" "$raw"
 digest="$(sha256sum "$work/merged.profdata" | cut -c1-16)"
 profile="$work/ccpulse-$digest.profdata"
+rm -f "$work"/ccpulse-*.profdata
 mv "$work/merged.profdata" "$profile"
 RUSTFLAGS="-Cprofile-use=$profile" CARGO_TARGET_DIR="$target/pgo-use" \
   cargo build --release --quiet -p ccpulse --bin ccpulse
