@@ -17,7 +17,8 @@
 #
 # The figures are the same as the plain release build's (the optimiser only lays out
 # and inlines differently); BENCHMARKS.md ("A profile-guided build") has the timing.
-# Both builds are full release builds with fat LTO: about 15 minutes on two cores.
+# Both builds are full release builds with fat LTO: 18 minutes the first time on the
+# project's 2-core machine, training day included (BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
