@@ -132,6 +132,9 @@ struct Store {
     /// As `day_floor_days`, for `quarter_floor`.
     quarter_floor_days: DayClock,
     slice_floor: i64,
+    /// The lowest `slice_floor` may be: above `i64::MIN` once the engine was told how far
+    /// its watermark will get ([`Engine::expect_watermark`]).
+    slice_floor_at_least: i64,
     day_floor: Millis,
     /// Start of the oldest local day whose quarters are kept.
     quarter_floor: Millis,
@@ -142,6 +145,11 @@ struct Store {
 }
 
 impl Store {
+    /// The slice floor at watermark `wm`: the oldest slice the ring keeps.
+    fn slice_floor_at(&self, wm: Millis) -> i64 {
+        wm.div_euclid(self.slice) - self.ring_cap as i64 + 1
+    }
+
     fn apply(&mut self, f: &Fact, sign: i64) {
         let idx = f.ts.div_euclid(self.slice);
         let in_ring = idx >= self.slice_floor;
@@ -277,6 +285,7 @@ impl Engine {
                 day_floor_days: DayClock::new(cfg.time_zone.clone()),
                 quarter_floor_days: DayClock::new(cfg.time_zone.clone()),
                 slice_floor: i64::MIN,
+                slice_floor_at_least: i64::MIN,
                 day_floor: Millis::MIN,
                 quarter_floor: Millis::MIN,
                 dirty_quarters: BTreeSet::new(),
@@ -311,6 +320,21 @@ impl Engine {
     /// The newest event time applied.
     pub fn watermark(&self) -> Option<Millis> {
         self.watermark
+    }
+
+    /// Tells the engine that its watermark will reach `at` before anything reads its
+    /// windows: a replay that knows the newest time of its input. Facts in slices that
+    /// the windows will have left behind by then are then not added to the slice rings
+    /// at all (nor retracted from them), while the day sums, the interval sums and the
+    /// contacts take them as before. Nothing an engine answers at `at` or later changes;
+    /// in a replay of a day, most of the writes to the rings are saved.
+    ///
+    /// Windows read before the watermark reaches `at` miss those facts: the caller
+    /// checks [`Engine::watermark`] before trusting them, as [`crate::replay`] does.
+    pub fn expect_watermark(&mut self, at: Millis) {
+        let s = &mut self.store;
+        s.slice_floor_at_least = s.slice_floor_at_least.max(s.slice_floor_at(at));
+        s.slice_floor = s.slice_floor.max(s.slice_floor_at_least);
     }
 
     /// Applies one valid event.
@@ -482,7 +506,7 @@ impl Engine {
     fn advance_watermark(&mut self, wm: Millis) {
         self.watermark = Some(wm);
         let s = &mut self.store;
-        s.slice_floor = wm.div_euclid(s.slice) - s.ring_cap as i64 + 1;
+        s.slice_floor = s.slice_floor_at(wm).max(s.slice_floor_at_least);
         s.day_floor = s.day_floor_days.bounds(wm - DAY - 2 * HOUR).0;
         s.quarter_floor = s.quarter_floor_days.bounds(wm - self.cfg.interval_days * DAY).0;
     }

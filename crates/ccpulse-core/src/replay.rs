@@ -198,6 +198,8 @@ pub struct ReplayOutcome {
     pub first_reading: bool,
     /// The engines, kept for [`ReplayOutcome::intervals`].
     held: Vec<Engine>,
+    /// The newest event time applied.
+    watermark: Option<Millis>,
     /// The time the figures are computed at.
     now: Millis,
     /// The engines' configuration.
@@ -237,6 +239,7 @@ fn line_ranges(bytes: &[u8], range: Range<usize>) -> impl Iterator<Item = Range<
     })
 }
 
+mod newest;
 mod parallel;
 
 /// Reads one line (with its `\n`), as [`Replay::line`] does.
@@ -337,6 +340,17 @@ impl FileReplay {
         }
     }
 
+    /// Tells its engines that the replay's watermark will reach `at`: what no window at
+    /// the end can read is kept out of their slice rings ([`Engine::expect_watermark`]).
+    /// The outcome is then right only when the watermark did reach it: see
+    /// [`replay_segments`].
+    pub fn expect_watermark(&mut self, at: Millis) {
+        match &mut self.inner {
+            Inner::One(one) => one.replay.engine.expect_watermark(at),
+            Inner::Split(split) => split.expect_watermark(at),
+        }
+    }
+
     /// Whether it reads the file twice: all of it to [`FileReplay::note_offers`] first.
     pub fn reads_twice(&self) -> bool {
         matches!(self.inner, Inner::Split(_))
@@ -419,6 +433,7 @@ impl OneEngine {
             engines: 1,
             first_reading: false,
             cfg: self.replay.engine.config().clone(),
+            watermark: self.replay.engine.watermark(),
             held: vec![self.replay.engine],
             now,
         }
@@ -493,6 +508,11 @@ pub fn replay_bytes(
 }
 
 /// [`replay_bytes`] of a file given as segments of whole lines (see [`FileReplay`]).
+///
+/// The engines are first told how far the watermark will get, from a sample of the
+/// lines ([`newest::newest_sampled`], [`FileReplay::expect_watermark`]). In the rare case
+/// that it got less far (a sampled line was the duplicate of an older event), the file
+/// is replayed again without it.
 pub fn replay_segments(
     segments: &[&[u8]],
     cfg: Arc<EngineConfig>,
@@ -500,36 +520,63 @@ pub fn replay_segments(
     now_wall: Millis,
     threads: usize,
 ) -> ReplayOutcome {
+    if let Some(at) = newest::newest_sampled(segments, as_of, now_wall) {
+        let done = replay_expecting(segments, cfg.clone(), as_of, now_wall, threads, Some(at));
+        if done.watermark >= Some(at) {
+            return done;
+        }
+    }
+    replay_expecting(segments, cfg, as_of, now_wall, threads, None)
+}
+
+/// [`replay_segments`], its engines told that the watermark will reach `expect` when
+/// given.
+fn replay_expecting(
+    segments: &[&[u8]],
+    cfg: Arc<EngineConfig>,
+    as_of: Option<Millis>,
+    now_wall: Millis,
+    threads: usize,
+    expect: Option<Millis>,
+) -> ReplayOutcome {
+    let made = |threads: usize, one_pass: bool| {
+        let mut r = FileReplay::with(cfg.clone(), as_of, now_wall, threads, one_pass);
+        r.expect_bytes(segments.iter().map(|s| s.len()).sum());
+        if let Some(at) = expect {
+            r.expect_watermark(at);
+        }
+        r
+    };
+    let fed = |mut r: FileReplay| {
+        for s in segments {
+            if r.gave_up() {
+                break;
+            }
+            r.feed(s);
+        }
+        r
+    };
+    let one_engine = || {
+        let mut one = OneEngine::new(cfg.clone(), as_of, now_wall);
+        one.expect_bytes(segments.iter().map(|s| s.len()).sum());
+        if let Some(at) = expect {
+            one.replay.engine.expect_watermark(at);
+        }
+        segments.iter().for_each(|s| one.feed(s));
+        one.finish()
+    };
     // In one pass first, which nearly every file allows (a contact's offer comes
     // before its other events, or a few lines after them); else read twice.
-    let bytes = segments.iter().map(|s| s.len()).sum();
-    let mut once = FileReplay::one_pass(cfg.clone(), as_of, now_wall, threads);
-    once.expect_bytes(bytes);
-    for s in segments {
-        if once.gave_up() {
-            break;
-        }
-        once.feed(s);
-    }
+    let once = fed(made(threads, true));
     if !once.needs_first_reading() {
-        return once
-            .finish()
-            .unwrap_or_else(|OneEngineNeeded| one_engine(segments, cfg, as_of, now_wall));
+        return once.finish().unwrap_or_else(|OneEngineNeeded| one_engine());
     }
     drop(once);
-    let mut r = FileReplay::new(cfg.clone(), as_of, now_wall, threads);
-    r.expect_bytes(bytes);
+    let mut r = made(threads, false);
     if r.reads_twice() {
         segments.iter().for_each(|s| r.note_offers(s));
     }
-    for s in segments {
-        if r.gave_up() {
-            break;
-        }
-        r.feed(s);
-    }
-    r.finish()
-        .unwrap_or_else(|OneEngineNeeded| one_engine(segments, cfg, as_of, now_wall))
+    fed(r).finish().unwrap_or_else(|OneEngineNeeded| one_engine())
 }
 
 /// About how many bytes of a file one contact takes: its four or five events, of about
@@ -537,17 +584,44 @@ pub fn replay_segments(
 /// other shapes only makes more or less room than it needs.
 const BYTES_PER_CONTACT: usize = 1000;
 
-/// A file given as segments of whole lines, replayed with one engine.
-fn one_engine(segments: &[&[u8]], cfg: Arc<EngineConfig>, as_of: Option<Millis>, now_wall: Millis) -> ReplayOutcome {
-    let mut one = OneEngine::new(cfg, as_of, now_wall);
-    one.expect_bytes(segments.iter().map(|s| s.len()).sum());
-    segments.iter().for_each(|s| one.feed(s));
-    one.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A replay's figures as JSON.
+    fn figures(done: &ReplayOutcome) -> serde_json::Value {
+        serde_json::to_value(&done.snapshot).expect("a snapshot serializes")
+    }
+
+    #[test]
+    fn a_sampled_duplicate_newer_than_the_watermark_is_replayed_again_untold() {
+        // The last line, in the sample, repeats the first event's id twelve hours later:
+        // a duplicate, so the watermark stays at 08:00:10.
+        let text = [
+            r#"{"id":"e1","type":"contact.offered","ts":"2026-11-16T08:00:00Z","contact_id":"c1","channel":"voice","queue":"q"}"#,
+            r#"{"id":"e2","type":"contact.answered","ts":"2026-11-16T08:00:10Z","contact_id":"c1","agent_id":"a1"}"#,
+            r#"{"id":"e1","type":"contact.offered","ts":"2026-11-16T20:00:00Z","contact_id":"c2","channel":"voice","queue":"q"}"#,
+        ]
+        .join("\n");
+        let wall = crate::time::parse_rfc3339("2026-11-17T00:00:00Z").expect("a time");
+        let cfg = Arc::new(EngineConfig::default());
+        let sampled = newest::newest_sampled(&[text.as_bytes()], None, wall);
+        assert_eq!(sampled, crate::time::parse_rfc3339("2026-11-16T20:00:00Z"));
+
+        let mut untold = FileReplay::new(cfg.clone(), None, wall, 1);
+        untold.feed(text.as_bytes());
+        let untold = untold.finish().expect("one engine finishes");
+        assert_eq!(untold.watermark, crate::time::parse_rfc3339("2026-11-16T08:00:10Z"));
+        // Told 20:00, the engine keeps the morning out of its windows...
+        let told = replay_expecting(&[text.as_bytes()], cfg.clone(), None, wall, 1, sampled);
+        assert_ne!(figures(&told), figures(&untold));
+        // ...so the replay, finding its watermark short of it, replays untold.
+        for threads in [1, 2] {
+            let done = replay_bytes(text.as_bytes(), cfg.clone(), None, wall, threads);
+            assert_eq!(figures(&done), figures(&untold), "{threads} engines");
+            assert_eq!(done.duplicates, 1);
+        }
+    }
 
     #[test]
     fn key_tab_json_and_bare_json() {

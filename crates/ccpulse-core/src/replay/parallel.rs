@@ -401,6 +401,11 @@ impl Split {
         self.engines.iter_mut().for_each(|(e, _)| e.reserve_contacts(share));
     }
 
+    /// [`Engine::expect_watermark`] for every engine.
+    pub(super) fn expect_watermark(&mut self, at: Millis) {
+        self.engines.iter_mut().for_each(|(e, _)| e.expect_watermark(at));
+    }
+
     pub(super) fn note_offers(&mut self, segment: &[u8]) {
         if let Partition::Offers(offers) = &mut self.partition {
             offers.extend(note_offers(segment, self.now_wall, self.threads));
@@ -496,6 +501,7 @@ impl Split {
             first_reading: matches!(self.partition, Partition::Known(_)),
             held,
             now,
+            watermark: router.watermark(),
             cfg: self.cfg,
         })
     }
