@@ -200,6 +200,8 @@ pub struct ReplayOutcome {
     held: Vec<Engine>,
     /// The newest event time applied.
     watermark: Option<Millis>,
+    /// Whether the engines kept the sums per quarter hour ([`Sums`]).
+    sums: Sums,
     /// The time the figures are computed at.
     now: Millis,
     /// The engines' configuration.
@@ -210,7 +212,11 @@ impl ReplayOutcome {
     /// The interval report of `date` (today at the replay's now when `None`) by
     /// intervals of `size`, as the service would answer it for this file: with one
     /// engine or several, the same.
+    /// An error when it was replayed with [`Sums::WindowsOnly`].
     pub fn intervals(&self, size: Size, date: Option<&str>) -> Result<IntervalReport, DayError> {
+        if self.sums == Sums::WindowsOnly {
+            return Err(DayError::NotKept("this replay kept no interval sums".into()));
+        }
         interval_report(&self.cfg, &self.held, self.now, size, date)
     }
 
@@ -346,8 +352,17 @@ impl FileReplay {
     /// [`replay_segments`].
     pub fn expect_watermark(&mut self, at: Millis) {
         match &mut self.inner {
-            Inner::One(one) => one.replay.engine.expect_watermark(at),
+            Inner::One(one) => one.expect_watermark(at),
             Inner::Split(split) => split.expect_watermark(at),
+        }
+    }
+
+    /// Tells its engines to keep no sums per quarter hour: for a replay that will not be
+    /// asked for intervals ([`Sums::WindowsOnly`]).
+    pub fn skip_interval_sums(&mut self) {
+        match &mut self.inner {
+            Inner::One(one) => one.skip_interval_sums(),
+            Inner::Split(split) => split.skip_interval_sums(),
         }
     }
 
@@ -391,6 +406,7 @@ impl FileReplay {
 struct OneEngine {
     replay: Replay,
     lines: usize,
+    sums: Sums,
 }
 
 impl OneEngine {
@@ -398,7 +414,19 @@ impl OneEngine {
         OneEngine {
             replay: Replay::new(cfg, as_of, now_wall),
             lines: 0,
+            sums: Sums::WithIntervals,
         }
+    }
+
+    /// [`FileReplay::expect_watermark`] for its engine.
+    fn expect_watermark(&mut self, at: Millis) {
+        self.replay.engine.expect_watermark(at);
+    }
+
+    /// [`FileReplay::skip_interval_sums`] for its engine.
+    fn skip_interval_sums(&mut self) {
+        self.replay.engine.skip_interval_sums();
+        self.sums = Sums::WindowsOnly;
     }
 
     /// [`FileReplay::expect_bytes`] for its engine.
@@ -434,6 +462,7 @@ impl OneEngine {
             first_reading: false,
             cfg: self.replay.engine.config().clone(),
             watermark: self.replay.engine.watermark(),
+            sums: self.sums,
             held: vec![self.replay.engine],
             now,
         }
@@ -495,6 +524,16 @@ impl<'a> Chunks<'a> {
     }
 }
 
+/// What a replay keeps besides its windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sums {
+    /// The sums per quarter hour too, for [`ReplayOutcome::intervals`].
+    WithIntervals,
+    /// Only what its windows need: [`ReplayOutcome::intervals`] then answers an error.
+    /// For a replay that prints no interval report ([`Engine::skip_interval_sums`]).
+    WindowsOnly,
+}
+
 /// Replays a whole file in memory, as `ccpulse replay` reads it, with `threads` engines
 /// on as many threads (1: one engine). The figures are the same for any number.
 pub fn replay_bytes(
@@ -504,10 +543,11 @@ pub fn replay_bytes(
     now_wall: Millis,
     threads: usize,
 ) -> ReplayOutcome {
-    replay_segments(&[bytes], cfg, as_of, now_wall, threads)
+    replay_segments(&[bytes], cfg, as_of, now_wall, threads, Sums::WithIntervals)
 }
 
-/// [`replay_bytes`] of a file given as segments of whole lines (see [`FileReplay`]).
+/// [`replay_bytes`] of a file given as segments of whole lines (see [`FileReplay`]),
+/// keeping `sums`.
 ///
 /// The engines are first told how far the watermark will get, from a sample of the
 /// lines ([`newest::newest_sampled`], [`FileReplay::expect_watermark`]). In the rare case
@@ -519,14 +559,16 @@ pub fn replay_segments(
     as_of: Option<Millis>,
     now_wall: Millis,
     threads: usize,
+    sums: Sums,
 ) -> ReplayOutcome {
+    let replay = |expect| replay_expecting(segments, cfg.clone(), as_of, now_wall, threads, sums, expect);
     if let Some(at) = newest::newest_sampled(segments, as_of, now_wall) {
-        let done = replay_expecting(segments, cfg.clone(), as_of, now_wall, threads, Some(at));
+        let done = replay(Some(at));
         if done.watermark >= Some(at) {
             return done;
         }
     }
-    replay_expecting(segments, cfg, as_of, now_wall, threads, None)
+    replay(None)
 }
 
 /// [`replay_segments`], its engines told that the watermark will reach `expect` when
@@ -537,6 +579,7 @@ fn replay_expecting(
     as_of: Option<Millis>,
     now_wall: Millis,
     threads: usize,
+    sums: Sums,
     expect: Option<Millis>,
 ) -> ReplayOutcome {
     let made = |threads: usize, one_pass: bool| {
@@ -544,6 +587,9 @@ fn replay_expecting(
         r.expect_bytes(segments.iter().map(|s| s.len()).sum());
         if let Some(at) = expect {
             r.expect_watermark(at);
+        }
+        if sums == Sums::WindowsOnly {
+            r.skip_interval_sums();
         }
         r
     };
@@ -560,7 +606,10 @@ fn replay_expecting(
         let mut one = OneEngine::new(cfg.clone(), as_of, now_wall);
         one.expect_bytes(segments.iter().map(|s| s.len()).sum());
         if let Some(at) = expect {
-            one.replay.engine.expect_watermark(at);
+            one.expect_watermark(at);
+        }
+        if sums == Sums::WindowsOnly {
+            one.skip_interval_sums();
         }
         segments.iter().for_each(|s| one.feed(s));
         one.finish()
@@ -613,7 +662,15 @@ mod tests {
         let untold = untold.finish().expect("one engine finishes");
         assert_eq!(untold.watermark, crate::time::parse_rfc3339("2026-11-16T08:00:10Z"));
         // Told 20:00, the engine keeps the morning out of its windows...
-        let told = replay_expecting(&[text.as_bytes()], cfg.clone(), None, wall, 1, sampled);
+        let told = replay_expecting(
+            &[text.as_bytes()],
+            cfg.clone(),
+            None,
+            wall,
+            1,
+            Sums::WithIntervals,
+            sampled,
+        );
         assert_ne!(figures(&told), figures(&untold));
         // ...so the replay, finding its watermark short of it, replays untold.
         for threads in [1, 2] {

@@ -11,7 +11,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ccpulse_core::replay::{replay_bytes, replay_segments, FileReplay, ReplayOutcome};
+use ccpulse_core::interval::Size;
+use ccpulse_core::replay::{replay_bytes, replay_segments, FileReplay, ReplayOutcome, Sums};
 use ccpulse_core::time::{format_rfc3339, parse_rfc3339, MINUTE, SECOND};
 use ccpulse_core::EngineConfig;
 use proptest::prelude::*;
@@ -55,9 +56,16 @@ fn same_with_any_split(text: &[u8], cfg: EngineConfig, as_of: Option<i64>) -> Re
     for lines in [1, 4] {
         let segments = segments(text, lines);
         for threads in [1, 2] {
-            let fed = replay_segments(&segments, cfg.clone(), as_of, wall(), threads);
+            let fed = replay_segments(&segments, cfg.clone(), as_of, wall(), threads, Sums::WithIntervals);
             assert_eq!(said(&fed), expected, "{threads} engines fed {lines} lines at a time");
         }
+    }
+    // Without interval sums (a replay that prints no interval report): the same, and
+    // no interval report.
+    for threads in [1, 2] {
+        let windows = replay_segments(&[text], cfg.clone(), as_of, wall(), threads, Sums::WindowsOnly);
+        assert_eq!(said(&windows), expected, "{threads} engines without interval sums");
+        assert!(windows.intervals(Size::Quarter, None).is_err());
     }
     // One engine that was not told how far the watermark gets (as the service feeds
     // its engines): what the replays keep out of their slice rings changes nothing.

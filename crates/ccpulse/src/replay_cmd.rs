@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ccpulse_core::config::EngineConfig;
 use ccpulse_core::interval::Size;
-use ccpulse_core::replay::{replay_bytes, FileReplay, OneEngineNeeded, ReplayOutcome};
+use ccpulse_core::replay::{replay_segments, FileReplay, OneEngineNeeded, ReplayOutcome, Sums};
 use ccpulse_core::time::parse_rfc3339;
 
 use crate::config_file;
@@ -117,7 +117,14 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, NonZeroUsize::get);
     let now_wall = jiff::Timestamp::now().as_millisecond();
-    let mut done = replay_file(&args.input, cfg, as_of, now_wall, threads).map_err(input_err)?;
+    // The sums per quarter hour only for an interval report: the window printed
+    // otherwise does not read them.
+    let sums = if size.is_some() {
+        Sums::WithIntervals
+    } else {
+        Sums::WindowsOnly
+    };
+    let mut done = replay_file(&args.input, cfg, as_of, now_wall, threads, sums).map_err(input_err)?;
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
     for e in &done.invalid {
@@ -162,29 +169,38 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
     Ok(())
 }
 
-/// Replays a file: a regular file is mapped ([`crate::mapped`]), or where it cannot be,
-/// read in segments, twice when the replay is split over several engines; anything
-/// else (a pipe) is read whole first.
+/// Replays a file, keeping `sums`: a regular file is mapped ([`crate::mapped`]), or
+/// where it cannot be, read in segments, twice when the replay is split over several
+/// engines; anything else (a pipe) is read whole first. A file read in segments is
+/// replayed without a sample of its newest time ([`FileReplay::expect_watermark`]).
 fn replay_file(
     path: &Path,
     cfg: Arc<EngineConfig>,
     as_of: Option<i64>,
     now_wall: i64,
     threads: usize,
+    sums: Sums,
 ) -> std::io::Result<ReplayOutcome> {
     let mut file = std::fs::File::open(path)?;
     if !file.metadata()?.is_file() {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
-        return Ok(replay_bytes(&bytes, cfg, as_of, now_wall, threads));
+        return Ok(replay_segments(&[&bytes], cfg, as_of, now_wall, threads, sums));
     }
     if let Some(map) = crate::mapped::map(&file) {
-        return Ok(replay_bytes(&map, cfg, as_of, now_wall, threads));
+        return Ok(replay_segments(&[&map], cfg, as_of, now_wall, threads, sums));
     }
     let mut bufs = [Vec::new(), Vec::new()];
     let bytes = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-    let mut replay = FileReplay::new(cfg.clone(), as_of, now_wall, threads);
-    replay.expect_bytes(bytes);
+    let made = |threads| {
+        let mut replay = FileReplay::new(cfg.clone(), as_of, now_wall, threads);
+        replay.expect_bytes(bytes);
+        if sums == Sums::WindowsOnly {
+            replay.skip_interval_sums();
+        }
+        replay
+    };
+    let mut replay = made(threads);
     if replay.reads_twice() {
         for_each_segment(&mut file, &mut bufs, SEGMENT, |segment| {
             replay.note_offers(segment);
@@ -201,8 +217,7 @@ fn replay_file(
         Err(OneEngineNeeded) => {
             // The engines' counts could have reached a cap: one engine, from the start.
             file.seek(SeekFrom::Start(0))?;
-            let mut one = FileReplay::new(cfg, as_of, now_wall, 1);
-            one.expect_bytes(bytes);
+            let mut one = made(1);
             for_each_segment(&mut file, &mut bufs, SEGMENT, |segment| {
                 one.feed(segment);
                 true
