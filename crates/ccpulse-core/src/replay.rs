@@ -561,7 +561,14 @@ pub fn replay_segments(
     threads: usize,
     sums: Sums,
 ) -> ReplayOutcome {
-    let replay = |expect| replay_expecting(segments, cfg.clone(), as_of, now_wall, threads, sums, expect);
+    let setup = Setup {
+        cfg,
+        as_of,
+        now_wall,
+        threads,
+        sums,
+    };
+    let replay = |expect| replay_expecting(segments, &setup, expect);
     if let Some(at) = newest::newest_sampled(segments, as_of, now_wall) {
         let done = replay(Some(at));
         if done.watermark >= Some(at) {
@@ -571,17 +578,25 @@ pub fn replay_segments(
     replay(None)
 }
 
-/// [`replay_segments`], its engines told that the watermark will reach `expect` when
-/// given.
-fn replay_expecting(
-    segments: &[&[u8]],
+/// What [`replay_segments`] was asked, but for its input.
+struct Setup {
     cfg: Arc<EngineConfig>,
     as_of: Option<Millis>,
     now_wall: Millis,
     threads: usize,
     sums: Sums,
-    expect: Option<Millis>,
-) -> ReplayOutcome {
+}
+
+/// [`replay_segments`], its engines told that the watermark will reach `expect` when
+/// given.
+fn replay_expecting(segments: &[&[u8]], setup: &Setup, expect: Option<Millis>) -> ReplayOutcome {
+    let Setup {
+        ref cfg,
+        as_of,
+        now_wall,
+        threads,
+        sums,
+    } = *setup;
     let made = |threads: usize, one_pass: bool| {
         let mut r = FileReplay::with(cfg.clone(), as_of, now_wall, threads, one_pass);
         r.expect_bytes(segments.iter().map(|s| s.len()).sum());
@@ -662,15 +677,14 @@ mod tests {
         let untold = untold.finish().expect("one engine finishes");
         assert_eq!(untold.watermark, crate::time::parse_rfc3339("2026-11-16T08:00:10Z"));
         // Told 20:00, the engine keeps the morning out of its windows...
-        let told = replay_expecting(
-            &[text.as_bytes()],
-            cfg.clone(),
-            None,
-            wall,
-            1,
-            Sums::WithIntervals,
-            sampled,
-        );
+        let setup = Setup {
+            cfg: cfg.clone(),
+            as_of: None,
+            now_wall: wall,
+            threads: 1,
+            sums: Sums::WithIntervals,
+        };
+        let told = replay_expecting(&[text.as_bytes()], &setup, sampled);
         assert_ne!(figures(&told), figures(&untold));
         // ...so the replay, finding its watermark short of it, replays untold.
         for threads in [1, 2] {
