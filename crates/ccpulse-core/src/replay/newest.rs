@@ -17,13 +17,18 @@ use super::{json_of, line_ranges};
 /// Lines read across the whole input, evenly spaced.
 const SPREAD: usize = 256;
 
+/// The longest line sampled, and how far past a spread point its start is looked for:
+/// so that an input without line breaks costs [`SPREAD`] times this, not times its size.
+const LINE_MAX: usize = 64 << 10;
+
 /// Bytes read whole at the end of the input: files are mostly in time order, so the
 /// newest events are usually among their last lines (about 300 lines of a realistic day).
 const TAIL: usize = 64 << 10;
 
 /// The newest `ts` of the valid events before `as_of` among [`SPREAD`] lines spread over
 /// `segments` and every line of their last [`TAIL`] bytes; `None` when none of them is
-/// one. Reads about `TAIL` bytes and `SPREAD` lines, whatever the input's size.
+/// one. Reads at most `TAIL` bytes and `SPREAD` lines of at most [`LINE_MAX`] bytes,
+/// whatever the input's size.
 pub(super) fn newest_sampled(segments: &[&[u8]], as_of: Option<Millis>, now_wall: Millis) -> Option<Millis> {
     let mut newest = None;
     let mut note = |line: &[u8]| {
@@ -61,15 +66,20 @@ pub(super) fn newest_sampled(segments: &[&[u8]], as_of: Option<Millis>, now_wall
     newest
 }
 
-/// The first whole line starting at or after `at` in `segment`, without its `\n`.
+/// The first whole line starting at or after `at` in `segment`, without its `\n`;
+/// `None` when none starts within [`LINE_MAX`] bytes of `at`, or it is longer.
 fn line_from(segment: &[u8], at: usize) -> Option<&[u8]> {
+    let within = |from: usize| &segment[from..segment.len().min(from.saturating_add(LINE_MAX))];
     let start = match at {
         0 => 0,
-        _ => at + memchr::memchr(b'\n', &segment[at - 1..])?,
+        _ => at + memchr::memchr(b'\n', within(at - 1))?,
     };
-    let rest = segment.get(start..)?;
-    let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-    Some(&rest[..end])
+    let line = within(start);
+    match memchr::memchr(b'\n', line) {
+        Some(end) => Some(&line[..end]),
+        None if start + line.len() == segment.len() => Some(line),
+        None => None,
+    }
 }
 
 /// The `ts` of `line` when it is a valid event before `as_of`, read as the replay reads
@@ -116,6 +126,34 @@ mod tests {
         let old = event(1, "2026-11-16T08:00:00Z") + "\n";
         let mut text = event(2, "2026-11-16T20:00:00Z") + "\n";
         text += &old.repeat(4 * TAIL / old.len());
+        let got = newest_sampled(&[text.as_bytes()], None, ms(WALL));
+        assert_eq!(got, Some(ms("2026-11-16T20:00:00Z")));
+    }
+
+    #[test]
+    fn lines_longer_than_the_limit_are_not_sampled() {
+        // A newest line longer than LINE_MAX first, then old lines: only the old ones
+        // are read; a line of the limit's length is.
+        let padded = |ts: &str, len: usize| {
+            let e = event(9, ts);
+            format!(
+                "{},\"pad\":\"{}\"}}\n",
+                &e[..e.len() - 1],
+                "x".repeat(len - e.len() - 10)
+            )
+        };
+        let old = event(1, "2026-11-16T08:00:00Z") + "\n";
+        let long = padded("2026-11-16T20:00:00Z", LINE_MAX + 1);
+        // A valid event, left out for its length alone.
+        assert_eq!(
+            applied_ts(long.as_bytes(), None, ms(WALL)),
+            Some(ms("2026-11-16T20:00:00Z"))
+        );
+        let text = long + &old.repeat(4 * TAIL / old.len());
+        let got = newest_sampled(&[text.as_bytes()], None, ms(WALL));
+        assert_eq!(got, Some(ms("2026-11-16T08:00:00Z")));
+        let fits = padded("2026-11-16T20:00:00Z", LINE_MAX - 1);
+        let text = fits + &old.repeat(4 * TAIL / old.len());
         let got = newest_sampled(&[text.as_bytes()], None, ms(WALL));
         assert_eq!(got, Some(ms("2026-11-16T20:00:00Z")));
     }
