@@ -351,6 +351,11 @@ impl Engine {
         self.store.quarter_floor = Millis::MAX;
     }
 
+    /// Whether it keeps the sums per quarter hour: until [`Engine::skip_interval_sums`].
+    pub fn keeps_interval_sums(&self) -> bool {
+        self.store.interval_sums
+    }
+
     /// Applies one valid event.
     ///
     /// Events of equal `ts` take their arrival order (for a contact, after its

@@ -200,8 +200,6 @@ pub struct ReplayOutcome {
     held: Vec<Engine>,
     /// The newest event time applied.
     watermark: Option<Millis>,
-    /// Whether the engines kept the sums per quarter hour ([`Sums`]).
-    sums: Sums,
     /// The time the figures are computed at.
     now: Millis,
     /// The engines' configuration.
@@ -214,7 +212,7 @@ impl ReplayOutcome {
     /// engine or several, the same.
     /// An error when it was replayed with [`Sums::WindowsOnly`].
     pub fn intervals(&self, size: Size, date: Option<&str>) -> Result<IntervalReport, DayError> {
-        if self.sums == Sums::WindowsOnly {
+        if !self.held.iter().all(Engine::keeps_interval_sums) {
             return Err(DayError::NotKept("this replay kept no interval sums".into()));
         }
         interval_report(&self.cfg, &self.held, self.now, size, date)
@@ -406,7 +404,6 @@ impl FileReplay {
 struct OneEngine {
     replay: Replay,
     lines: usize,
-    sums: Sums,
 }
 
 impl OneEngine {
@@ -414,7 +411,6 @@ impl OneEngine {
         OneEngine {
             replay: Replay::new(cfg, as_of, now_wall),
             lines: 0,
-            sums: Sums::WithIntervals,
         }
     }
 
@@ -426,7 +422,6 @@ impl OneEngine {
     /// [`FileReplay::skip_interval_sums`] for its engine.
     fn skip_interval_sums(&mut self) {
         self.replay.engine.skip_interval_sums();
-        self.sums = Sums::WindowsOnly;
     }
 
     /// [`FileReplay::expect_bytes`] for its engine.
@@ -462,7 +457,6 @@ impl OneEngine {
             first_reading: false,
             cfg: self.replay.engine.config().clone(),
             watermark: self.replay.engine.watermark(),
-            sums: self.sums,
             held: vec![self.replay.engine],
             now,
         }

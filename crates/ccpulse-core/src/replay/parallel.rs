@@ -25,7 +25,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use memchr::memmem::Finder;
 use rustc_hash::FxHashMap;
 
-use super::{for_each_line, read_line, snapshot_of, Chunks, LineError, ReplayOutcome, Sums};
+use super::{for_each_line, read_line, snapshot_of, Chunks, LineError, ReplayOutcome};
 use crate::config::EngineConfig;
 use crate::contact::key64;
 use crate::contact_kind::NameKeys;
@@ -359,8 +359,6 @@ pub(super) struct Split {
     routing: Routing,
     /// A task failed.
     failed: bool,
-    /// What its engines keep besides the windows.
-    sums: Sums,
 }
 
 impl Split {
@@ -393,7 +391,6 @@ impl Split {
                 Partition::Offers(PartitionerBuilder::default())
             },
             failed: false,
-            sums: Sums::WithIntervals,
         }
     }
 
@@ -412,7 +409,6 @@ impl Split {
     /// [`Engine::skip_interval_sums`] for every engine.
     pub(super) fn skip_interval_sums(&mut self) {
         self.engines.iter_mut().for_each(|(e, _)| e.skip_interval_sums());
-        self.sums = Sums::WindowsOnly;
     }
 
     pub(super) fn note_offers(&mut self, segment: &[u8]) {
@@ -511,7 +507,6 @@ impl Split {
             held,
             now,
             watermark: router.watermark(),
-            sums: self.sums,
             cfg: self.cfg,
         })
     }
