@@ -210,8 +210,12 @@ impl ReplayOutcome {
     /// The interval report of `date` (today at the replay's now when `None`) by
     /// intervals of `size`, as the service would answer it for this file: with one
     /// engine or several, the same.
-    /// An error when it was replayed with [`Sums::WindowsOnly`].
+    /// An error when it was replayed with [`Sums::WindowsOnly`], or its engines were let
+    /// go ([`ReplayOutcome::leak_engines`]): never a report of zeros for sums not held.
     pub fn intervals(&self, size: Size, date: Option<&str>) -> Result<IntervalReport, DayError> {
+        if self.held.is_empty() {
+            return Err(DayError::NotKept("this replay's engines were let go".into()));
+        }
         if !self.held.iter().all(Engine::keeps_interval_sums) {
             return Err(DayError::NotKept("this replay kept no interval sums".into()));
         }
@@ -222,7 +226,7 @@ impl ReplayOutcome {
     /// freeing a day's contacts, customers and slices one allocation at a time took
     /// about 3 % of `ccpulse replay` (50 ms of the realistic day), and the exit frees
     /// them at once. Answers only the snapshot afterwards ([`ReplayOutcome::intervals`]
-    /// then has no engine to read).
+    /// then answers an error).
     pub fn leak_engines(&mut self) {
         std::mem::forget(std::mem::take(&mut self.held));
     }
@@ -685,6 +689,18 @@ mod tests {
             let done = replay_bytes(text.as_bytes(), cfg.clone(), None, wall, threads);
             assert_eq!(figures(&done), figures(&untold), "{threads} engines");
             assert_eq!(done.duplicates, 1);
+        }
+    }
+
+    #[test]
+    fn no_interval_report_once_the_engines_are_let_go() {
+        let text = r#"{"id":"e1","type":"contact.offered","ts":"2026-11-16T08:00:00Z","contact_id":"c1","channel":"voice","queue":"q"}"#;
+        let wall = crate::time::parse_rfc3339("2026-11-17T12:00:00Z").expect("a valid time");
+        for threads in [1, 2] {
+            let mut done = replay_bytes(text.as_bytes(), Arc::new(EngineConfig::default()), None, wall, threads);
+            assert!(done.intervals(Size::Quarter, None).is_ok(), "{threads} engines");
+            done.leak_engines();
+            assert!(done.intervals(Size::Quarter, None).is_err(), "{threads} engines");
         }
     }
 
