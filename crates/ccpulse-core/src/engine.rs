@@ -610,6 +610,24 @@ impl Engine {
                     // events later than this one): nothing to derive.
                     return Applied::Applied;
                 }
+                if last && is_survey(kind) {
+                    // A survey after every other event of the contact moves only its
+                    // survey facts, as for a remembered contact: no leg to derive again
+                    // (a survey is mostly sent when its contact ends, then answered).
+                    let mut memo = SurveyMemo::of(&held.events[..at]).unwrap_or_default();
+                    let within = self.cfg.immediate_within;
+                    survey_delta(
+                        &mut memo,
+                        held.attribution,
+                        held.ended,
+                        ev.ts,
+                        kind,
+                        within,
+                        &mut self.store,
+                    );
+                    held.surveyed = true;
+                    return Applied::Applied;
+                }
                 at
             }
             Entry::Vacant(vacant) => {
@@ -1107,21 +1125,47 @@ impl Engine {
     }
 }
 
-/// A survey event for a finished contact that is only remembered: an answer is counted
-/// with its delay from the contact's end, and the contact's sent surveys and responses
-/// are updated (a send or an answer earlier than the one remembered moves the facts it
-/// decides: the old ones are retracted, the new ones added). Says whether `kind` was a
-/// survey event; anything else is late and ignored.
+/// A survey event for a finished contact that is only remembered: see [`survey_delta`].
+/// Says whether `kind` was a survey event; anything else is late and ignored.
 fn closed_survey(closed: &mut Closed, ts: Millis, kind: ContactEventKind, within: Millis, store: &mut Store) -> bool {
-    if !matches!(
-        kind,
-        ContactEventKind::Survey { .. } | ContactEventKind::SurveySent { .. }
-    ) {
+    if !is_survey(kind) {
         return false;
     }
     let memo = closed.surveys.get_or_insert_with(Box::default);
+    survey_delta(memo, closed.attribution, closed.ended, ts, kind, within, store);
+    true
+}
+
+/// `kind` is a survey event: sent or answered.
+fn is_survey(kind: ContactEventKind) -> bool {
+    matches!(
+        kind,
+        ContactEventKind::Survey { .. } | ContactEventKind::SurveySent { .. }
+    )
+}
+
+/// Counts a survey event of a contact whose other survey events `memo` sums up, and
+/// whose survey attribution and `ended.ts` are `attribution` and `ended`: an answer is
+/// counted with its delay from the contact's end, and the contact's sent surveys and
+/// responses are updated (a send or an answer earlier than the one in `memo` moves the
+/// facts it decides: the old ones are retracted, the new ones added).
+///
+/// This is the difference the event makes to the contact's derivation ([`derive_into`])
+/// when it comes after all of the contact's other events: survey events change no leg,
+/// so they move only the survey facts, which depend on the legs only through
+/// `attribution` and `ended`. It holds for a remembered contact (whose legs are
+/// finished) and for a held one when the event is its last.
+fn survey_delta(
+    memo: &mut SurveyMemo,
+    attribution: Attribution,
+    ended: Option<Millis>,
+    ts: Millis,
+    kind: ContactEventKind,
+    within: Millis,
+    store: &mut Store,
+) {
     let mut before: smallvec::SmallVec<[Fact; 4]> = smallvec::SmallVec::new();
-    memo.facts(closed.attribution, &mut before);
+    memo.facts(attribution, &mut before);
     match kind {
         ContactEventKind::Survey {
             answer,
@@ -1130,11 +1174,8 @@ fn closed_survey(closed: &mut Closed, ts: Millis, kind: ContactEventKind, within
             agent,
         } => {
             let explicit = Attribution { queue, channel, agent };
-            let delay = closed.ended.map(|end| (ts - end).max(0));
-            store.apply(
-                &survey_fact(ts, answer, true, explicit, closed.attribution, delay, within),
-                1,
-            );
+            let delay = ended.map(|end| (ts - end).max(0));
+            store.apply(&survey_fact(ts, answer, true, explicit, attribution, delay, within), 1);
             memo.answered(ts, answer.kind());
         }
         ContactEventKind::SurveySent {
@@ -1143,17 +1184,16 @@ fn closed_survey(closed: &mut Closed, ts: Millis, kind: ContactEventKind, within
             queue,
             agent,
         } => memo.sent(ts, kind, Attribution { queue, channel, agent }),
-        _ => return false,
+        _ => return,
     }
     let mut after: smallvec::SmallVec<[Fact; 4]> = smallvec::SmallVec::new();
-    memo.facts(closed.attribution, &mut after);
+    memo.facts(attribution, &mut after);
     for f in before.iter().filter(|f| !after.contains(f)) {
         store.apply(f, -1);
     }
     for f in after.iter().filter(|f| !before.contains(f)) {
         store.apply(f, 1);
     }
-    true
 }
 
 /// When a contact stops being needed: a finished one keeps its events while its figures

@@ -1,6 +1,6 @@
 //! Property tests: the engine against a naive model that keeps every contact and
 //! recomputes, and arrival order (within the lateness bound, with duplicates) not
-//! changing any figure.
+//! changing any figure, survey figures included.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -55,6 +55,8 @@ struct Script {
     id: usize,
     channel: usize,
     legs: Vec<Leg>,
+    /// Draws for its survey events (see [`surveys`]).
+    survey_draws: Vec<u32>,
 }
 
 /// Builds a contact from random draws; times strictly increase within a contact.
@@ -117,22 +119,19 @@ fn script(id: usize, channel: usize, start: i64, draws: &[u32]) -> Script {
             None => break,
         }
     }
-    Script { id, channel, legs }
+    Script {
+        id,
+        channel,
+        legs,
+        survey_draws: Vec::new(),
+    }
 }
 
 /// The events of a script, with ids unique per contact.
 fn events(s: &Script) -> Vec<(i64, String)> {
     let cid = format!("c{}", s.id);
     let mut out = Vec::new();
-    let mut n = 0;
-    let mut push = |ts: i64, kind: &str, extra: serde_json::Value| {
-        n += 1;
-        let mut v = json!({"id": format!("{cid}-{n}"), "type": kind, "ts": format_rfc3339(ts), "contact_id": cid});
-        for (k, x) in extra.as_object().unwrap() {
-            v[k] = x.clone();
-        }
-        out.push((ts, v.to_string()));
-    };
+    let mut push = |ts: i64, kind: &str, extra: serde_json::Value| out.push(line(&cid, out.len() + 1, ts, kind, extra));
     for (i, leg) in s.legs.iter().enumerate() {
         if i == 0 {
             push(
@@ -166,7 +165,50 @@ fn events(s: &Script) -> Vec<(i64, String)> {
             }
         }
     }
+    let last = out.iter().map(|(ts, _)| *ts).max().unwrap_or(s.legs[0].offered);
+    for (ts, kind, extra) in surveys(last, &s.survey_draws) {
+        out.push(line(&cid, out.len() + 1, ts, kind, extra));
+    }
     out
+}
+
+/// Event `n` of contact `cid`: its time and JSON line.
+fn line(cid: &str, n: usize, ts: i64, kind: &str, extra: serde_json::Value) -> (i64, String) {
+    let mut v = json!({"id": format!("{cid}-{n}"), "type": kind, "ts": format_rfc3339(ts), "contact_id": cid});
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    (ts, v.to_string())
+}
+
+/// Up to three survey events about a contact whose last other event is at `last`: sent
+/// or answered, CSAT or NPS, some naming their agent or queue, from 2 minutes before
+/// `last` (before its end, so not its last event even in order) to 10 minutes after.
+/// The naive model leaves them out: the arrival-order test compares their figures.
+fn surveys(last: i64, draws: &[u32]) -> Vec<(i64, &'static str, serde_json::Value)> {
+    let Some((&count, draws)) = draws.split_first() else {
+        return Vec::new();
+    };
+    draws
+        .iter()
+        .take(count as usize % 4)
+        .map(|&d| {
+            let ts = last - 120 * SECOND + i64::from(d % 720_000);
+            let (kind, mut extra) = match (d >> 20) % 4 {
+                0 => ("survey.sent", json!({"kind": "csat"})),
+                1 => ("survey.sent", json!({"kind": "nps"})),
+                2 => ("survey.csat", json!({"score": 1 + (d >> 22) % 5, "scale": "five"})),
+                _ => ("survey.nps", json!({"score": (d >> 22) % 11})),
+            };
+            if (d >> 26) % 5 == 0 {
+                extra["agent_id"] = json!(format!("a{}", (d >> 28) % 4));
+            }
+            if (d >> 29) % 4 == 0 {
+                extra["queue"] = json!(QUEUES[(d >> 31) as usize]);
+            }
+            (ts, kind, extra)
+        })
+        .collect()
 }
 
 /// The naive model's figures of one (queue, channel) over `[from, to)`, straight from
@@ -373,13 +415,17 @@ fn scripts_strategy() -> impl Strategy<Value = Vec<Script>> {
             0usize..3,
             0i64..(2 * 3_600_000),
             prop::collection::vec(any::<u32>(), 16),
+            prop::collection::vec(any::<u32>(), 4),
         ),
         1..40,
     )
     .prop_map(|v| {
         v.into_iter()
             .enumerate()
-            .map(|(i, (ch, start, draws))| script(i, ch, base() + start, &draws))
+            .map(|(i, (ch, start, draws, survey_draws))| Script {
+                survey_draws,
+                ..script(i, ch, base() + start, &draws)
+            })
             .collect()
     })
 }
