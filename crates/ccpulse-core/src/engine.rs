@@ -613,8 +613,10 @@ impl Engine {
                 if last && is_survey(kind) {
                     // A survey after every other event of the contact moves only its
                     // survey facts, as for a remembered contact: no leg to derive again
-                    // (a survey is mostly sent when its contact ends, then answered).
-                    let mut memo = SurveyMemo::of(&held.events[..at]).unwrap_or_default();
+                    // (a survey is mostly sent when its contact ends, then answered). The
+                    // events are read for earlier surveys only when there are some.
+                    let earlier = held.surveyed.then(|| SurveyMemo::of(&held.events[..at])).flatten();
+                    let mut memo = earlier.unwrap_or_default();
                     let within = self.cfg.immediate_within;
                     survey_delta(
                         &mut memo,
