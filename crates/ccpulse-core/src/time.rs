@@ -29,11 +29,13 @@ pub fn parse_rfc3339(s: &str) -> Option<Millis> {
     Some(ts.as_millisecond())
 }
 
-/// The form nearly every producer writes, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with a year
-/// from 1970, read directly: jiff's general parser cost about 40 ns per event (a twentieth
-/// of the whole, measured with `perf`). Anything else (other offsets, leap seconds,
-/// lowercase letters, invalid dates) gives `None`, and jiff decides. A property test
-/// checks that both agree.
+/// The forms nearly every producer writes, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` or with a
+/// numeric offset `±HH:MM` instead of `Z` (Python's `isoformat()` writes `+00:00`), with a
+/// year from 1970 and an instant from the epoch on, read directly: jiff's general parser
+/// cost about 40 ns per event (a twentieth of the whole, measured with `perf`), and
+/// `+00:00` took it for 12 % more instructions on a replay (`cachegrind`). Anything else
+/// (offsets past 23:59, `-00:00`, leap seconds, lowercase letters, invalid dates) gives
+/// `None`, and jiff decides. A property test checks that both agree.
 fn parse_utc_fast(b: &[u8]) -> Option<Millis> {
     let (date_time, rest) = b.split_at_checked(19)?;
     let (date, time) = date_time.split_at(10);
@@ -56,13 +58,26 @@ fn parse_utc_fast(b: &[u8]) -> Option<Millis> {
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
+    let (fraction, offset) = match *rest {
+        [ref fraction @ .., b'Z'] => (fraction, 0),
+        [ref fraction @ .., sign @ (b'+' | b'-'), h0, h1, b':', m0, m1] => {
+            let (hours, minutes) = (two(h0, h1)?, two(m0, m1)?);
+            // `-00:00` means "offset unknown" in RFC 3339: jiff decides.
+            if hours > 23 || minutes > 59 || (sign == b'-' && hours == 0 && minutes == 0) {
+                return None;
+            }
+            let offset = (hours * 60 + minutes) * 60;
+            (fraction, if sign == b'+' { offset } else { -offset })
+        }
+        _ => return None,
+    };
     // Milliseconds from the fraction, truncated (as jiff's `as_millisecond` does for
     // times after the epoch); at most nine digits, as jiff allows.
     let mut millis = 0;
-    match rest {
-        [b'Z'] => {}
-        [b'.', fraction @ .., b'Z'] if (1..=9).contains(&fraction.len()) => {
-            for (i, &c) in fraction.iter().enumerate() {
+    match fraction {
+        [] => {}
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            for (i, &c) in digits.iter().enumerate() {
                 let d = digit(c)?;
                 if i < 3 {
                     millis += d * [100, 10, 1][i];
@@ -71,7 +86,9 @@ fn parse_utc_fast(b: &[u8]) -> Option<Millis> {
         }
         _ => return None,
     }
-    Some((((days * 24 + hour) * 60 + minute) * 60 + second) * SECOND + millis)
+    let seconds = (((days * 24 + hour) * 60 + minute) * 60 + second) - offset;
+    // Before the epoch, truncation and flooring differ: jiff decides.
+    (seconds >= 0).then_some(seconds * SECOND + millis)
 }
 
 thread_local! {
@@ -255,25 +272,48 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(5000))]
 
-        /// The fast path agrees with jiff, and takes every plain UTC time from 1970.
+        /// The fast path agrees with jiff, and takes every plain time from the epoch with `Z`
+        /// or an offset up to 23:59.
         #[test]
         fn fast_path_agrees_with_jiff(
             y in 1960i64..2110, m in 0i64..14,
             d in prop_oneof![0i64..33, 27i64..33], // month ends, twice as often
             h in 0i64..25, n in 0i64..61, sec in 0i64..62,
             fraction in prop::sample::select(vec!["", ".", ".1", ".12", ".123", ".1234", ".999999999", ".1234567890", ".x"]),
-            zone in prop_oneof![6 => Just("Z"), 1 => prop::sample::select(vec!["z", "+00:00", "+01:30", "-05:00", ""])],
+            zone in prop_oneof![6 => Just("Z"), 3 => prop::sample::select(vec!["+00:00", "+01:30", "-05:00", "+23:59", "-23:59", "+05:45"]),
+                1 => prop::sample::select(vec!["z", "", "-00:00", "+24:00", "+00:60", "+0100", "+01", "+1:00", "+01:00:00", "Z+01:00", "+01:0x"])],
             sep in prop_oneof![6 => Just("T"), 1 => prop::sample::select(vec!["t", " "])],
         ) {
             let text = format!("{y:04}-{m:02}-{d:02}{sep}{h:02}:{n:02}:{sec:02}{fraction}{zone}");
             let expected = jiff_millis(&text);
             prop_assert_eq!(parse_rfc3339(&text), expected, "{}", text);
             prop_assert_eq!(parse_rfc3339(&text), expected, "{} (its date cached)", text);
-            let plain = zone == "Z" && sep == "T" && y >= 1970 && sec < 60;
-            if plain && expected.is_some() {
+            let numeric = zone.len() == 6 && zone != "-00:00" && zone != "+24:00" && zone != "+00:60";
+            let plain = (zone == "Z" || numeric) && sep == "T" && y >= 1970 && sec < 60;
+            if plain && expected.is_some_and(|ms| ms >= 0) {
                 prop_assert_eq!(parse_utc_fast(text.as_bytes()), expected, "{}", text);
             }
         }
+    }
+
+    #[test]
+    fn numeric_offsets_are_read_as_jiff_reads_them() {
+        for text in [
+            "2026-11-16T08:00:00.123456+00:00",
+            "2026-11-16T09:30:00+01:30",
+            "2026-11-16T03:00:00.5-05:00",
+            "2026-11-16T23:59:59.999+23:59",
+            "2026-11-16T00:00:00-23:59",
+            // Before the epoch: jiff truncates toward zero, not down.
+            "1970-01-01T00:30:00.1234+01:00",
+        ] {
+            assert_eq!(parse_rfc3339(text), jiff_millis(text), "{text}");
+        }
+        assert_eq!(
+            parse_rfc3339("2026-11-16T09:30:00+01:30"),
+            parse_rfc3339("2026-11-16T08:00:00Z")
+        );
+        assert_eq!(parse_rfc3339("1970-01-01T00:30:00.1234+01:00"), Some(-1_799_876));
     }
 
     #[test]
