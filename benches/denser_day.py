@@ -7,7 +7,9 @@
   talk), inserted just before its `contact.ended` line, for three contacts in four
   of those without a hold of their own and more than 4 s between answer and end;
 - a `survey.sent` of kind `csat` 1 s after its `contact.wrapped_up`, and one of kind
-  `nps` 2 s after it for three contacts in ten, inserted just after that line.
+  `nps` 2 s after it for three contacts in ten, inserted just after that line; with
+  `--sent-late`, 1 to 4 h after it instead (uniform, seed 12), inserted before the first
+  later line whose `ts` is past theirs, as a producer would send them.
 
 The realistic day of 200 000 contacts has about 4.6 lines per contact; this makes it
 about 7 (1 401 208 lines from 915 648), as many as the independent day of issue 12
@@ -16,6 +18,7 @@ computes (offered, answered, abandoned, answered within 20 s, mean wait) do not 
 """
 
 import datetime
+import heapq
 import json
 import random
 import sys
@@ -30,8 +33,9 @@ def iso(ms):
     return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def main(src, dst):
+def main(src, dst, late):
     rng = random.Random(11)
+    delay = random.Random(12)
     with open(src) as f:
         lines = f.read().splitlines()
     answered, agent, held = {}, {}, set()
@@ -49,10 +53,13 @@ def main(src, dst):
         made += 1
         return '{"id":"dense-%d","type":"%s","ts":"%s","contact_id":"%s"%s}' % (made, kind, iso(ts), contact, extra)
 
-    out, holds, sent = [], set(), set()
+    out, holds, sent, pending = [], set(), set(), []
     for line in lines:
         e = json.loads(line)
         contact, kind = e.get("contact_id"), e["type"]
+        now = millis(e["ts"])
+        while pending and pending[0][0] <= now:
+            out.append(heapq.heappop(pending)[2])
         if kind == "contact.ended" and contact in answered and contact not in held and contact not in holds and rng.random() < 0.75:
             holds.add(contact)
             start, end = answered[contact], millis(e["ts"])
@@ -62,17 +69,26 @@ def main(src, dst):
         out.append(line)
         if kind == "contact.wrapped_up" and contact in answered and contact not in sent:
             sent.add(contact)
-            done = millis(e["ts"])
+            done = now + (delay.randint(3_600_000, 14_400_000) if late else 0)
             by = ',"agent_id":"%s"' % agent[contact]
-            out.append(event("survey.sent", done + 1000, contact, ',"kind":"csat"' + by))
+            surveys = [(done + 1000, event("survey.sent", done + 1000, contact, ',"kind":"csat"' + by))]
             if rng.random() < 0.3:
-                out.append(event("survey.sent", done + 2000, contact, ',"kind":"nps"' + by))
+                surveys.append((done + 2000, event("survey.sent", done + 2000, contact, ',"kind":"nps"' + by)))
+            for at, survey in surveys:
+                if late:
+                    heapq.heappush(pending, (at, made, survey))
+                else:
+                    out.append(survey)
+    out.extend(line for _, _, line in sorted(pending))
     with open(dst, "w") as f:
         f.write("\n".join(out) + "\n")
     print(f"{len(lines)} lines -> {len(out)} lines, {len(answered)} contacts answered", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: denser_day.py IN OUT")
-    main(sys.argv[1], sys.argv[2])
+    args = sys.argv[1:]
+    late = "--sent-late" in args
+    args = [a for a in args if a != "--sent-late"]
+    if len(args) != 2:
+        sys.exit("usage: denser_day.py [--sent-late] IN OUT")
+    main(args[0], args[1], late)

@@ -121,11 +121,23 @@ def run_duckdb(path, extra=()):
 
 def check(ccpulse, args, path):
     """Both compute the same figures for the 15-minute window ending at the last full
-    hour of the file: offered, answered, abandoned and mean wait for every group, and
-    answered within 20 s for voice (whose default SLA threshold is 20 s)."""
+    hour of the file that has contacts (late surveys can follow the last contact by
+    hours): offered, answered, abandoned and mean wait for every group, and answered
+    within 20 s for voice (whose default SLA threshold is 20 s)."""
     _, out = run_ccpulse(ccpulse, args, path)
     to = datetime.datetime.fromisoformat(json.loads(out.stdout)["to"].replace("Z", "+00:00"))
-    at = to.replace(minute=0, second=0, microsecond=0) - datetime.timedelta(hours=1)
+    last = to.replace(minute=0, second=0, microsecond=0)
+    for back in range(1, 7):
+        at = last - datetime.timedelta(hours=back)
+        compared = check_at(ccpulse, args, path, at)
+        if compared:
+            print(f"check: ccpulse and DuckDB agree on the 15-minute window ending {at:%Y-%m-%dT%H:%M:%SZ} ({compared} groups)")
+            return
+    sys.exit(f"nothing to compare in the 6 hours before {last:%Y-%m-%dT%H:%M:%SZ}")
+
+
+def check_at(ccpulse, args, path, at):
+    """Compares the 15-minute window ending at `at`; returns how many groups agree."""
     as_of = at.strftime("%Y-%m-%dT%H:%M:%SZ")
     _, out = run_ccpulse(ccpulse, args, path, ["--as-of", as_of])
     ours = {(g["queue"], g["channel"]): g for g in json.loads(out.stdout)["groups"]}
@@ -145,9 +157,7 @@ def check(ccpulse, args, path):
         if not same:
             sys.exit(f"ccpulse and DuckDB differ for ({q}, {ch}) at {as_of}: {got} against {want}")
         compared += 1
-    if compared == 0:
-        sys.exit(f"nothing to compare at {as_of}")
-    print(f"check: ccpulse and DuckDB agree on the 15-minute window ending {as_of} ({compared} groups)")
+    return compared
 
 
 def compare(path, runs, ccpulse, args):
