@@ -8,9 +8,12 @@ or `benches/denser_day.py` write them) and writes the same events, the same figu
 - `shuffled`: the fields of every line in a random order (seed 3);
 - `extra`: three fields the contract does not name on every line, one of them nested
   (`"source"`, `"schema_version"`, `"meta": {"site": ..., "tags": [...]}`), which the
-  contract says are ignored.
+  contract says are ignored;
+- `accents`: every queue and team name with ` España` appended, written as `json.dumps`
+  writes it by default (`\u00f1`).
 
-`ccpulse replay` must print the same output for each; BENCHMARKS.md has what each costs.
+`ccpulse replay` prints the same output for the first four as for the input, and for
+`accents` the same figures under the longer names; BENCHMARKS.md has what each costs.
 """
 
 import json
@@ -25,6 +28,13 @@ def rewrite(shape, line, rng):
     if shape == "offset":
         return TS.sub(r'\1+00:00"', line)
     event = json.loads(line)
+    if shape == "accents":
+        for field in ("queue", "to_queue", "team"):
+            if isinstance(event.get(field), str):
+                event[field] += " España"
+        if isinstance(event.get("queues"), list):
+            event["queues"] = [q + " España" for q in event["queues"]]
+        return json.dumps(event, separators=(",", ":"))
     if shape == "spaces":
         return json.dumps(event, ensure_ascii=False)
     if shape == "shuffled":
@@ -45,7 +55,7 @@ def main(shape, src, dst):
 
 
 if __name__ == "__main__":
-    shapes = ("offset", "spaces", "shuffled", "extra")
+    shapes = ("offset", "spaces", "shuffled", "extra", "accents")
     if len(sys.argv) != 4 or sys.argv[1] not in shapes:
         sys.exit(f"usage: producer_shapes.py {{{'|'.join(shapes)}}} IN OUT")
     main(*sys.argv[1:])

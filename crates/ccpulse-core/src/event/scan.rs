@@ -3,12 +3,13 @@
 //! Reading through serde_json's derive machinery cost about 400 ns of the 1.2 µs an
 //! event cost end to end (measured with `perf`; see BENCHMARKS.md), most of it generic
 //! visitor work for nineteen optional fields. Producers write nearly every message in
-//! one shape: an object whose values are plain strings, integers, booleans, `null`,
-//! or (for `queues`) an array of plain strings, plus perhaps fields of the producer's
-//! own, of any JSON value. This reader takes exactly that shape, strictly, and gives up
-//! — returns `None` — on anything else: an escape or control character in a string, a
-//! number with a fraction or exponent in a known field, a nested value in a known field
-//! or nested too deep in another, a known field given twice, any syntax error. The caller then parses with serde_json,
+//! one shape: an object whose values are strings, integers, booleans, `null`, or (for
+//! `queues`) an array of strings, plus perhaps fields of the producer's own, of any JSON
+//! value. This reader takes exactly that shape, strictly, and gives up — returns `None`
+//! — on anything else: a control character in a string, an escape in a key or an
+//! invalid one (a lone surrogate), a number with a fraction or exponent in a known
+//! field, a nested value in a known field or nested too deep in another, a known field
+//! given twice, any syntax error. The caller then parses with serde_json,
 //! which stays the authority. So the fast path yields either the very `RawEvent`
 //! serde_json would, or nothing; a property test checks that on random and mutated
 //! messages.
@@ -19,23 +20,21 @@ use super::{QueueNames, RawEvent, RawTs};
 
 /// Reads `text` when it has the common shape; `None` means "ask serde_json".
 pub(super) fn scan<'a>(text: &'a str, raw: &mut RawEvent<'a>) -> Option<()> {
-    // A backslash (an escape) anywhere leaves the fast path, and in a message without
-    // control characters (nearly all: they are only allowed as whitespace between tokens)
-    // a string ends at the next quote. Both are known from one pass over the message,
-    // which the compiler vectorises; looking for all three kinds of byte in every string
-    // instead was 15 % of parsing's instructions (`callgrind`), and parsing took 7 % less
-    // time without it. (`memchr` for the quote was slower: strings are short.)
+    // In a message without a backslash (an escape) or control characters (nearly all:
+    // they are only allowed as whitespace between tokens) a string ends at the next
+    // quote. Both are known from one pass over the message, which the compiler
+    // vectorises; looking for all three kinds of byte in every string instead was 15 %
+    // of parsing's instructions (`callgrind`), and parsing took 7 % less time without it.
+    // (`memchr` for the quote was slower: strings are short.)
     let (backslash, control) = text
         .bytes()
         .fold((false, false), |(bs, ctl), b| (bs | (b == b'\\'), ctl | (b < 0x20)));
-    if backslash {
-        return None;
-    }
     let mut c = Cursor {
         text,
         bytes: text.as_bytes(),
         pos: 0,
         plain: !control,
+        escapes: backslash,
     };
     let mut seen: u32 = 0;
     c.ws();
@@ -153,8 +152,11 @@ struct Cursor<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
-    /// The message has no control character: a string ends at the next quote.
+    /// The message has no control character: a string ends at the next quote (unless
+    /// it is escaped).
     plain: bool,
+    /// The message has a backslash: some string may have an escape.
+    escapes: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -204,9 +206,97 @@ impl<'a> Cursor<'a> {
             }
             len
         };
+        // In a message with escapes, a backslash before the quote found means an escaped
+        // quote, or an escape the caller must decode: `value` does that.
+        if self.escapes && rest.get(..len)?.contains(&b'\\') {
+            return None;
+        }
         self.pos = start + len + 1;
         // Both ends are at an ASCII quote, so the slice is on character boundaries.
         self.text.get(start..start + len)
+    }
+
+    /// A string value, its escapes decoded as serde_json decodes them: borrowed from the
+    /// message when it has none. (Python's `json.dumps` escapes every non-ASCII letter,
+    /// and one escape sent the whole message to serde_json, at twice the cost.)
+    fn value(&mut self) -> Option<Cow<'a, str>> {
+        if !self.escapes {
+            return self.string().map(Cow::Borrowed);
+        }
+        self.eat(b'"')?;
+        let mut decoded: Option<String> = None;
+        let mut run = self.pos;
+        loop {
+            match *self.bytes.get(self.pos)? {
+                b'"' => {
+                    // The runs end at ASCII bytes, so they are on character boundaries.
+                    let tail = self.text.get(run..self.pos)?;
+                    self.pos += 1;
+                    return Some(match decoded {
+                        None => Cow::Borrowed(tail),
+                        Some(mut text) => {
+                            text.push_str(tail);
+                            Cow::Owned(text)
+                        }
+                    });
+                }
+                b'\\' => {
+                    let text = decoded.get_or_insert_with(String::new);
+                    text.push_str(self.text.get(run..self.pos)?);
+                    self.pos += 1;
+                    text.push(self.escape()?);
+                    run = self.pos;
+                }
+                0..=0x1f => return None,
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    /// The character of the escape after a backslash; `None` for an invalid one or a
+    /// lone surrogate (serde_json refuses both).
+    fn escape(&mut self) -> Option<char> {
+        let c = match self.peek()? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                self.pos += 1;
+                let unit = self.hex4()?;
+                let code = match unit {
+                    0xD800..=0xDBFF => {
+                        self.literal(b"\\u")?;
+                        let low = self.hex4()?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return None;
+                        }
+                        0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    _ => unit,
+                };
+                // A lone low surrogate is no character.
+                return char::from_u32(code);
+            }
+            _ => return None,
+        };
+        self.pos += 1;
+        Some(c)
+    }
+
+    /// Four hexadecimal digits.
+    fn hex4(&mut self) -> Option<u32> {
+        let digits = self.bytes.get(self.pos..self.pos + 4)?;
+        let mut unit = 0;
+        for &d in digits {
+            unit = unit * 16 + char::from(d).to_digit(16)?;
+        }
+        self.pos += 4;
+        Some(unit)
     }
 
     /// `null` → `Some(None)`; a value read by `read` → `Some(Some(v))`.
@@ -219,7 +309,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn opt_str(&mut self) -> Option<Option<Cow<'a, str>>> {
-        self.nullable(|c| c.string().map(Cow::Borrowed))
+        self.nullable(Self::value)
     }
 
     fn opt_bool(&mut self) -> Option<Option<bool>> {
@@ -237,7 +327,7 @@ impl<'a> Cursor<'a> {
     fn opt_ts(&mut self) -> Option<Option<RawTs<'a>>> {
         self.nullable(|c| {
             if c.peek()? == b'"' {
-                c.string().map(|s| RawTs::Text(Cow::Borrowed(s)))
+                c.value().map(RawTs::Text)
             } else {
                 c.integer().map(RawTs::Millis)
             }
@@ -253,7 +343,7 @@ impl<'a> Cursor<'a> {
                 return Some(out);
             }
             loop {
-                out.push(Cow::Borrowed(c.string()?));
+                out.push(c.value()?);
                 c.ws();
                 if c.eat(b',').is_some() {
                     c.ws();
@@ -299,7 +389,7 @@ impl<'a> Cursor<'a> {
 
     fn skip_nested(&mut self, depth: usize) -> Option<()> {
         let close = match self.peek()? {
-            b'"' => return self.string().map(drop),
+            b'"' => return self.value().map(drop),
             b't' => return self.literal(b"true"),
             b'f' => return self.literal(b"false"),
             b'n' => return self.literal(b"null"),
@@ -430,6 +520,12 @@ mod tests {
         r#"["billing", "sales"]"#,
         "[]",
         r#"[ "a" ]"#,
+        // Escapes, as Python's json.dumps writes non-ASCII letters.
+        r#""a\"b""#,
+        r#""a\\b\/""#,
+        r#""Facturaci\u00f3n \u00C9t\u00e9""#,
+        r#""\ud83d\ude00 \b\f\n\r\t""#,
+        r#""2026-11-22T09:00:00\u002e120Z""#,
         // Values only a field the contract does not name may have.
         r#"{"a": 1}"#,
         "[1]",
@@ -442,6 +538,16 @@ mod tests {
 
     /// Values that may or may not be on the fast path, including invalid JSON.
     const HAZARDS: &[&str] = &[
+        r#""\x""#,
+        r#""\u12""#,
+        r#""\u00G0""#,
+        r#""\ud83d""#,
+        r#""\ude00""#,
+        r#""\ud83d\u0041""#,
+        r#""\ud83dx""#,
+        r#""\""#,
+        r#""a\"#,
+        "\"\\\u{1}\"",
         r#""a\"b""#,
         r#""a\\b""#,
         r#""\u0069d""#,
@@ -602,14 +708,20 @@ mod tests {
             "as deep as the fast path follows"
         );
         assert!(scan(&deep(MAX_SKIPPED_DEPTH + 1)).is_none(), "deeper");
+        let escaped = scan(r#"{"id":"e\"1","queue":"Facturaci\u00f3n","queues":["\ud83d\ude00"],"x":{"y":"\n"}}"#)
+            .expect("escapes");
+        assert_eq!(escaped.id.as_deref(), Some("e\"1"));
+        assert_eq!(escaped.queue.as_deref(), Some("Facturación"));
+        assert_eq!(escaped.queues.map(|q| q.concat()).as_deref(), Some("😀"));
         for fallback in [
-            r#"{"id":"e\"1"}"#,
+            r#"{"i\u0064":"e1"}"#,
+            r#"{"id":"\ud800"}"#,
             r#"{"id":"e1","id":"e2"}"#,
             r#"{"score":-0}"#,
             r#"{"score":5.0}"#,
             r#"{"score":[1]}"#,
             r#"{"queues":[1]}"#,
-            r#"{"extra":{"nested":"\u0061"}}"#,
+            r#"{"extra":{"nested":"\u006"}}"#,
             r#"{"id":"e1"} x"#,
             r#"{"id":"e1",}"#,
             "[]",
