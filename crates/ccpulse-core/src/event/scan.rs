@@ -29,13 +29,17 @@ pub(super) fn scan<'a>(text: &'a str, raw: &mut RawEvent<'a>) -> Option<()> {
     let (backslash, control) = text
         .bytes()
         .fold((false, false), |(bs, ctl), b| (bs | (b == b'\\'), ctl | (b < 0x20)));
-    let mut c = Cursor {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-        plain: !control,
-        escapes: backslash,
-    };
+    // The reader is compiled twice, so that the common message pays nothing for escapes.
+    if backslash {
+        read(Cursor::<true>::new(text, !control), raw)
+    } else {
+        read(Cursor::<false>::new(text, !control), raw)
+    }
+}
+
+/// Reads the message at `c` into `raw`.
+#[inline(always)]
+fn read<'a, const ESCAPES: bool>(mut c: Cursor<'a, ESCAPES>, raw: &mut RawEvent<'a>) -> Option<()> {
     let mut seen: u32 = 0;
     c.ws();
     c.eat(b'{')?;
@@ -147,19 +151,27 @@ fn next_quote(bytes: &[u8]) -> Option<usize> {
 const MAX_SKIPPED_DEPTH: usize = 32;
 
 /// A position in the message. Every method returns `None` when the input leaves the
-/// fast path's shape.
-struct Cursor<'a> {
+/// fast path's shape. `ESCAPES`: the message has a backslash, so some string may have an
+/// escape.
+struct Cursor<'a, const ESCAPES: bool> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
     /// The message has no control character: a string ends at the next quote (unless
     /// it is escaped).
     plain: bool,
-    /// The message has a backslash: some string may have an escape.
-    escapes: bool,
 }
 
-impl<'a> Cursor<'a> {
+impl<'a, const ESCAPES: bool> Cursor<'a, ESCAPES> {
+    fn new(text: &'a str, plain: bool) -> Self {
+        Cursor {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            plain,
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
@@ -208,7 +220,7 @@ impl<'a> Cursor<'a> {
         };
         // In a message with escapes, a backslash before the quote found means an escaped
         // quote, or an escape the caller must decode: `value` does that.
-        if self.escapes && rest.get(..len)?.contains(&b'\\') {
+        if ESCAPES && rest.get(..len)?.contains(&b'\\') {
             return None;
         }
         self.pos = start + len + 1;
@@ -219,10 +231,18 @@ impl<'a> Cursor<'a> {
     /// A string value, its escapes decoded as serde_json decodes them: borrowed from the
     /// message when it has none. (Python's `json.dumps` escapes every non-ASCII letter,
     /// and one escape sent the whole message to serde_json, at twice the cost.)
+    #[inline(always)]
     fn value(&mut self) -> Option<Cow<'a, str>> {
-        if !self.escapes {
+        if !ESCAPES {
             return self.string().map(Cow::Borrowed);
         }
+        self.escaped_value()
+    }
+
+    /// [`Cursor::value`] in a message with a backslash, a byte at a time.
+    #[cold]
+    #[inline(never)]
+    fn escaped_value(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let mut decoded: Option<String> = None;
         let mut run = self.pos;
