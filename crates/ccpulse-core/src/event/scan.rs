@@ -398,9 +398,9 @@ impl<'a, const ESCAPES: bool> Cursor<'a, ESCAPES> {
         Some(if negative { -value } else { value })
     }
 
-    /// The value of a field the contract does not name: any JSON value without escapes
-    /// or control characters in its strings, objects and arrays nested up to
-    /// [`MAX_SKIPPED_DEPTH`] deep. (Producers add fields of their own, nested ones too,
+    /// The value of a field the contract does not name: any JSON value, its strings
+    /// read as [`Cursor::value`] reads them (an escape in a nested key leaves the fast
+    /// path), objects and arrays nested up to [`MAX_SKIPPED_DEPTH`] deep. (Producers add fields of their own, nested ones too,
     /// and the contract ignores them: serde_json read a line with one nested field in
     /// 2.2 times the instructions, `cachegrind`.) Deeper values leave the fast path.
     fn skip_value(&mut self) -> Option<()> {
