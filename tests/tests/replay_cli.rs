@@ -91,6 +91,7 @@ fn missing_file_bad_config_and_unknown_window_exit_2() {
         err.contains("line 5") && err.contains("unknown field `defualts`"),
         "{err}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
 
     let out = Command::new(ccpulse_bin())
         .args(["replay", "--input", &messy(), "--window", "2h"])
