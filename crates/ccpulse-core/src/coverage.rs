@@ -91,6 +91,9 @@ impl Entry {
 #[derive(Clone, Debug, Default)]
 pub struct Book {
     entries: BTreeMap<u32, Entry>,
+    /// Whether a view whose partitions' figures end at different times is not whole
+    /// (see [`Book::of_one_moment`]).
+    one_moment: bool,
 }
 
 /// A merged view and what it covers.
@@ -107,6 +110,22 @@ pub struct View {
 }
 
 impl Book {
+    /// A book whose views are whole only when every fresh partition's figures end at
+    /// one time. For the event clock: there each instance's "now" is the newest event
+    /// time it has seen, and until the instances have read each other's records their
+    /// figures can end minutes apart (after a replay, on a quiet stretch of traffic);
+    /// merged, they would count a different stretch of events for each partition, and
+    /// the view would look whole. On the wall clock (the default book) the ends differ
+    /// by a slice when the instances' ticks fall either side of a slice boundary, the
+    /// view merges them at a common end when one is known, and a holder that falls
+    /// behind shows in `data_age_seconds`.
+    pub fn of_one_moment() -> Self {
+        Book {
+            one_moment: true,
+            ..Book::default()
+        }
+    }
+
     /// Takes this tick's reports, and merges the figures of every partition known into
     /// `base` (an empty partial for now). `reports` are this instance's own reports
     /// first, then the other instances' newest records. `held` are the partitions this
@@ -187,6 +206,7 @@ impl Book {
                 ..Coverage::default()
             },
         };
+        let view_end = view.partial.windows_end();
         let c = &mut view.coverage;
         let mut oldest: Option<Millis> = None;
         if notes.is_empty() && self.entries.is_empty() {
@@ -233,6 +253,13 @@ impl Book {
                 (_, true) => c
                     .waiting_for
                     .push(format!("partition {p}: no data for {} s", age / SECOND)),
+                (None, false) if self.one_moment => {
+                    if let Some(late) = view_end.zip(partial.windows_end()).map(|(v, e)| v - e) {
+                        if late != 0 {
+                            c.waiting_for.push(not_of_one_moment(p, late));
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -245,6 +272,14 @@ impl Book {
     pub fn forget(&mut self, partition: u32) {
         self.entries.remove(&partition);
     }
+}
+
+/// Why partition `p`'s figures, ending `late` ms before the view's windows (after them
+/// when negative), keep a view of one moment from being whole.
+fn not_of_one_moment(p: u32, late: Millis) -> String {
+    let side = if late > 0 { "before" } else { "after" };
+    let secs = late.abs() as f64 / SECOND as f64;
+    format!("partition {p}: its figures end {secs} s {side} the others' (not yet of one moment)")
 }
 
 #[cfg(test)]
@@ -462,6 +497,59 @@ mod tests {
             (waiting(&v), v.partial.windows[0].to, v.coverage.stale.clone()),
             (1 + 10, 60_000, vec![1])
         );
+    }
+
+    #[test]
+    fn on_the_event_clock_a_view_is_whole_only_when_its_figures_are_of_one_moment() {
+        // After a replay on a quiet stretch: this instance's partition has events up to
+        // 95 s later than the other instance's, whose record was written before it read
+        // this one's (its "now" is its own newest event time).
+        let own = || at(0, 1, 100_000);
+        // Each record known up to date at 100 s of wall time, whatever its event time.
+        let peer = |waiting, to| Report {
+            fresh_at: Some(100_000),
+            ..at(1, waiting, to)
+        };
+        let mut book = Book::of_one_moment();
+        let v = book.view(base(100_000), &[own(), peer(10, 5_000)], &[0], 2, 100_000, STALE);
+        assert_eq!(
+            v.coverage.waiting_for,
+            ["partition 1: its figures end 95 s before the others' (not yet of one moment)"]
+        );
+        assert_eq!(v.coverage.covered, 2, "its figures are still shown");
+        assert_eq!((waiting(&v), v.partial.windows[0].to), (1 + 10, 100_000));
+        // Its next record is of the same moment.
+        let v = book.view(base(100_000), &[own(), peer(20, 100_000)], &[0], 2, 100_000, STALE);
+        assert!(v.coverage.is_whole(), "{:?}", v.coverage);
+        assert_eq!(waiting(&v), 1 + 20);
+        // Figures a slice apart with a common end known are merged at that end: whole.
+        let v = book.view(
+            base(105_000),
+            &[at(0, 2, 105_000), peer(20, 100_000)],
+            &[0],
+            2,
+            100_000,
+            STALE,
+        );
+        assert!(v.coverage.is_whole(), "{:?}", v.coverage);
+        assert_eq!((waiting(&v), v.partial.windows[0].to), (1 + 20, 100_000));
+        // A partition ahead of the others (not on one clock) is named too.
+        let v = book.view(
+            base(105_000),
+            &[at(0, 2, 105_000), peer(30, 112_500)],
+            &[0],
+            2,
+            100_000,
+            STALE,
+        );
+        assert_eq!(
+            v.coverage.waiting_for,
+            ["partition 1: its figures end 7.5 s after the others' (not yet of one moment)"]
+        );
+        // The wall clock's book merges the same figures and calls the view whole.
+        let mut wall = Book::default();
+        let v = wall.view(base(100_000), &[own(), peer(10, 5_000)], &[0], 2, 100_000, STALE);
+        assert!(v.coverage.is_whole(), "{:?}", v.coverage);
     }
 
     #[test]

@@ -89,7 +89,10 @@ impl Publisher {
             settings,
             breaches: BreachTracker::default(),
             folded_breaches: BreachTracker::default(),
-            book: Book::default(),
+            book: match settings.clock {
+                Clock::Wall => Book::default(),
+                Clock::Event => Book::of_one_moment(),
+            },
             event_now: None,
             tick_duration,
             freshness,
