@@ -113,8 +113,20 @@ fn hand_made_invalid(ts: i64) -> Vec<(Message, &'static str)> {
 /// is light, made none in 5 000 messages), the hand-made ones spread through
 /// the stream (each with the time of the message before it), and copies of every 500th
 /// message.
+///
+/// The traffic ends a minute before now, so it differs with the time of day (quiet at
+/// night, busy by day): each test prints where its traffic ended, and
+/// `CCPULSE_TEST_TRAFFIC_END_MS` set to that makes the same traffic again (a view that
+/// mixed figures of different moments only showed on the quiet traffic of 05:00 UTC).
 fn traffic(seed: u64, n: usize, noise: bool) -> Traffic {
-    let stream = stream_ending_before(seed, n, now_ms() - MINUTE, if noise { 10 } else { 0 });
+    let end = match std::env::var("CCPULSE_TEST_TRAFFIC_END_MS") {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|e| panic!("CCPULSE_TEST_TRAFFIC_END_MS={v:?}: {e}")),
+        Err(_) => now_ms() - MINUTE,
+    };
+    eprintln!("traffic of seed {seed}: {n} messages ending before {end} (CCPULSE_TEST_TRAFFIC_END_MS)");
+    let stream = stream_ending_before(seed, n, end, if noise { 10 } else { 0 });
     let kinds = hand_made_invalid(0).len();
     let every = n / (kinds + 1);
     let mut messages = Vec::with_capacity(n + kinds + n / 500);
