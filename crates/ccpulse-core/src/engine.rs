@@ -747,8 +747,16 @@ impl Engine {
 
     /// Evicts what no window needs any more. Runs by itself as event time advances;
     /// call it at every tick with the clock's now.
+    ///
+    /// An engine that has applied no event holds nothing to evict, and does nothing:
+    /// on the event clock a partition without events is asked for its figures at the
+    /// wall clock, and maintenance marked done at that time would not run again until
+    /// the events it gets later (a backfill of an earlier day) reach it.
     pub fn maintain(&mut self, now: Millis) {
-        let clock = self.watermark.map_or(now, |w| w.max(now));
+        let Some(watermark) = self.watermark else {
+            return;
+        };
+        let clock = watermark.max(now);
         if clock.saturating_sub(self.maintained_at) < MINUTE {
             // At most once a minute of clock: nothing it evicts is needed sooner.
             return;

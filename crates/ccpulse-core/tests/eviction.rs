@@ -113,3 +113,28 @@ fn contacts_are_forgotten_when_due_and_open_ones_are_counted() {
     r.tick("16:01:30");
     assert_eq!(r.held(), (0, 1, 2), "c3 evicted and counted");
 }
+
+/// On the event clock, a partition with no event yet is asked for its figures at the
+/// wall clock (nothing else is known). That must not postpone its maintenance: the
+/// events it gets afterwards (a backfill of another day) are forgotten when their own
+/// time says so.
+#[test]
+fn figures_asked_before_any_event_do_not_postpone_forgetting() {
+    let mut r = Run::new();
+    let wall = parse_rfc3339(WALL).unwrap();
+    r.engine.maintain(wall);
+    r.engine.partial(wall);
+    r.at("09:00:00", "contact.offered", offer("c1"));
+    r.at("09:00:00", "contact.offered", offer("c2"));
+    r.at(
+        "09:00:10",
+        "contact.answered",
+        json!({"contact_id": "c2", "agent_id": "a1"}),
+    );
+    r.at("09:05:00", "contact.ended", json!({"contact_id": "c2"}));
+    r.at("09:06:00", "contact.wrapped_up", json!({"contact_id": "c2"}));
+    r.tick("10:07:30");
+    assert_eq!(r.held(), (1, 1, 0), "c2 is forgotten at 10:06");
+    r.tick("13:01:30");
+    assert_eq!(r.held(), (0, 1, 1), "c1 evicted and counted at 13:00");
+}
