@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use ccpulse_core::breach::BreachTracker;
-use ccpulse_core::coverage::Book;
+use ccpulse_core::coverage::{Book, Report};
 use ccpulse_core::engine::window_bounds;
 use ccpulse_core::partial::Partial;
 use ccpulse_core::time::Millis;
@@ -39,6 +39,19 @@ pub struct PublisherSettings {
 
 /// How many times one tick asks the workers for their figures at most (event clock).
 const MAX_ASKS: u32 = 4;
+
+/// The event clock's "now": the newest event time of any partition, this instance's
+/// (`own`, its workers' newest) or another instance's (the newest event its engine had
+/// applied, from its record); never going back from `last` (a partition revoked takes
+/// its events away, not the time). Another instance's "now" is not taken: an instance
+/// whose partitions hold no event has none, takes the wall clock, and would hand it to
+/// every other (their windows would end at the wall clock, past every event).
+fn event_now(own: Option<Millis>, peers: &[Arc<Report>], last: Option<Millis>) -> Option<Millis> {
+    let theirs = peers
+        .iter()
+        .filter_map(|p| p.partial.as_ref().and_then(|p| p.stats.watermark));
+    own.into_iter().chain(theirs).chain(last).max()
+}
 
 /// The publisher task's state.
 pub struct Publisher {
@@ -106,16 +119,8 @@ impl Publisher {
         let peers = self.link.peers();
         let now = match self.settings.clock {
             Clock::Wall => wall,
-            // The newest event time of any partition, own or another instance's; never
-            // going back (a partition revoked takes its watermark away, not the time).
             Clock::Event => {
-                let newest = self
-                    .ingest
-                    .watermark()
-                    .into_iter()
-                    .chain(peers.iter().filter_map(|p| p.partial.as_ref().map(|p| p.now)))
-                    .chain(self.event_now)
-                    .max();
+                let newest = event_now(self.ingest.watermark(), &peers, self.event_now);
                 self.event_now = newest;
                 newest.unwrap_or(wall)
             }
@@ -218,5 +223,35 @@ impl Publisher {
                 _ = stop.changed() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(now: Millis, newest_event: Option<Millis>) -> Arc<Report> {
+        let mut partial = Partial::empty(now, &[]);
+        partial.stats.watermark = newest_event;
+        Arc::new(Report {
+            partition: 1,
+            partial: Some(Arc::new(partial)),
+            fresh_at: Some(now),
+            note: None,
+        })
+    }
+
+    #[test]
+    fn the_event_clock_is_the_newest_event_of_any_partition() {
+        let wall = 1_800_000_000_000;
+        // Another instance holds partitions without events: its figures are at the wall
+        // clock, and the clock stays at the newest event.
+        assert_eq!(event_now(Some(5_000), &[record(wall, None)], None), Some(5_000));
+        assert_eq!(event_now(None, &[record(wall, None)], None), None);
+        // Another instance's newest event, older or newer than this one's.
+        assert_eq!(event_now(Some(5_000), &[record(wall, Some(3_000))], None), Some(5_000));
+        assert_eq!(event_now(Some(5_000), &[record(wall, Some(8_000))], None), Some(8_000));
+        // Never back.
+        assert_eq!(event_now(Some(5_000), &[], Some(9_000)), Some(9_000));
     }
 }
