@@ -78,6 +78,20 @@ pub fn produce(brokers: &str, messages: &[Message]) -> BTreeMap<(String, i32), i
 
 /// [`produce`] with the client settings `client` (brokers, TLS, SASL).
 pub fn produce_with(client: &ClientConfig, messages: &[Message]) -> BTreeMap<(String, i32), i64> {
+    send_all(client, messages, None)
+}
+
+/// [`produce`] with every message on partition `partition` of its topic, whatever its
+/// key (to leave the other partitions without events).
+pub fn produce_to_partition(brokers: &str, messages: &[Message], partition: i32) -> BTreeMap<(String, i32), i64> {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", brokers);
+    send_all(&client, messages, Some(partition))
+}
+
+/// Produces `messages`, on `partition` when given (else where their key falls), and
+/// waits until all are delivered; returns the end offsets as [`produce`] does.
+fn send_all(client: &ClientConfig, messages: &[Message], partition: Option<i32>) -> BTreeMap<(String, i32), i64> {
     let producer: ThreadedProducer<Deliveries> = client
         .clone()
         .set("linger.ms", "20")
@@ -93,6 +107,9 @@ pub fn produce_with(client: &ClientConfig, messages: &[Message]) -> BTreeMap<(St
         let mut record = BaseRecord::to(m.topic)
             .key(m.key.as_str())
             .payload(m.payload.as_slice());
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ccpulse_sim::{bulk_from, Message};
 use ccpulse_tests::ccpulse_bin;
-use ccpulse_tests::kafka::{header, produce};
+use ccpulse_tests::kafka::{header, produce, produce_to_partition};
 use ccpulse_tests::tansu::{
     http_get, parse_prometheus, scratch_dir, sum_of, value_of, Broker, Sample, Service, DLQ_TOPIC, EVENT_TOPICS,
 };
@@ -990,6 +990,34 @@ fn three_instances_each_answer_for_the_whole_contact_centre() {
     // a join round before every member has rejoined, with a member's stale subscription
     // (no partitions owned), and the assignor then moves partitions that need not move.
     assert_all_answer(&members, &reference, "after the leave", Duration::from_secs(30));
+}
+
+/// On the event clock "now" is the newest event time; an instance whose partitions hold
+/// no event has none, and shows its (empty) figures at the wall clock. Every event on
+/// partition 0: one of two members holds only empty partitions, and both must answer
+/// what `ccpulse replay` does, windows ending at the newest event, not at the wall
+/// clock a minute after it (before, the member holding the events took the other's
+/// wall clock for an event time, for good).
+#[test]
+fn a_member_without_events_does_not_move_the_event_clock() {
+    let dir = scratch_dir("eventless");
+    let broker = Broker::start(&dir);
+    broker.create_contract_topics(PARTITIONS);
+    let t = traffic(37, 20_000, false);
+    produce_to_partition(&broker.bootstrap(), &t.messages, 0);
+    let file = write_events(&dir, &t.messages);
+    // Ticks of 100 ms: the member without events publishes its figures while the other
+    // still replays.
+    let members = start_split(
+        &dir,
+        &broker,
+        "e2e-eventless",
+        2,
+        "[publisher]\ntick = \"100ms\"\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n",
+    );
+    for m in &members {
+        assert_same_as_replay(m, &file, &WINDOWS);
+    }
 }
 
 /// Two instances keeping standby replicas (`kafka.standby`, on by default): when one
