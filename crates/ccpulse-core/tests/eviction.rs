@@ -55,11 +55,9 @@ fn offer(id: &str) -> Value {
     json!({"contact_id": id, "channel": "voice", "queue": "billing"})
 }
 
-#[test]
-fn contacts_are_forgotten_when_due_and_open_ones_are_counted() {
-    let mut r = Run::new();
-    // c1 is never answered; c2 is answered, ended and wrapped up by 09:06; c3 is
-    // answered at 12:00 and never ends.
+/// c1 is offered at 09:00 and never answered; c2 is offered at 09:00, answered, ended
+/// and wrapped up by 09:06.
+fn c1_waits_and_c2_is_done_by_0906(r: &mut Run) {
     r.at("09:00:00", "contact.offered", offer("c1"));
     r.at("09:00:00", "contact.offered", offer("c2"));
     r.at(
@@ -69,6 +67,13 @@ fn contacts_are_forgotten_when_due_and_open_ones_are_counted() {
     );
     r.at("09:05:00", "contact.ended", json!({"contact_id": "c2"}));
     r.at("09:06:00", "contact.wrapped_up", json!({"contact_id": "c2"}));
+}
+
+#[test]
+fn contacts_are_forgotten_when_due_and_open_ones_are_counted() {
+    let mut r = Run::new();
+    c1_waits_and_c2_is_done_by_0906(&mut r);
+    // c3 is offered at 09:30, answered at 12:00, and never ends.
     r.at("09:30:00", "contact.offered", offer("c3"));
 
     // Voice contacts stay open for 4 h after their last event; a finished one keeps its
@@ -124,15 +129,7 @@ fn figures_asked_before_any_event_do_not_postpone_forgetting() {
     let wall = parse_rfc3339(WALL).unwrap();
     r.engine.maintain(wall);
     r.engine.partial(wall);
-    r.at("09:00:00", "contact.offered", offer("c1"));
-    r.at("09:00:00", "contact.offered", offer("c2"));
-    r.at(
-        "09:00:10",
-        "contact.answered",
-        json!({"contact_id": "c2", "agent_id": "a1"}),
-    );
-    r.at("09:05:00", "contact.ended", json!({"contact_id": "c2"}));
-    r.at("09:06:00", "contact.wrapped_up", json!({"contact_id": "c2"}));
+    c1_waits_and_c2_is_done_by_0906(&mut r);
     r.tick("10:07:30");
     assert_eq!(r.held(), (1, 1, 0), "c2 is forgotten at 10:06");
     r.tick("13:01:30");
