@@ -254,10 +254,9 @@ impl Book {
                     .waiting_for
                     .push(format!("partition {p}: no data for {} s", age / SECOND)),
                 (None, false) if self.one_moment => {
-                    if let Some(late) = view_end.zip(partial.windows_end()).map(|(v, e)| v - e) {
-                        if late != 0 {
-                            c.waiting_for.push(not_of_one_moment(p, late));
-                        }
+                    let late = view_end.zip(partial.windows_end()).map(|(v, e)| v - e);
+                    if let Some(late) = late.filter(|&l| l != 0) {
+                        c.waiting_for.push(not_of_one_moment(p, late));
                     }
                 }
                 _ => {}

@@ -9,10 +9,9 @@
 //! — on anything else: a control character in a string, an escape in a key or an
 //! invalid one (a lone surrogate), a number with a fraction or exponent in a known
 //! field, a nested value in a known field or nested too deep in another, a known field
-//! given twice, any syntax error. The caller then parses with serde_json,
-//! which stays the authority. So the fast path yields either the very `RawEvent`
-//! serde_json would, or nothing; a property test checks that on random and mutated
-//! messages.
+//! given twice, any syntax error. The caller then parses with serde_json, which stays
+//! the authority. So the fast path yields either the very `RawEvent` serde_json would,
+//! or nothing; a property test checks that on random and mutated messages.
 
 use std::borrow::Cow;
 
@@ -400,9 +399,10 @@ impl<'a, const ESCAPES: bool> Cursor<'a, ESCAPES> {
 
     /// The value of a field the contract does not name: any JSON value, its strings
     /// read as [`Cursor::value`] reads them (an escape in a nested key leaves the fast
-    /// path), objects and arrays nested up to [`MAX_SKIPPED_DEPTH`] deep. (Producers add fields of their own, nested ones too,
-    /// and the contract ignores them: serde_json read a line with one nested field in
-    /// 2.2 times the instructions, `cachegrind`.) Deeper values leave the fast path.
+    /// path), objects and arrays nested up to [`MAX_SKIPPED_DEPTH`] deep. (Producers add
+    /// fields of their own, nested ones too, and the contract ignores them: serde_json
+    /// read a line with one nested field in 2.2 times the instructions, `cachegrind`.)
+    /// Deeper values leave the fast path.
     fn skip_value(&mut self) -> Option<()> {
         self.skip_nested(0)
     }
