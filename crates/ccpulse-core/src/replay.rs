@@ -38,6 +38,17 @@ pub fn json_of(line: &str) -> &str {
     }
 }
 
+/// The JSON part of a line as [`json_of`] finds it, for a line that starts with `{`,
+/// or with a printable ASCII character and has a tab (a key before it); `None` for a
+/// line of any other shape.
+fn common_json(line: &[u8]) -> Option<&[u8]> {
+    match line.first()? {
+        b'{' => Some(line),
+        &b if b.is_ascii_graphic() => Some(&line[memchr::memchr(b'\t', line)? + 1..]),
+        _ => None,
+    }
+}
+
 /// A replay in progress.
 #[derive(Debug)]
 pub struct Replay {
@@ -249,6 +260,9 @@ fn line_ranges(bytes: &[u8], range: Range<usize>) -> impl Iterator<Item = Range<
 
 mod newest;
 mod parallel;
+mod repeated;
+
+use repeated::Repeated;
 
 /// Reads one line (with its `\n`), as [`Replay::line`] does.
 fn read_line<'a>(line: Result<&'a str, std::str::Utf8Error>, now_wall: Millis) -> Result<Option<Event<'a>>, String> {
@@ -365,6 +379,14 @@ impl FileReplay {
         match &mut self.inner {
             Inner::One(one) => one.skip_interval_sums(),
             Inner::Split(split) => split.skip_interval_sums(),
+        }
+    }
+
+    /// Tells a split replay which ids occur on more than one line of the whole file it
+    /// will be fed (see [`repeated`]); one engine looks every id up.
+    fn know_repeated(&mut self, repeated: &Arc<Repeated>) {
+        if let Inner::Split(split) = &mut self.inner {
+            split.know_repeated(repeated.clone());
         }
     }
 
@@ -559,12 +581,18 @@ pub fn replay_segments(
     threads: usize,
     sums: Sums,
 ) -> ReplayOutcome {
+    // Split over engines, the router looks up only the ids that occur more than once.
+    let repeated = (threads > 1)
+        .then(|| Repeated::find(segments, now_wall, threads))
+        .flatten()
+        .map(Arc::new);
     let setup = Setup {
         cfg,
         as_of,
         now_wall,
         threads,
         sums,
+        repeated,
     };
     let replay = |expect| replay_expecting(segments, &setup, expect);
     if let Some(at) = newest::newest_sampled(segments, as_of, now_wall) {
@@ -583,6 +611,8 @@ struct Setup {
     now_wall: Millis,
     threads: usize,
     sums: Sums,
+    /// The ids on more than one line of the segments, when known.
+    repeated: Option<Arc<Repeated>>,
 }
 
 /// [`replay_segments`], its engines told that the watermark will reach `expect` when
@@ -594,9 +624,13 @@ fn replay_expecting(segments: &[&[u8]], setup: &Setup, expect: Option<Millis>) -
         now_wall,
         threads,
         sums,
+        ref repeated,
     } = *setup;
     let made = |threads: usize, one_pass: bool| {
         let mut r = FileReplay::with(cfg.clone(), as_of, now_wall, threads, one_pass);
+        if let Some(repeated) = repeated {
+            r.know_repeated(repeated);
+        }
         r.expect_bytes(segments.iter().map(|s| s.len()).sum());
         if let Some(at) = expect {
             r.expect_watermark(at);
@@ -681,6 +715,7 @@ mod tests {
             now_wall: wall,
             threads: 1,
             sums: Sums::WithIntervals,
+            repeated: None,
         };
         let told = replay_expecting(&[text.as_bytes()], &setup, sampled);
         assert_ne!(figures(&told), figures(&untold));

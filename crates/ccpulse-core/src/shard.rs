@@ -80,9 +80,24 @@ impl Router {
     /// duplicate; else where it stands, and the clock of a maintenance every engine
     /// runs right after it, when one is due (as [`crate::engine::Engine::apply`] would).
     pub fn route(&mut self, id_key: u128, ts: Millis) -> Option<(Routed, Option<Millis>)> {
+        self.route_checked(Some(id_key), ts)
+    }
+
+    /// [`Router::route`] of an event whose id no other event of the stream has, known
+    /// from a reading of the whole stream: its id is counted, not looked up
+    /// ([`Dedupe::check_unique`]).
+    pub fn route_unique(&mut self, ts: Millis) -> Option<(Routed, Option<Millis>)> {
+        self.route_checked(None, ts)
+    }
+
+    /// [`Router::route`], the id looked up when its key is given.
+    fn route_checked(&mut self, id_key: Option<u128>, ts: Millis) -> Option<(Routed, Option<Millis>)> {
         let wm = self.watermark.map_or(ts, |w| w.max(ts));
         self.seq += 1;
-        let seen = self.dedupe.check(id_key, ts, wm);
+        let seen = match id_key {
+            Some(key) => self.dedupe.check(key, ts, wm),
+            None => self.dedupe.check_unique(ts, wm),
+        };
         let at = Routed {
             seq: self.seq,
             watermark: wm,

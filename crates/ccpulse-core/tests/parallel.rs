@@ -4,8 +4,9 @@
 //! (customers shared by contacts, contacts naming two customers, duplicates of one id
 //! under different contacts, events older than the dedupe horizon, late surveys,
 //! agents' handled contacts in one engine and their states in another, escapes,
-//! invalid and blank lines, keys). And a replay whose engines were told how far the
-//! watermark gets gives what an engine that was not told gives.
+//! invalid and blank lines, keys, reused ids written in other shapes). And a replay
+//! whose engines were told how far the watermark gets gives what an engine that was
+//! not told gives.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -188,7 +189,13 @@ fn stream_strategy() -> impl Strategy<Value = Vec<String>> {
             .enumerate()
             .map(|(i, (kind, c, k, a, secs, id, flag))| {
                 let ts = format_rfc3339(t0 + secs * SECOND);
-                let id = if id == 0 { format!("r{}", i % 7) } else { format!("e{i}") };
+                // Reused ids written two ways now and then: with an escape (as the replay
+                // reads it, the same id), or after the other members.
+                let id = match (id, flag) {
+                    (0, true) if kind % 4 == 1 => format!(r"r\u003{}", i % 7),
+                    (0, _) => format!("r{}", i % 7),
+                    _ => format!("e{i}"),
+                };
                 // Contact ids with an escape now and then (the same id written two ways).
                 let contact = if flag && c == 3 { r"c\u0033".to_owned() } else { format!("c{c}") };
                 let customer = match k {
@@ -219,7 +226,11 @@ fn stream_strategy() -> impl Strategy<Value = Vec<String>> {
                     14 => return if flag { String::new() } else { "not json".to_owned() },
                     _ => format!(r#""type":"contact.flowed_out","contact_id":"{contact}","reason":"timeout""#),
                 };
-                let line = format!(r#"{{"id":"{id}","ts":"{ts}",{body}}}"#);
+                let line = if flag && kind % 4 == 2 {
+                    format!(r#"{{"ts":"{ts}",{body},"id":"{id}"}}"#)
+                } else {
+                    format!(r#"{{"id":"{id}","ts":"{ts}",{body}}}"#)
+                };
                 if flag && kind % 3 == 0 {
                     format!("k{k}\t{line}")
                 } else {

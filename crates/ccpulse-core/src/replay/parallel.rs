@@ -25,7 +25,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use memchr::memmem::Finder;
 use rustc_hash::FxHashMap;
 
-use super::{for_each_line, read_line, snapshot_of, Chunks, LineError, ReplayOutcome};
+use super::repeated::Repeated;
+use super::{common_json, for_each_line, read_line, snapshot_of, Chunks, LineError, ReplayOutcome};
 use crate::config::EngineConfig;
 use crate::contact::key64;
 use crate::contact_kind::NameKeys;
@@ -110,14 +111,7 @@ fn note_offer(b: &mut PartitionerBuilder, keys: &OfferKeys, line: &[u8], now_wal
 /// this says so: a valid event names its type once, and without an escape the bytes
 /// are the value.
 fn common_type(line: &[u8]) -> Option<&[u8]> {
-    // As `json_of` reads a line: all of it when it starts with `{`, else what follows
-    // the first tab (when it starts with neither whitespace nor a non-ASCII character,
-    // which `json_of` would trim first).
-    let json = match line.first()? {
-        b'{' => line,
-        &b if b.is_ascii_graphic() => &line[memchr::memchr(b'\t', line)? + 1..],
-        _ => return None,
-    };
+    let json = common_json(line)?;
     let rest = json.strip_prefix(b"{\"id\":\"")?;
     let id = memchr::memchr2(b'"', b'\\', rest)?;
     let rest = rest[id..].strip_prefix(b"\",\"type\":\"")?;
@@ -229,6 +223,9 @@ struct Routing {
     router: Router,
     /// The contacts' engines of a replay in one pass (empty in two).
     pins: Pins,
+    /// The ids on more than one line of the whole file, when known: the others are
+    /// routed without a look-up ([`Router::route_unique`]).
+    repeated: Option<Arc<Repeated>>,
     /// An offer named a customer of another engine than its contact's: the replay in
     /// one pass stopped, and must be split with a first reading.
     conflict: bool,
@@ -376,6 +373,7 @@ impl Split {
             routing: Routing {
                 router: Router::new(&cfg),
                 pins: Pins::new(threads),
+                repeated: None,
                 conflict: false,
                 invalid: Vec::new(),
                 lines: 0,
@@ -404,6 +402,11 @@ impl Split {
     /// [`Engine::expect_watermark`] for every engine.
     pub(super) fn expect_watermark(&mut self, at: Millis) {
         self.engines.iter_mut().for_each(|(e, _)| e.expect_watermark(at));
+    }
+
+    /// Tells it which ids occur on more than one line of the whole file it will be fed.
+    pub(super) fn know_repeated(&mut self, repeated: Arc<Repeated>) {
+        self.routing.repeated = Some(repeated);
     }
 
     /// [`Engine::skip_interval_sums`] for every engine.
@@ -669,7 +672,11 @@ fn pipeline(
                             r.after_as_of += 1;
                             continue;
                         }
-                        let Some((at, maintain)) = r.router.route(*key, ev.ts) else {
+                        let routed = match &r.repeated {
+                            Some(repeated) if !repeated.contains(*key) => r.router.route_unique(ev.ts),
+                            _ => r.router.route(*key, ev.ts),
+                        };
+                        let Some((at, maintain)) = routed else {
                             continue;
                         };
                         let Ok(engine) = r.pins.engine(*dest, |contact| window.engine(contact)) else {
