@@ -15,7 +15,6 @@
 //! with too many of those ([`ODD_BYTES`]) is not read here: it is replayed with every
 //! id looked up, as before.
 
-use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rustc_hash::FxHashSet;
@@ -28,6 +27,9 @@ use crate::time::Millis;
 const BUCKETS: usize = 1 << BUCKET_BITS;
 /// 256 buckets: about 5 500 keys (88 kB) each on a day of 1.4 M lines.
 const BUCKET_BITS: u32 = 8;
+/// About how long a line is, for making room for the keys: a realistic day's lines take
+/// 176 bytes on average (a guess too large or too small only costs the room).
+const LINE_BYTES: usize = 176;
 /// At most one line in this many bytes of the file (and 1 024 lines more) may be of
 /// another shape than the common one and parsed here: about one line in 25 of a
 /// realistic day.
@@ -49,24 +51,27 @@ impl Repeated {
     /// `threads` threads; `None` when too many lines are not of the common shape.
     pub(super) fn find(segments: &[&[u8]], now_wall: Millis, threads: usize) -> Option<Self> {
         let bytes: usize = segments.iter().map(|s| s.len()).sum();
-        let chunks: Vec<(&[u8], Range<usize>)> = segments
+        // Each task is a chunk, named by its segment and its number there; its bounds
+        // are found by whoever reads it (see `Chunks`).
+        let tasks: Vec<(usize, usize)> = segments
             .iter()
-            .flat_map(|&s| {
-                let chunks = Chunks::new(s);
-                (0..chunks.len()).map(move |i| (s, chunks.get(i)))
-            })
+            .enumerate()
+            .flat_map(|(s, segment)| (0..Chunks::new(segment).len()).map(move |c| (s, c)))
             .collect();
         let odd_left = AtomicUsize::new(bytes / ODD_BYTES + 1024);
         let gave_up = AtomicBool::new(false);
         let next = AtomicUsize::new(0);
         // Each thread's keys, by bucket.
         let keys_of = || -> Vec<Vec<Prefix>> {
-            let mut buckets = vec![Vec::new(); BUCKETS];
-            while let Some((segment, range)) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
+            // Room for each thread's share of a file of lines of about `LINE_BYTES`.
+            let room = bytes / LINE_BYTES / BUCKETS / threads.max(1);
+            let mut buckets: Vec<Vec<Prefix>> = (0..BUCKETS).map(|_| Vec::with_capacity(room)).collect();
+            while let Some(&(s, c)) = tasks.get(next.fetch_add(1, Ordering::Relaxed)) {
                 if gave_up.load(Ordering::Relaxed) {
                     break;
                 }
-                for line in line_ranges(segment, range.clone()).map(|r| &segment[r]) {
+                let segment = segments[s];
+                for line in line_ranges(segment, Chunks::new(segment).get(c)).map(|r| &segment[r]) {
                     let key = match common_id(line) {
                         Some(id) => Dedupe::key_of_bytes(id),
                         None => {
