@@ -75,7 +75,8 @@ impl Repeated {
                     let key = match common_id(line) {
                         Some(id) => Dedupe::key_of_bytes(id),
                         None => {
-                            if odd_left.fetch_sub(1, Ordering::Relaxed) == 0 {
+                            let odd = odd_left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                            if odd.is_err() {
                                 gave_up.store(true, Ordering::Relaxed);
                                 break;
                             }
