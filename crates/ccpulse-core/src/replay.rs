@@ -49,6 +49,28 @@ fn common_json(line: &[u8]) -> Option<&[u8]> {
     }
 }
 
+/// The id of a line that starts in the common shape, `{"id":"…"` (bare, or after a key
+/// and a tab) with no backslash before the id's closing quote, and the bytes after that
+/// quote; `None` for a line of any other shape. If the line is an event, these bytes
+/// are its id: a string without an escape ends at its first quote, and an event names
+/// its id once.
+fn common_id(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = common_json(line)?.strip_prefix(b"{\"id\":\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    (rest[end] == b'"').then(|| (&rest[..end], &rest[end + 1..]))
+}
+
+/// `work` on `threads` threads (this one and `threads - 1` more), each result; fewer
+/// when one of them panicked.
+fn on_threads<T: Send>(threads: usize, work: impl Fn() -> T + Sync) -> Vec<T> {
+    std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads).map(|_| s.spawn(&work)).collect();
+        let mut all = vec![work()];
+        all.extend(others.into_iter().filter_map(|h| h.join().ok()));
+        all
+    })
+}
+
 /// A replay in progress.
 #[derive(Debug)]
 pub struct Replay {

@@ -26,7 +26,7 @@ use memchr::memmem::Finder;
 use rustc_hash::FxHashMap;
 
 use super::repeated::Repeated;
-use super::{common_json, for_each_line, read_line, snapshot_of, Chunks, LineError, ReplayOutcome};
+use super::{common_id, for_each_line, on_threads, read_line, snapshot_of, Chunks, LineError, ReplayOutcome};
 use crate::config::EngineConfig;
 use crate::contact::key64;
 use crate::contact_kind::NameKeys;
@@ -111,10 +111,8 @@ fn note_offer(b: &mut PartitionerBuilder, keys: &OfferKeys, line: &[u8], now_wal
 /// this says so: a valid event names its type once, and without an escape the bytes
 /// are the value.
 fn common_type(line: &[u8]) -> Option<&[u8]> {
-    let json = common_json(line)?;
-    let rest = json.strip_prefix(b"{\"id\":\"")?;
-    let id = memchr::memchr2(b'"', b'\\', rest)?;
-    let rest = rest[id..].strip_prefix(b"\",\"type\":\"")?;
+    let (_, rest) = common_id(line)?;
+    let rest = rest.strip_prefix(b",\"type\":\"")?;
     let end = memchr::memchr2(b'"', b'\\', rest)?;
     (rest[end] == b'"').then_some(&rest[..end])
 }
@@ -182,16 +180,10 @@ fn note_offers(bytes: &[u8], now_wall: Millis, threads: usize) -> PartitionerBui
         }
         b
     };
-    std::thread::scope(|s| {
-        let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-        let mut all = work();
-        for h in others {
-            if let Ok(b) = h.join() {
-                all.extend(b);
-            }
-        }
-        all
-    })
+    let mut each = on_threads(threads, work).into_iter();
+    let mut all = each.next().unwrap_or_default();
+    each.for_each(|b| all.extend(b));
+    all
 }
 
 /// One line, read.

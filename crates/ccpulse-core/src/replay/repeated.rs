@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rustc_hash::FxHashSet;
 
-use super::{common_json, line_ranges, read_line, Chunks};
+use super::{common_id, line_ranges, on_threads, read_line, Chunks};
 use crate::dedupe::Dedupe;
 use crate::time::Millis;
 
@@ -73,7 +73,7 @@ impl Repeated {
                 let segment = segments[s];
                 for line in line_ranges(segment, Chunks::new(segment).get(c)).map(|r| &segment[r]) {
                     let key = match common_id(line) {
-                        Some(id) => Dedupe::key_of_bytes(id),
+                        Some((id, _)) => Dedupe::key_of_bytes(id),
                         None => {
                             let odd = odd_left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
                             if odd.is_err() {
@@ -141,27 +141,6 @@ fn bucket_of(prefix: Prefix) -> usize {
     (prefix >> (Prefix::BITS - BUCKET_BITS)) as usize
 }
 
-/// `work` on `threads` threads (this one and `threads - 1` more), each result; fewer
-/// when one of them panicked.
-fn on_threads<T: Send>(threads: usize, work: impl Fn() -> T + Sync) -> Vec<T> {
-    std::thread::scope(|s| {
-        let others: Vec<_> = (1..threads).map(|_| s.spawn(&work)).collect();
-        let mut all = vec![work()];
-        all.extend(others.into_iter().filter_map(|h| h.join().ok()));
-        all
-    })
-}
-
-/// The id of a line that starts in the common shape, `{"id":"…"` (bare, or after a key
-/// and a tab) with no backslash before the id's closing quote; `None` for a line of any
-/// other shape. If the line is an event, these bytes are its id: a string without an
-/// escape ends at its first quote, and an event names its id once.
-fn common_id(line: &[u8]) -> Option<&[u8]> {
-    let rest = common_json(line)?.strip_prefix(b"{\"id\":\"")?;
-    let end = memchr::memchr2(b'"', b'\\', rest)?;
-    (rest[end] == b'"').then_some(&rest[..end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,8 +164,12 @@ mod tests {
 
     #[test]
     fn the_common_shape_gives_the_id_and_any_other_none() {
-        assert_eq!(common_id(br#"{"id":"e1","type":"x"}"#), Some(&b"e1"[..]));
-        assert_eq!(common_id(b"k1\t{\"id\":\"e1\",\"type\":\"x\"}"), Some(&b"e1"[..]));
+        let id = |line| common_id(line).map(|(id, _)| id);
+        assert_eq!(
+            common_id(br#"{"id":"e1","type":"x"}"#),
+            Some((&b"e1"[..], &br#","type":"x"}"#[..]))
+        );
+        assert_eq!(id(b"k1\t{\"id\":\"e1\",\"type\":\"x\"}"), Some(&b"e1"[..]));
         for other in [
             &br#"{"id":"e\u0031","type":"x"}"#[..],
             br#"{"type":"x","id":"e1"}"#,
@@ -196,7 +179,7 @@ mod tests {
             b"k1 {\"id\":\"e1\"}",
             b"",
         ] {
-            assert_eq!(common_id(other), None, "{}", String::from_utf8_lossy(other));
+            assert_eq!(id(other), None, "{}", String::from_utf8_lossy(other));
         }
     }
 
