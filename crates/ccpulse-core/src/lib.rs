@@ -33,6 +33,7 @@ pub mod schedule;
 pub mod shard;
 pub mod snapshot;
 pub mod sorted;
+mod threads;
 pub mod time;
 pub mod window;
 pub mod wire;

@@ -60,17 +60,6 @@ fn common_id(line: &[u8]) -> Option<(&[u8], &[u8])> {
     (rest[end] == b'"').then(|| (&rest[..end], &rest[end + 1..]))
 }
 
-/// `work` on `threads` threads (this one and `threads - 1` more), each result; fewer
-/// when one of them panicked.
-fn on_threads<T: Send>(threads: usize, work: impl Fn() -> T + Sync) -> Vec<T> {
-    std::thread::scope(|s| {
-        let others: Vec<_> = (1..threads).map(|_| s.spawn(&work)).collect();
-        let mut all = vec![work()];
-        all.extend(others.into_iter().filter_map(|h| h.join().ok()));
-        all
-    })
-}
-
 /// A replay in progress.
 #[derive(Debug)]
 pub struct Replay {

@@ -15,6 +15,7 @@ use crate::erlang::{self, Planning};
 use crate::event::{AgentState, Channel};
 use crate::partial::{trim_listed, EngineStats, GroupKey, Listed, LiveLeaf, Partial, WindowPartial};
 use crate::policy::{Policy, SlCounts};
+use crate::threads::on_threads;
 use crate::time::{serialize_rfc3339, Millis};
 
 /// The label of the all-channels group.
@@ -685,17 +686,13 @@ fn map_on_threads<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) 
         }
         made
     };
-    let mut made: Vec<(usize, R)> = std::thread::scope(|s| {
-        let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-        let mut made = work();
-        for h in others {
-            match h.join() {
-                Ok(theirs) => made.extend(theirs),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+    let mut made: Vec<(usize, R)> = Vec::new();
+    for outcome in on_threads(threads, work) {
+        match outcome {
+            Ok(theirs) => made.extend(theirs),
+            Err(panic) => std::panic::resume_unwind(panic),
         }
-        made
-    });
+    }
     made.sort_unstable_by_key(|(i, _)| *i);
     made.into_iter().map(|(_, r)| r).collect()
 }

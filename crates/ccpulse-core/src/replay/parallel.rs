@@ -26,7 +26,7 @@ use memchr::memmem::Finder;
 use rustc_hash::FxHashMap;
 
 use super::repeated::Repeated;
-use super::{common_id, for_each_line, on_threads, read_line, snapshot_of, Chunks, LineError, ReplayOutcome};
+use super::{common_id, for_each_line, read_line, snapshot_of, Chunks, LineError, ReplayOutcome};
 use crate::config::EngineConfig;
 use crate::contact::key64;
 use crate::contact_kind::NameKeys;
@@ -35,6 +35,7 @@ use crate::engine::Engine;
 use crate::event::Event;
 use crate::partial::Partial;
 use crate::shard::{contact_key, pin_dest, Dest, Partitioner, PartitionerBuilder, Pins, Routed, Router};
+use crate::threads::on_threads;
 use crate::time::Millis;
 
 /// Chunks of a block: the unit of routing and applying.
@@ -180,7 +181,7 @@ fn note_offers(bytes: &[u8], now_wall: Millis, threads: usize) -> PartitionerBui
         }
         b
     };
-    let mut each = on_threads(threads, work).into_iter();
+    let mut each = on_threads(threads, work).into_iter().flatten();
     let mut all = each.next().unwrap_or_default();
     each.for_each(|b| all.extend(b));
     all

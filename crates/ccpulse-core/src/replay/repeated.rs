@@ -19,8 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rustc_hash::FxHashSet;
 
-use super::{common_id, line_ranges, on_threads, read_line, Chunks};
+use super::{common_id, line_ranges, read_line, Chunks};
 use crate::dedupe::Dedupe;
+use crate::threads::on_threads;
 use crate::time::Millis;
 
 /// Buckets of keys, by their first [`BUCKET_BITS`] bits.
@@ -92,8 +93,12 @@ impl Repeated {
             }
             buckets
         };
-        let per_thread = on_threads(threads, keys_of);
-        if gave_up.load(Ordering::Relaxed) || per_thread.len() != threads.max(1) {
+        // A thread that panicked leaves its keys unread: then nothing is known.
+        let per_thread: Vec<_> = on_threads(threads, keys_of)
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .ok()?;
+        if gave_up.load(Ordering::Relaxed) {
             return None;
         }
         // Each bucket's keys from every thread, sorted: a repeated key is next to itself.
@@ -116,10 +121,10 @@ impl Repeated {
             }
             found
         };
-        let found = on_threads(threads, repeated_of);
-        if found.len() != threads.max(1) {
-            return None;
-        }
+        let found: Vec<_> = on_threads(threads, repeated_of)
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .ok()?;
         Some(Repeated {
             prefixes: found.into_iter().flatten().collect(),
         })
