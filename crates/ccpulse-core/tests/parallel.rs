@@ -4,9 +4,9 @@
 //! (customers shared by contacts, contacts naming two customers, duplicates of one id
 //! under different contacts, events older than the dedupe horizon, late surveys,
 //! agents' handled contacts in one engine and their states in another, escapes,
-//! invalid and blank lines, keys, reused ids written in other shapes). And a replay
-//! whose engines were told how far the watermark gets gives what an engine that was
-//! not told gives.
+//! invalid and blank lines, keys, reused ids written in other shapes), and on hostile
+//! lines (100 KiB ids and names, markup, an event of 1970). And a replay whose engines
+//! were told how far the watermark gets gives what an engine that was not told gives.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -288,4 +288,61 @@ fn minutes_apart_the_maintenance_runs_at_the_same_clocks() {
     let cfg = EngineConfig::from_toml("[windows]\nsliding = [\"5m\"]\nlateness = \"1m\"\n").unwrap();
     let o = same_with_any_split(lines.join("\n").as_bytes(), cfg, Some(t0 + 301 * MINUTE));
     assert_eq!(o.engines, 2);
+}
+
+#[test]
+fn hostile_lines_split_over_engines_as_one_engine_reads_them() {
+    // A 100 KiB id on two lines (the first reading of a split replay hashes it, the
+    // parser refuses it), a 100 KiB queue name, markup in a queue name, and an event
+    // from 1970 of a contact never offered.
+    let huge = "x".repeat(100 * 1024);
+    let markup = "<script>alert(1)</script>";
+    let lines = [
+        format!(r#"{{"id":"{huge}","type":"contact.abandoned","ts":"2026-11-22T06:00:05Z","contact_id":"c1"}}"#),
+        format!(
+            r#"{{"id":"o1","type":"contact.offered","ts":"2026-11-22T06:00:00Z","contact_id":"c1","channel":"voice","queue":"{markup}","customer_id":"k1"}}"#
+        ),
+        format!(
+            r#"{{"id":"o2","type":"contact.offered","ts":"2026-11-22T06:00:01Z","contact_id":"c2","channel":"chat","queue":"{huge}"}}"#
+        ),
+        r#"{"id":"a1","type":"contact.answered","ts":"2026-11-22T06:00:10Z","contact_id":"c1","agent_id":"a"}"#
+            .to_owned(),
+        format!(r#"{{"id":"{huge}","type":"contact.abandoned","ts":"2026-11-22T06:00:06Z","contact_id":"c1"}}"#),
+        r#"{"id":"old","type":"contact.abandoned","ts":"1970-01-01T00:00:00Z","contact_id":"c9"}"#.to_owned(),
+        r#"{"id":"e1","type":"contact.ended","ts":"2026-11-22T06:05:00Z","contact_id":"c1"}"#.to_owned(),
+    ];
+    let t0 = parse_rfc3339("2026-11-22T06:00:00Z").unwrap();
+    let o = same_with_any_split(
+        lines.join("\n").as_bytes(),
+        EngineConfig::default(),
+        Some(t0 + 10 * MINUTE),
+    );
+    let said = said(&o);
+    assert_eq!(
+        said["invalid"],
+        json!([
+            [1, "id must be 1..128 characters, got 102400"],
+            [3, "field \"queue\" must be at most 128 characters, got 102400"],
+            [5, "id must be 1..128 characters, got 102400"],
+        ])
+    );
+    assert_eq!(said["lines"], 7);
+    // The event of 1970 is older than the dedupe horizon, of a contact not held: too old.
+    assert_eq!(said["stats"][2], 1, "{}", said["stats"]);
+    // The 15-minute window (05:55 to 06:10): c1, offered at 06:00 and answered 10 s later,
+    // in the queue named with markup, which the figures carry as it was sent.
+    let windows = said["snapshot"]["windows"].as_array().unwrap();
+    let w15 = windows.iter().find(|w| w["window"] == "15m").unwrap();
+    let queues = w15["queues"].as_array().unwrap();
+    assert_eq!(queues.len(), 1, "{queues:?}");
+    let q = &queues[0];
+    assert_eq!(
+        (q["queue"].as_str(), q["channel"].as_str()),
+        (Some(markup), Some("voice"))
+    );
+    assert_eq!(
+        (q["offered"].as_u64(), q["answered"].as_u64(), q["abandoned"].as_u64()),
+        (Some(1), Some(1), Some(0))
+    );
+    assert_eq!(q["asa_seconds"].as_f64(), Some(10.0));
 }
