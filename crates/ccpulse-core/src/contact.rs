@@ -798,27 +798,9 @@ pub fn derive_into(
 fn survey_facts(events: &[ContactEvent], out: &mut Derived, immediate_within: Millis) {
     let mut memo = SurveyMemo::default();
     for ev in events {
-        match ev.kind {
-            ContactEventKind::SurveySent {
-                kind,
-                channel,
-                queue,
-                agent,
-            } => memo.sent(ev.ts, kind, Attribution { queue, channel, agent }),
-            ContactEventKind::Survey {
-                answer,
-                channel,
-                queue,
-                agent,
-            } => {
-                let explicit = Attribution { queue, channel, agent };
-                let delay = out.ended.map(|end| (ev.ts - end).max(0));
-                let f = survey_fact(ev.ts, answer, true, explicit, out.attribution, delay, immediate_within);
-                out.facts.push(f);
-                memo.answered(ev.ts, answer.kind());
-            }
-            _ => {}
-        }
+        let answer = answer_fact(ev.ts, ev.kind, out.attribution, out.ended, immediate_within);
+        out.facts.extend(answer);
+        memo.record(ev.ts, ev.kind);
     }
     memo.facts(out.attribution, &mut out.facts);
 }
@@ -837,26 +819,26 @@ pub struct SurveyMemo {
 impl SurveyMemo {
     /// The memo of a contact's events; `None` when it has no survey event.
     pub fn of(events: &[ContactEvent]) -> Option<SurveyMemo> {
-        let mut memo = None;
-        for ev in events {
-            match ev.kind {
-                ContactEventKind::SurveySent {
-                    kind,
-                    channel,
-                    queue,
-                    agent,
-                } => memo.get_or_insert_with(SurveyMemo::default).sent(
-                    ev.ts,
-                    kind,
-                    Attribution { queue, channel, agent },
-                ),
-                ContactEventKind::Survey { answer, .. } => memo
-                    .get_or_insert_with(SurveyMemo::default)
-                    .answered(ev.ts, answer.kind()),
-                _ => {}
-            }
+        let mut memo = SurveyMemo::default();
+        let surveyed = events.iter().fold(false, |any, ev| memo.record(ev.ts, ev.kind) | any);
+        surveyed.then_some(memo)
+    }
+
+    /// Records a survey event at `ts`, a send ([`SurveyMemo::sent`]) or an answer
+    /// ([`SurveyMemo::answered`]); says whether `kind` was one. Any other event is not
+    /// recorded.
+    pub fn record(&mut self, ts: Millis, kind: ContactEventKind) -> bool {
+        match kind {
+            ContactEventKind::SurveySent {
+                kind,
+                channel,
+                queue,
+                agent,
+            } => self.sent(ts, kind, Attribution { queue, channel, agent }),
+            ContactEventKind::Survey { answer, .. } => self.answered(ts, answer.kind()),
+            _ => return false,
         }
-        memo
+        true
     }
 
     /// Records a `survey.sent` at `ts` with its `explicit` fields; the earliest send
@@ -904,6 +886,30 @@ pub fn sent_fact(ts: Millis, kind: SurveyKind, to: Attribution) -> Fact {
         agent: to.agent,
         kind: FactKind::SurveySent { kind },
     }
+}
+
+/// The fact of a survey answer event at `ts` of a contact whose survey attribution and
+/// `ended.ts` are `base` and `ended` ([`survey_fact`], with its delay from the contact's
+/// end); `None` for any other event.
+pub fn answer_fact(
+    ts: Millis,
+    kind: ContactEventKind,
+    base: Attribution,
+    ended: Option<Millis>,
+    immediate_within: Millis,
+) -> Option<Fact> {
+    let ContactEventKind::Survey {
+        answer,
+        channel,
+        queue,
+        agent,
+    } = kind
+    else {
+        return None;
+    };
+    let explicit = Attribution { queue, channel, agent };
+    let delay = ended.map(|end| (ts - end).max(0));
+    Some(survey_fact(ts, answer, true, explicit, base, delay, immediate_within))
 }
 
 /// The fact of a survey answer, attributed to `base` with the `explicit` fields of the

@@ -13,8 +13,8 @@ use crate::agent::{name_key, names_key, AgentRecord};
 use crate::agg::{AgentAgg, Aggregate, Fact, LeafKey, NameId, QueueAgg, QueueSlice};
 use crate::config::EngineConfig;
 use crate::contact::{
-    derive_into, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, Derived, DrillLeg, DrillOutcome,
-    FirstOffer, PolicyLookup, SurveyMemo,
+    answer_fact, derive_into, survey_fact, Attribution, Contact, ContactEvent, ContactEventKind, Derived, DrillLeg,
+    DrillOutcome, FirstOffer, PolicyLookup, SurveyMemo,
 };
 use crate::contact_kind::{kind_of, NameKeys};
 use crate::dedupe::{Dedupe, Seen};
@@ -1176,25 +1176,11 @@ fn survey_delta(
 ) {
     let mut before: smallvec::SmallVec<[Fact; 4]> = smallvec::SmallVec::new();
     memo.facts(attribution, &mut before);
-    match kind {
-        ContactEventKind::Survey {
-            answer,
-            channel,
-            queue,
-            agent,
-        } => {
-            let explicit = Attribution { queue, channel, agent };
-            let delay = ended.map(|end| (ts - end).max(0));
-            store.apply(&survey_fact(ts, answer, true, explicit, attribution, delay, within), 1);
-            memo.answered(ts, answer.kind());
-        }
-        ContactEventKind::SurveySent {
-            kind,
-            channel,
-            queue,
-            agent,
-        } => memo.sent(ts, kind, Attribution { queue, channel, agent }),
-        _ => return,
+    if let Some(answer) = answer_fact(ts, kind, attribution, ended, within) {
+        store.apply(&answer, 1);
+    }
+    if !memo.record(ts, kind) {
+        return;
     }
     let mut after: smallvec::SmallVec<[Fact; 4]> = smallvec::SmallVec::new();
     memo.facts(attribution, &mut after);
