@@ -454,6 +454,22 @@ impl Leg {
     }
 }
 
+/// The leg an answer, an abandon or a flow-out decides: the contact's last leg, made
+/// from the event's own `queue` and `channel` when the contact has none yet (its offer
+/// not seen), and given them where it lacks them. `None` when that leg was already
+/// answered or has an outcome: the event then decides nothing.
+fn undecided_leg(legs: &mut SmallVec<[Leg; 2]>, queue: Option<NameId>, channel: Option<Channel>) -> Option<&mut Leg> {
+    if legs.is_empty() {
+        legs.push(Leg::new(queue, channel, None));
+    }
+    let leg = legs.last_mut()?;
+    if leg.answered.is_some() || leg.outcome != Outcome::Open {
+        return None;
+    }
+    leg.fill(queue, channel);
+    Some(leg)
+}
+
 /// What a leg needs of its SLA policy.
 #[derive(Clone, Copy, Debug)]
 struct LegPolicy {
@@ -524,32 +540,17 @@ pub fn derive_into(
                 }
             }
             ContactEventKind::Answered { agent, channel, queue } => {
-                if legs.is_empty() {
-                    legs.push(Leg::new(queue, channel, None));
-                }
-                let Some(leg) = legs.last_mut() else { continue };
-                if leg.answered.is_none() && leg.outcome == Outcome::Open {
-                    leg.fill(queue, channel);
+                if let Some(leg) = undecided_leg(&mut legs, queue, channel) {
                     leg.answered = Some((ts, agent));
                 }
             }
             ContactEventKind::Abandoned { channel, queue } => {
-                if legs.is_empty() {
-                    legs.push(Leg::new(queue, channel, None));
-                }
-                let Some(leg) = legs.last_mut() else { continue };
-                if leg.answered.is_none() && leg.outcome == Outcome::Open {
-                    leg.fill(queue, channel);
+                if let Some(leg) = undecided_leg(&mut legs, queue, channel) {
                     leg.outcome = Outcome::Abandoned(ts);
                 }
             }
             ContactEventKind::FlowedOut { channel, queue } => {
-                if legs.is_empty() {
-                    legs.push(Leg::new(queue, channel, None));
-                }
-                let Some(leg) = legs.last_mut() else { continue };
-                if leg.answered.is_none() && leg.outcome == Outcome::Open {
-                    leg.fill(queue, channel);
+                if let Some(leg) = undecided_leg(&mut legs, queue, channel) {
                     leg.outcome = Outcome::FlowedOut(ts);
                 }
             }
