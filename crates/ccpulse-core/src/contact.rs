@@ -821,7 +821,10 @@ impl SurveyMemo {
     /// The memo of a contact's events; `None` when it has no survey event.
     pub fn of(events: &[ContactEvent]) -> Option<SurveyMemo> {
         let mut memo = SurveyMemo::default();
-        let surveyed = events.iter().fold(false, |any, ev| memo.record(ev.ts, ev.kind) | any);
+        let mut surveyed = false;
+        for ev in events {
+            surveyed |= memo.record(ev.ts, ev.kind);
+        }
         surveyed.then_some(memo)
     }
 
